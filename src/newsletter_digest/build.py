@@ -1,0 +1,170 @@
+"""The pipeline from config to a recorded issue: load, rotate, render, compose, write, record.
+
+``plan_next`` is shared by ``build``, ``build --dry-run`` and the preview, which is why the
+preview shows exactly the issue that the next build makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from newsletter_digest import compose, deliver, rotation
+from newsletter_digest.config import Config
+from newsletter_digest.content import load_content
+from newsletter_digest.errors import OutboxError
+from newsletter_digest.models import IssueInfo, IssueRecord, Problem, RenderedIssue, Selection
+from newsletter_digest.render import Branding, Renderer
+from newsletter_digest.state import State, open_state
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The next issue, fully rendered, before anything is written."""
+
+    info: IssueInfo
+    selection: Selection
+    rendered: RenderedIssue
+    problems: tuple[Problem, ...]
+
+    @property
+    def folder_name(self) -> str:
+        """Where in the outbox the issue goes."""
+        return deliver.folder_name(self.info.number)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What ``build`` did: the issue it made (or recovered) and what it warned about."""
+
+    record: IssueRecord
+    folder: Path
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[str, ...] = ()
+    recovered: tuple[IssueRecord, ...] = field(default=())
+
+
+def content_cache_path(config: Config) -> Path:
+    """The parsed-content cache lives beside the state database."""
+    return config.settings.state.parent / "content-cache.pickle"
+
+
+def make_renderer(config: Config) -> Renderer:
+    """One renderer (one Jinja2 environment, compiled templates) for the whole run."""
+    s = config.settings
+    branding = Branding(
+        title=s.title,
+        sender=s.sender,
+        unsubscribe=s.unsubscribe,
+        footer=s.footer,
+        subject=s.subject,
+        preheader=s.preheader,
+    )
+    return Renderer(s.templates, branding)
+
+
+def plan_next(
+    config: Config,
+    state: State,
+    today: date,
+    renderer: Renderer | None = None,
+    *,
+    use_cache: bool = True,
+) -> Plan:
+    """Pick and render the issue that comes next after what ``state`` recorded."""
+    s = config.settings
+    loaded = load_content(s.content, content_cache_path(config) if use_cache else None)
+    history = state.history()
+    selection = rotation.select(loaded.excerpts, history, s.per_issue, s.seed)
+    number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1
+    info = IssueInfo(number=number, date=today)
+    rendered = (renderer or make_renderer(config)).render(info, selection.excerpts)
+    return Plan(info=info, selection=selection, rendered=rendered, problems=loaded.problems)
+
+
+def _message(config: Config, plan: Plan, now: datetime) -> tuple[bytes, str]:
+    """The outbox copy of the issue as a complete message, and its Message-ID."""
+    s = config.settings
+    message_id = compose.new_message_id(s.sender, plan.info.number)
+    msg = compose.compose(
+        plan.rendered,
+        sender=s.sender,
+        recipients=config.recipients,
+        date=now,
+        message_id=message_id,
+        unsubscribe=s.unsubscribe,
+        list_name=compose.list_id(s.title, s.sender),
+    )
+    return compose.to_bytes(msg), message_id
+
+
+def recover(config: Config, state: State) -> list[IssueRecord]:
+    """Record issues an interrupted build wrote but never recorded; caller holds the lock."""
+    outbox = config.settings.outbox
+    deliver.remove_stale_temp(outbox)
+    recovered = []
+    for orphan in deliver.orphans(outbox, state.last_number()):
+        if orphan.record is None or orphan.record.number != state.last_number() + 1:
+            raise OutboxError(
+                f"{orphan.folder} is in the outbox but not in the state, and has no readable "
+                f"{deliver.MANIFEST}",
+                "move the folder out of the outbox (it was never recorded or sent), "
+                "then build again",
+            )
+        state.record_issue(orphan.record)
+        recovered.append(orphan.record)
+    return recovered
+
+
+def build(config: Config, now: datetime, *, use_cache: bool = True) -> BuildResult:
+    """Make the next issue: plan it, write its files, then record it, all under one lock.
+
+    A build that was killed after writing but before recording is completed instead: its
+    issue is recorded from the manifest and returned, and no second issue is made.
+    """
+    s = config.settings
+    renderer = make_renderer(config)
+    with open_state(s.state) as state, state.write_lock():
+        recovered = recover(config, state)
+        if recovered:
+            latest = recovered[-1]
+            return BuildResult(
+                record=latest,
+                folder=s.outbox / latest.folder,
+                recovered=tuple(recovered),
+            )
+        plan = plan_next(config, state, now.date(), renderer, use_cache=use_cache)
+        eml, message_id = _message(config, plan, now)
+        record = IssueRecord(
+            number=plan.info.number,
+            date=plan.info.date,
+            created_at=now.isoformat(timespec="seconds"),
+            subject=plan.rendered.subject,
+            message_id=message_id,
+            folder=plan.folder_name,
+            picks=plan.selection.picks,
+            titles=tuple(e.title for e in plan.selection.excerpts),
+        )
+        files = deliver.issue_files(
+            plan.info.number,
+            html=plan.rendered.html.encode(),
+            text=plan.rendered.text.encode(),
+            eml=eml,
+        )
+        files[deliver.MANIFEST] = deliver.manifest(record)
+        folder = deliver.write_issue(s.outbox, plan.info.number, files)
+        state.record_issue(record)
+    return BuildResult(
+        record=record,
+        folder=folder,
+        problems=plan.problems,
+        warnings=plan.selection.warnings,
+    )
+
+
+def dry_run(config: Config, today: date) -> Plan:
+    """The plan for the next issue without touching the outbox, the state or the cache."""
+    renderer = make_renderer(config)
+    with open_state(config.settings.state, readonly=True) as state:
+        return plan_next(config, state, today, renderer, use_cache=False)

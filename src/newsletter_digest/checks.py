@@ -1,0 +1,78 @@
+"""``digest check``: look at everything a build needs and list every problem at once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from newsletter_digest.config import Config
+from newsletter_digest.errors import DigestError
+
+
+@dataclass
+class CheckReport:
+    """What was checked (lines) and what is wrong (problems)."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _writable_folder(label: str, folder: os.PathLike[str], report: CheckReport) -> None:
+    """A folder is fine if it exists and is writable, or can be created where it should be."""
+    path = os.fspath(folder)
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        report.problems.append(f"{label}: {path} is not a writable folder")
+
+
+def run_checks(config: Config) -> CheckReport:
+    """Config is already valid when this runs; check content, templates, outbox and state."""
+    from newsletter_digest.build import make_renderer
+    from newsletter_digest.content import load_content
+    from newsletter_digest.state import open_state
+
+    s = config.settings
+    report = CheckReport()
+    report.lines.append(f"config: {config.path} is valid")
+    try:
+        loaded = load_content(s.content)
+    except DigestError as e:
+        report.problems.append(f"content: {e.message}")
+    else:
+        report.problems += [f"content: {problem}" for problem in loaded.problems]
+        active = [e for e in loaded.excerpts if e.active]
+        report.lines.append(
+            f"content: {len(loaded.excerpts)} excerpts loaded ({len(active)} active), "
+            f"{len(loaded.problems)} skipped"
+        )
+        if not active:
+            report.problems.append(f"content: no active excerpts in {s.content}")
+        elif len(active) < s.per_issue:
+            report.lines.append(
+                f"content: only {len(active)} active excerpts for per_issue: {s.per_issue}"
+            )
+    try:
+        template_problems = make_renderer(config).check()
+    except DigestError as e:
+        template_problems = [e.message]
+    report.problems += [f"templates: {problem}" for problem in template_problems]
+    if not template_problems:
+        report.lines.append("templates: all compile")
+    _writable_folder("outbox", s.outbox, report)
+    _writable_folder("state", s.state.parent, report)
+    if s.state.exists():
+        try:
+            with open_state(s.state, readonly=True) as state:
+                report.lines.append(f"state: {state.last_number()} issues recorded")
+        except DigestError as e:
+            report.problems.append(f"state: {e.message}")
+    else:
+        report.lines.append(f"state: {s.state} will be created by the first build")
+    count = len(config.recipients)
+    report.lines.append(f"recipients: {count}" if count else "recipients: none (outbox only)")
+    return report

@@ -1,0 +1,179 @@
+"""The ``digest`` command: a thin click layer, one pipeline function per command.
+
+User errors (:class:`DigestError`) are caught once here and printed as a message and a hint
+with exit code 1; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from newsletter_digest import __version__
+from newsletter_digest.errors import DigestError
+
+
+class DigestGroup(click.Group):
+    """A click group that turns DigestError into a clean message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as e:
+            verbose = bool(ctx.obj and ctx.obj.get("verbose"))
+            _fail(e, verbose)
+
+
+def _fail(e: DigestError, verbose: bool) -> NoReturn:
+    if verbose:
+        traceback.print_exc()
+    click.secho(f"error: {e.message}", fg="red", err=True)
+    if e.hint:
+        click.echo(f"hint: {e.hint}", err=True)
+    sys.exit(1)
+
+
+def _warn(message: str) -> None:
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _config(ctx: click.Context) -> Any:
+    from newsletter_digest.config import find_config, load_config
+
+    return load_config(find_config(ctx.obj.get("config_path")))
+
+
+def _now() -> datetime:
+    """Local time with its UTC offset: the issue's date is the sender's calendar day."""
+    return datetime.now().astimezone()
+
+
+def _rel(path: Path) -> str:
+    """A path relative to the working folder when it is inside it (shorter, clickable)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $DIGEST_CONFIG, then ./digest.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """Build a rotating newsletter digest from a folder of excerpts."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    ctx.obj["verbose"] = verbose
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show the next issue's picks; change nothing.")
+@click.pass_context
+def build(ctx: click.Context, dry_run: bool) -> None:
+    """Make the next issue: pick excerpts, render, write to the outbox, record it."""
+    from newsletter_digest import build as pipeline
+    from newsletter_digest.report import issue_lines, rotation_line
+
+    config = _config(ctx)
+    now = _now()
+    if dry_run:
+        plan = pipeline.dry_run(config, now.date())
+        for problem in plan.problems:
+            _warn(f"{problem} (skipped)")
+        for warning in plan.selection.warnings:
+            _warn(warning)
+        click.echo(f"Next issue #{plan.info.number} (dry run: nothing written)")
+        click.echo(f"  subject: {plan.rendered.subject}")
+        for line in issue_lines(plan.selection):
+            click.echo(f"  {line}")
+        folder = config.settings.outbox / plan.folder_name
+        click.echo(f"  would be written to {_rel(folder)}/")
+        click.echo(rotation_line(plan.selection))
+        return
+    result = pipeline.build(config, now)
+    for problem in result.problems:
+        _warn(f"{problem} (skipped)")
+    for warning in result.warnings:
+        _warn(warning)
+    if result.recovered:
+        for record in result.recovered:
+            _warn(
+                f"issue #{record.number} was written by an interrupted build; "
+                "it is recorded now and no new issue was made"
+            )
+    record = result.record
+    click.echo(f"Issue #{record.number} ({record.date.isoformat()}): {record.subject}")
+    for position, title in enumerate(record.titles, 1):
+        click.echo(f"  {position}. {title}")
+    click.echo(f"  written to {_rel(result.folder)}/")
+
+
+@cli.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate config, content and templates; list every problem; exit 1 if any."""
+    from newsletter_digest.checks import run_checks
+
+    config = _config(ctx)
+    report = run_checks(config)
+    for line in report.lines:
+        click.echo(line)
+    if report.problems:
+        click.secho(f"{len(report.problems)} problem(s):", fg="red", err=True)
+        for problem in report.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.secho("everything is ready", fg="green")
+
+
+@cli.command()
+@click.argument("issue", type=int, required=False)
+@click.pass_context
+def history(ctx: click.Context, issue: int | None) -> None:
+    """Past issues (or one ISSUE in full) and the rotation's position in its cycle."""
+    from newsletter_digest.report import history_lines
+
+    config = _config(ctx)
+    for line in history_lines(config, issue):
+        click.echo(line)
+
+
+@cli.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Content folder to write to (default: 'content' from the config).",
+)
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[Path, ...], target: Path | None) -> None:
+    """Turn plain-text teaser files into excerpt files in the content folder."""
+    from newsletter_digest.teasers import import_teasers
+
+    content_dir = target if target is not None else _config(ctx).settings.content
+    result = import_teasers(files, content_dir)
+    for path in result.written:
+        click.echo(f"added {_rel(path)}")
+    for reason in result.skipped:
+        click.echo(f"skipped {reason}")
+    click.echo(f"{len(result.written)} added, {len(result.skipped)} already present")
+
+
+def main() -> None:
+    """Entry point of the ``digest`` console script."""
+    cli(prog_name="digest")

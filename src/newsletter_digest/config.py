@@ -1,0 +1,253 @@
+"""Load digest.yaml into validated, frozen settings, reporting every problem at once.
+
+Relative paths resolve against the config file's folder, so a project works the same from
+any working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from email.headerregistry import Address
+from email.utils import getaddresses, parseaddr
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from newsletter_digest.errors import ConfigError
+
+DEFAULT_FILENAME = "digest.yaml"
+ENV_VAR = "DIGEST_CONFIG"
+
+
+def _no_newlines(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line (no line breaks)")
+    return value
+
+
+def check_address(value: str) -> str:
+    """Accept ``addr@domain`` or ``Name <addr@domain>``; reject anything a mail server would."""
+    _no_newlines(value)
+    name, addr = parseaddr(value)
+    if not addr or "@" not in addr or len(getaddresses([value])) != 1:
+        raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
+    local, _, domain = addr.rpartition("@")
+    if not local or "." not in domain or " " in addr:
+        raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
+    return value
+
+
+class Settings(BaseModel):
+    """The validated digest.yaml; paths are absolute once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    title: str = Field(min_length=1)
+    sender: str
+    recipients: tuple[str, ...] = ()
+    recipients_file: Path | None = None
+    per_issue: int = Field(default=3, ge=1, le=100)
+    subject: str = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
+    preheader: str | None = None
+    content: Path = Path("content")
+    templates: Path = Path("templates")
+    outbox: Path = Path("outbox")
+    state: Path = Path(".digest/state.db")
+    unsubscribe: str | None = None
+    footer: str | None = None
+    seed: str = "digest"
+
+    @field_validator("title", "subject")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        return _no_newlines(value)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return check_address(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            check_address(item)
+        return value
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed(cls, value: Any) -> Any:
+        # A number is a fine seed; keep it as its text so rotation hashes one type.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("unsubscribe")
+    @classmethod
+    def _unsubscribe(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _no_newlines(value)
+        if not value.startswith(("mailto:", "https://", "http://")) or len(value) < 10:
+            raise ValueError("expected a mailto: or https:// URL")
+        return value
+
+    @property
+    def sender_address(self) -> Address:
+        """The sender as a structured address (for headers and Message-ID domains)."""
+        name, addr = parseaddr(self.sender)
+        local, _, domain = addr.rpartition("@")
+        return Address(display_name=name, username=local, domain=domain)
+
+
+class Config(BaseModel):
+    """Settings plus where they came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    settings: Settings
+    recipients: tuple[str, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config resolve against."""
+        return self.path.parent
+
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key",
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "tuple_type": "expected a list",
+    "path_type": "expected a path",
+}
+
+
+def _describe(error: Any, fields: list[str]) -> str:
+    """One line per problem: ``key.path: what is wrong``."""
+    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
+        return f"{loc}: unknown key{hint}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        ctx = error.get("ctx", {})
+        bound = f">= {ctx['ge']}" if "ge" in ctx else f"<= {ctx.get('le')}"
+        return f"{loc}: expected an integer {bound} (got {error['input']!r})"
+    if kind == "value_error":
+        return f"{loc}: {error['msg'].removeprefix('Value error, ')}"
+    if kind == "string_too_short":
+        return f"{loc}: must not be empty"
+    message = _MESSAGES.get(kind, error["msg"])
+    if kind != "missing":
+        message += f" (got {error['input']!r})"
+    return f"{loc}: {message}"
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where the config is: ``--config``, then ``$DIGEST_CONFIG``, then ./digest.yaml."""
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_FILENAME
+    return Path(chosen).expanduser().absolute()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"no config file at {path}",
+            "run digest in a folder with digest.yaml, or pass --config PATH "
+            "(a minimal one needs 'title' and 'sender')",
+        ) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}", "check the file is readable UTF-8") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(
+            f"{where}: not valid YAML: {problem}",
+            "fix the YAML syntax at that line (indentation, quotes around values with ':')",
+        ) from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (title: ..., sender: ...), "
+            f"got {type(data).__name__}",
+            "see the README's config reference",
+        )
+    return data
+
+
+def _resolve(base: Path, value: Path) -> Path:
+    return value if value.is_absolute() else (base / value.expanduser())
+
+
+def _read_recipients(path: Path) -> tuple[list[str], list[str]]:
+    """Addresses from a file, one per line (blank lines and # comments ignored), plus problems."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [f"recipients_file: cannot read {path}: {e}"]
+    found: list[str] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        try:
+            found.append(check_address(entry))
+        except ValueError as e:
+            problems.append(f"recipients_file: {path}:{number}: {e}")
+    return found, problems
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and resolve a digest.yaml; raise one ConfigError listing every problem."""
+    data = _read_yaml(path)
+    fields = list(Settings.model_fields)
+    problems: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as e:
+        problems = [_describe(err, fields) for err in e.errors()]
+    recipients: list[str] = []
+    if settings is not None:
+        base = path.parent
+        settings = settings.model_copy(
+            update={
+                key: _resolve(base, getattr(settings, key))
+                for key in ("content", "templates", "outbox", "state")
+            }
+            | (
+                {"recipients_file": _resolve(base, settings.recipients_file)}
+                if settings.recipients_file
+                else {}
+            )
+        )
+        recipients = list(settings.recipients)
+        if settings.recipients_file is not None:
+            extra, file_problems = _read_recipients(settings.recipients_file)
+            recipients += extra
+            problems += file_problems
+    if problems or settings is None:
+        listing = "\n  ".join(problems)
+        raise ConfigError(
+            f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the config:"
+            f"\n  {listing}",
+            "fix the keys above; every key is documented in the README's config reference",
+        )
+    unique = tuple(dict.fromkeys(recipients))
+    return Config(path=path, settings=settings, recipients=unique)

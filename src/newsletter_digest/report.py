@@ -1,0 +1,79 @@
+"""Text the CLI prints about issues and the rotation (kept apart so commands stay thin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from newsletter_digest.config import Config
+from newsletter_digest.errors import StateError
+from newsletter_digest.models import IssueRecord, Selection
+from newsletter_digest.state import open_state
+
+
+def issue_lines(selection: Selection) -> Iterator[str]:
+    """One numbered line per picked excerpt, with its id and the cycle it counts toward."""
+    for position, (excerpt, pick) in enumerate(
+        zip(selection.excerpts, selection.picks, strict=True), 1
+    ):
+        yield f"{position}. {excerpt.title}  [{excerpt.id}, cycle {pick.cycle + 1}]"
+
+
+def rotation_line(selection: Selection) -> str:
+    """Where the rotation stands once this issue is out."""
+    left = selection.cycle_size - selection.cycle_shown
+    tail = f"{left} to go before any repeats" if left else "the next issue starts a new cycle"
+    return (
+        f"rotation: cycle {selection.cycle + 1}, {selection.cycle_shown} of "
+        f"{selection.cycle_size} shown; {tail}"
+    )
+
+
+def _folder(config: Config, record: IssueRecord) -> str:
+    path = config.settings.outbox / record.folder
+    try:
+        return f"{path.relative_to(Path.cwd())}/"
+    except ValueError:
+        return f"{path}/"
+
+
+def history_lines(config: Config, number: int | None) -> Iterator[str]:
+    """The issue list (or one issue in full) and the rotation's position."""
+    from newsletter_digest.content import load_content
+    from newsletter_digest.rotation import position
+
+    with open_state(config.settings.state, readonly=True) as state:
+        records = state.issues(number)
+        history = state.history()
+    if number is not None and not records:
+        raise StateError(
+            f"there is no issue #{number}",
+            "run 'digest history' to list the issues that were made",
+        )
+    if number is not None:
+        record = records[0]
+        yield f"Issue #{record.number}"
+        yield f"  date:       {record.date.isoformat()} (built {record.created_at})"
+        yield f"  subject:    {record.subject}"
+        yield f"  message-id: {record.message_id}"
+        yield f"  files:      {_folder(config, record)}"
+        yield "  excerpts:"
+        for pick, title in zip(record.picks, record.titles, strict=True):
+            yield f"    - {title}  [{pick.excerpt_id}, cycle {pick.cycle + 1}]"
+        return
+    if not records:
+        yield "No issues yet: run 'digest build' to make the first one."
+    for record in records:
+        yield f"#{record.number:<4} {record.date.isoformat()}  {record.subject}"
+        for title in record.titles:
+            yield f"        - {title}"
+        yield f"        {_folder(config, record)}"
+    excerpts = load_content(config.settings.content).excerpts
+    cycle, shown, size = position(excerpts, history)
+    left = size - shown
+    yield (
+        f"rotation: cycle {cycle + 1}, {shown} of {size} shown; "
+        f"{left} to go before any repeats"
+        if left
+        else f"rotation: cycle {cycle + 1} complete; the next issue starts a new cycle"
+    )

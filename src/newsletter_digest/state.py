@@ -1,0 +1,229 @@
+"""SQLite store of issues and their picks: the rotation's memory.
+
+One transaction per step, WAL journal, and a schema version in ``PRAGMA user_version`` so
+later releases can migrate old databases in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from newsletter_digest.errors import StateError
+from newsletter_digest.models import IssueRecord, Pick
+
+# Each entry moves the schema from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE issues (
+        number      INTEGER PRIMARY KEY,
+        issue_date  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        folder      TEXT NOT NULL
+    );
+    CREATE TABLE picks (
+        issue_number INTEGER NOT NULL REFERENCES issues(number) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,
+        excerpt_id   TEXT NOT NULL,
+        cycle        INTEGER NOT NULL,
+        title        TEXT NOT NULL,
+        PRIMARY KEY (issue_number, position)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+BUSY_TIMEOUT_S = 30.0
+
+
+def _fail(path: Path | str, e: sqlite3.Error) -> StateError:
+    return StateError(
+        f"state database {path}: {e}",
+        "check the file is a digest state database and its folder is writable; "
+        "if another digest command is running, wait for it to finish",
+    )
+
+
+class State:
+    """An open state database; use as a context manager so it is always closed."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self._conn = conn
+        self.path = path
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        self._conn.close()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the database's write lock for a whole step; commit only if it succeeds.
+
+        Two builds at once then make two consecutive issues instead of one number twice.
+        """
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise _fail(self.path or ":memory:", e) from e
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        else:
+            try:
+                self._conn.commit()
+            except sqlite3.Error as e:
+                raise _fail(self.path or ":memory:", e) from e
+
+    def history(self) -> list[tuple[Pick, ...]]:
+        """Every issue's picks, oldest issue first, each in display order."""
+        rows = self._query(
+            "SELECT issue_number, excerpt_id, cycle FROM picks ORDER BY issue_number, position"
+        )
+        grouped: dict[int, list[Pick]] = {}
+        for number, excerpt_id, cycle in rows:
+            grouped.setdefault(number, []).append(Pick(excerpt_id, cycle))
+        return [tuple(picks) for _, picks in sorted(grouped.items())]
+
+    def last_number(self) -> int:
+        """The highest issue number recorded, 0 when there is none."""
+        rows = self._query("SELECT COALESCE(MAX(number), 0) FROM issues")
+        return int(rows[0][0])
+
+    def record_issue(self, record: IssueRecord) -> None:
+        """Insert an issue and its picks; the caller holds :meth:`write_lock`."""
+        try:
+            self._conn.execute(
+                "INSERT INTO issues (number, issue_date, created_at, subject, message_id, folder)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.number,
+                    record.date.isoformat(),
+                    record.created_at,
+                    record.subject,
+                    record.message_id,
+                    record.folder,
+                ),
+            )
+            self._conn.executemany(
+                "INSERT INTO picks (issue_number, position, excerpt_id, cycle, title)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (record.number, position, pick.excerpt_id, pick.cycle, title)
+                    for position, (pick, title) in enumerate(
+                        zip(record.picks, record.titles, strict=True)
+                    )
+                ],
+            )
+        except sqlite3.Error as e:
+            raise _fail(self.path or ":memory:", e) from e
+
+    def issues(self, number: int | None = None) -> list[IssueRecord]:
+        """Recorded issues, oldest first (or just issue ``number``), with their picks."""
+        where, args = ("WHERE number = ?", (number,)) if number is not None else ("", ())
+        rows = self._query(
+            "SELECT number, issue_date, created_at, subject, message_id, folder FROM issues "
+            f"{where} ORDER BY number",
+            args,
+        )
+        picks: dict[int, list[tuple[str, int, str]]] = {}
+        pick_where = "WHERE issue_number = ?" if number is not None else ""
+        for issue_number, excerpt_id, cycle, title in self._query(
+            f"SELECT issue_number, excerpt_id, cycle, title FROM picks {pick_where} "
+            "ORDER BY issue_number, position",
+            args,
+        ):
+            picks.setdefault(issue_number, []).append((excerpt_id, cycle, title))
+        return [
+            IssueRecord(
+                number=row[0],
+                date=date.fromisoformat(row[1]),
+                created_at=row[2],
+                subject=row[3],
+                message_id=row[4],
+                folder=row[5],
+                picks=tuple(Pick(e, c) for e, c, _ in picks.get(row[0], [])),
+                titles=tuple(t for _, _, t in picks.get(row[0], [])),
+            )
+            for row in rows
+        ]
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return list(self._conn.execute(sql, args))
+        except sqlite3.Error as e:
+            raise _fail(self.path or ":memory:", e) from e
+
+
+def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state database {path} has schema version {version}; "
+            f"this digest knows up to {SCHEMA_VERSION}",
+            "upgrade newsletter-digest to the version that wrote this database",
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        # executescript commits first; each migration then runs in its own transaction.
+        conn.executescript(
+            f"BEGIN; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
+        )
+
+
+def open_state(path: Path, *, readonly: bool = False) -> State:
+    """Open (creating it when writable) the state database at ``path``.
+
+    ``readonly`` never creates or changes anything: a missing database reads as empty, which
+    is what ``build --dry-run`` and the preview need.
+    """
+    try:
+        if readonly:
+            if not path.exists():
+                conn = sqlite3.connect(":memory:", isolation_level=None)
+                _migrate(conn, ":memory:")
+                return State(conn, None)
+            conn = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                conn.close()
+                # An old schema is migrated by the next writing command; read it migrated.
+                return _migrated_copy(path)
+            return State(conn, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn, path)
+        return State(conn, path)
+    except OSError as e:
+        raise StateError(
+            f"cannot create the state folder {path.parent}: {e}",
+            "set 'state' in digest.yaml to a writable path",
+        ) from e
+    except sqlite3.Error as e:
+        raise _fail(path, e) from e
+
+
+def _migrated_copy(path: Path) -> State:
+    """An in-memory copy of an older database, migrated, for read-only use."""
+    source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    source.backup(conn)
+    source.close()
+    _migrate(conn, path)
+    return State(conn, None)

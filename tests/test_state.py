@@ -1,0 +1,97 @@
+"""The state database: records, history order, locking, read-only use, schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from newsletter_digest.errors import StateError
+from newsletter_digest.models import IssueRecord, Pick
+from newsletter_digest.state import SCHEMA_VERSION, open_state
+
+
+def record(number: int, *ids: str) -> IssueRecord:
+    return IssueRecord(
+        number=number,
+        date=date(2026, 11, number),
+        created_at=f"2026-11-{number:02d}T09:00:00+00:00",
+        subject=f"Issue {number}",
+        message_id=f"<{number}@example.org>",
+        folder=f"issue-{number:04d}",
+        picks=tuple(Pick(i, 0) for i in ids),
+        titles=tuple(i.upper() for i in ids),
+    )
+
+
+def test_records_come_back_in_order_with_picks(tmp_path: Path) -> None:
+    path = tmp_path / "s" / "state.db"
+    with open_state(path) as state:
+        for n, ids in ((1, "ab"), (2, "cd")):
+            with state.write_lock():
+                state.record_issue(record(n, *ids))
+    with open_state(path) as state:
+        assert state.last_number() == 2
+        assert state.history() == [(Pick("a", 0), Pick("b", 0)), (Pick("c", 0), Pick("d", 0))]
+        issues = state.issues()
+        assert [i.number for i in issues] == [1, 2]
+        assert issues[1].titles == ("C", "D")
+        assert state.issues(1)[0].subject == "Issue 1"
+
+
+def test_a_failed_step_leaves_no_trace(tmp_path: Path) -> None:
+    with open_state(tmp_path / "state.db") as state:
+        with pytest.raises(RuntimeError), state.write_lock():
+            state.record_issue(record(1, "a"))
+            raise RuntimeError("the outbox write failed")
+        assert state.last_number() == 0
+        assert state.history() == []
+
+
+def test_readonly_open_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / ".digest" / "state.db"
+    with open_state(path, readonly=True) as state:
+        assert state.last_number() == 0
+    assert not path.exists()
+    assert not path.parent.exists()
+
+
+def test_readonly_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_state(path).close()
+    with open_state(path, readonly=True) as state, pytest.raises(StateError):
+        with state.write_lock():
+            state.record_issue(record(1, "a"))
+
+
+def test_schema_version_is_stored_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_state(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StateError, match="schema version"):
+        open_state(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError) as info:
+        open_state(path)
+    assert str(path) in info.value.message
+    assert info.value.hint
+
+
+def test_duplicate_issue_number_is_refused(tmp_path: Path) -> None:
+    with open_state(tmp_path / "state.db") as state:
+        with state.write_lock():
+            state.record_issue(record(1, "a"))
+        with pytest.raises(StateError), state.write_lock():
+            state.record_issue(record(1, "b"))
+        assert state.history() == [(Pick("a", 0),)]
