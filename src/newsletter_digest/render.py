@@ -1,0 +1,401 @@
+"""Render an issue: Jinja2 → MJML → HTML (MRML, then css-inline), plus the plain-text part.
+
+Pure: the same issue and excerpts give the same subject, preheader, HTML and text. One
+:class:`Renderer` holds everything that is costly to build (two Jinja2 environments with
+their compiled templates, one CSS inliner) and is reused for every issue of a run.
+
+Why two environments: every HTML/MJML template is autoescaped whatever its file name, but
+the plain-text part and the subject/preheader are not HTML, so escaping there would turn
+"Tom & Jerry" into "Tom &amp; Jerry". Autoescaping is a property of the environment (and is
+compiled into each template), so the text part and the subject/preheader strings use a
+second environment with autoescape off. Both share one loader, filters and options.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+import mjml
+from markupsafe import Markup
+
+from newsletter_digest import markdown
+from newsletter_digest.errors import ConfigError, TemplateError
+from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
+from newsletter_digest.personal import RecipientFields
+
+__all__ = ["DEFAULT_SUBJECT", "Branding", "ExcerptView", "Renderer"]
+
+DEFAULT_SUBJECT = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+PREHEADER_LIMIT = 100
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+VARIABLES_HINT = (
+    "templates see: title, sender, subject, preheader, unsubscribe, footer, "
+    "issue (number, date) and excerpts (each: id, title, author, source, url, tags, html, text)"
+)
+_INLINE_STYLE = re.compile(
+    r"""<mj-style\b[^>]*?\binline\s*=\s*["']inline["'][^>]*>(.*?)</mj-style\s*>""",
+    re.DOTALL | re.IGNORECASE,
+)
+_MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-z-]+)\b[^>]*?(/?)>")
+_MRML_POSITION = re.compile(r"at position (\d+):(\d+)")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    """What the newsletter says about itself; subject and preheader are Jinja strings."""
+
+    title: str
+    sender: str
+    unsubscribe: str | None = None
+    footer: str | None = None
+    subject: str = DEFAULT_SUBJECT
+    preheader: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExcerptView:
+    """An excerpt as templates see it: safe HTML and plain-text bodies, a vetted url."""
+
+    id: str
+    title: str
+    author: str | None
+    source: str | None
+    url: str | None
+    tags: tuple[str, ...]
+    html: Markup
+    text: str
+
+
+def excerpt_view(excerpt: Excerpt) -> ExcerptView:
+    """Prepare one excerpt for templates; a url that is not http(s)/mailto is left out."""
+    url = excerpt.url if excerpt.url and markdown.is_safe_url(excerpt.url) else None
+    body = markdown.render(excerpt.body)
+    return ExcerptView(
+        id=excerpt.id,
+        title=excerpt.title,
+        author=excerpt.author,
+        source=excerpt.source,
+        url=url,
+        tags=excerpt.tags,
+        html=Markup(body.html),  # sanitized by markdown.py
+        text=body.text,
+    )
+
+
+def long_date(value: date) -> str:
+    """Format a date as "3 March 2025", the same in every locale-free run."""
+    return f"{value.day} {value:%B} {value.year}"
+
+
+def one_line(value: str) -> str:
+    """Collapse all whitespace (newlines included) to single spaces, for headers."""
+    return " ".join(value.split())
+
+
+def derive_preheader(excerpts: Sequence[ExcerptView], limit: int = PREHEADER_LIMIT) -> str:
+    """The excerpt titles joined by " · ", cut at a word boundary to about ``limit`` chars."""
+    joined = one_line(" · ".join(e.title for e in excerpts))
+    if len(joined) <= limit:
+        return joined
+    cut = joined[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ·,;:") + "…"
+
+
+def tidy_text(value: str) -> str:
+    """Trim trailing spaces, collapse runs of blank lines, end with exactly one newline."""
+    lines = "\n".join(line.rstrip() for line in value.strip().splitlines())
+    return _BLANK_RUNS.sub("\n\n", lines) + "\n"
+
+
+def split_inline_styles(source: str) -> tuple[str, str]:
+    """Take the ``<mj-style inline="inline">`` blocks out of MJML; return it and their CSS."""
+    rules: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        rules.append(match.group(1))
+        return ""
+
+    return _INLINE_STYLE.sub(take, source), "\n".join(rules)
+
+
+def _markdown_filter(value: str) -> Markup:
+    """Jinja filter ``markdown``: safe HTML from a Markdown string (e.g. the footer)."""
+    return Markup(markdown.to_html(value))  # sanitized by markdown.py
+
+
+def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Environment:
+    """One Jinja2 environment: strict undefined, compiled templates kept for the run."""
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+        cache_size=-1,
+    )
+    env.filters["markdown"] = _markdown_filter
+    env.filters["markdown_text"] = markdown.to_text
+    env.filters["longdate"] = long_date
+    return env
+
+
+def _template_frame(exc: BaseException) -> tuple[str, int] | None:
+    """The innermost template file and line in a traceback Jinja2 rewrote, if any."""
+    found: tuple[str, int] | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__jinja_exception__") is exc:
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _mjml_hint(source: str, message: str) -> str:
+    """Point at the bad spot of the rendered MJML: MRML's position, or an unclosed tag."""
+    position = _MRML_POSITION.search(message)
+    if position:
+        offset = len(source.encode()[: int(position.group(1))].decode(errors="ignore"))
+        number = source.count("\n", 0, offset) + 1
+        line = source.splitlines()[number - 1].strip() if source.strip() else ""
+        return f"line {number} of the rendered MJML: {line[:120]}"
+    stack: list[tuple[str, int]] = []
+    for match in _MJML_TAG.finditer(source):
+        closing, name, self_closing = match.groups()
+        number = source.count("\n", 0, match.start()) + 1
+        if self_closing:
+            continue
+        if not closing:
+            stack.append((name, number))
+        elif not stack or stack[-1][0] != name:
+            opened = f"<{stack[-1][0]}> opened on line {stack[-1][1]}" if stack else "nothing"
+            return f"</{name}> on line {number} of the rendered MJML closes {opened}"
+        else:
+            stack.pop()
+    if stack:
+        name, number = stack[-1]
+        return f"<{name}> opened on line {number} of the rendered MJML is never closed"
+    return "check the MJML tags and attributes of the templates (https://documentation.mjml.io)"
+
+
+class Renderer:
+    """Renders issues with one pair of Jinja2 environments and one CSS inliner per run."""
+
+    def __init__(self, templates_dir: Path | None, branding: Branding) -> None:
+        """Set up the loaders (user folder first, then the built-in templates)."""
+        if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
+            raise TemplateError(
+                f"templates: {templates_dir} is not a folder",
+                "point `templates:` in digest.yaml at a folder of template overrides",
+            )
+        if branding.unsubscribe and not markdown.is_safe_url(branding.unsubscribe):
+            raise ConfigError(
+                f"unsubscribe: {branding.unsubscribe!r} is not an http(s) or mailto URL",
+                "use an https:// page or a mailto: address",
+            )
+        self._templates_dir = templates_dir
+        self._branding = branding
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
+        if templates_dir is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(templates_dir))
+        loader = jinja2.ChoiceLoader(loaders)
+        self._html_env = _environment(loader, autoescape=True)
+        self._text_env = _environment(loader, autoescape=False)
+        self._strings: dict[str, jinja2.Template] = {}
+        self._inliners: dict[str, css_inline.CSSInliner] = {}
+
+    def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
+        """Render subject, preheader, HTML and text of one issue; TemplateError if one fails."""
+        b = self._branding
+        views = tuple(excerpt_view(e) for e in excerpts)
+        context: dict[str, Any] = {
+            "title": b.title,
+            "sender": b.sender,
+            "unsubscribe": b.unsubscribe,
+            "footer": b.footer,
+            "issue": issue,
+            "excerpts": views,
+            # Markers, filled per recipient after rendering (see personal.py).
+            "recipient": RecipientFields(),
+        }
+        subject = one_line(self._render_string("subject", b.subject, context))
+        if not subject:
+            raise TemplateError("subject: renders to an empty line", "change `subject:`")
+        if b.preheader is None:
+            preheader = derive_preheader(views)
+        else:
+            preheader = one_line(self._render_string("preheader", b.preheader, context))
+        context |= {"subject": subject, "preheader": preheader}
+        source = self._render_file(self._html_env, HTML_TEMPLATE, context)
+        source, inline_css = split_inline_styles(source)
+        html = self._inline(self._compile_mjml(source), inline_css)
+        text = tidy_text(self._render_file(self._text_env, TEXT_TEMPLATE, context))
+        return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
+
+    def check(self) -> list[str]:
+        """Compile every template and the subject/preheader, then render a sample issue."""
+        problems: list[str] = []
+        names = self._html_env.list_templates(filter_func=lambda name: name.endswith(".j2"))
+        for name in sorted(set(names)):
+            env = self._text_env if ".txt" in name else self._html_env
+            try:
+                env.get_template(name)
+            except jinja2.TemplateError as e:
+                problems.append(self._error(e).message)
+        problems += self._check_string("subject", self._branding.subject)
+        if self._branding.preheader is not None:
+            problems += self._check_string("preheader", self._branding.preheader)
+        if not problems:
+            try:
+                self.render(SAMPLE_ISSUE, SAMPLE_EXCERPTS)
+            except TemplateError as e:
+                problems.append(f"rendering a sample issue: {e.message}")
+        return problems
+
+    def _check_string(self, label: str, source: str) -> list[str]:
+        """Compile one configured Jinja string; its problem, if any."""
+        try:
+            self._string_template(label, source)
+        except TemplateError as e:
+            return [e.message]
+        return []
+
+    def _string_template(self, label: str, source: str) -> jinja2.Template:
+        """Compile (once) a Jinja string from digest.yaml in the no-escape environment."""
+        template = self._strings.get(label)
+        if template is None:
+            try:
+                template = self._text_env.from_string(source)
+            except jinja2.TemplateError as e:
+                raise self._error(e, label) from e
+            self._strings[label] = template
+        return template
+
+    def _render_string(self, label: str, source: str, context: Mapping[str, Any]) -> str:
+        """Render a configured Jinja string such as the subject."""
+        template = self._string_template(label, source)
+        try:
+            return template.render(context)
+        except Exception as e:
+            raise self._error(e, label) from e
+
+    def _render_file(self, env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+        """Render a template file (compiled once per environment) with the issue's data."""
+        try:
+            return env.get_template(name).render(context)
+        except Exception as e:
+            raise self._error(e, name) from e
+
+    def _compile_mjml(self, source: str) -> str:
+        """Compile the rendered MJML to HTML with MRML; no web-font links are added."""
+        try:
+            return str(mjml.mjml2html(source, disable_comments=True, fonts={}))
+        except ValueError as e:
+            raise TemplateError(
+                f"{self._html_template_name()}: the MJML it renders is invalid: {e}",
+                _mjml_hint(source, str(e)),
+            ) from e
+
+    def _html_template_name(self) -> str:
+        """Name the MJML template in use (the user's override or the built-in one)."""
+        return self._describe(self._html_env.get_template(HTML_TEMPLATE).filename)
+
+    def _inline(self, html: str, css: str) -> str:
+        """Inline the ``<mj-style inline="inline">`` rules into style attributes, as mjml does.
+
+        MRML does not inline them (it leaves them in a <style> tag), so css-inline does it
+        here, with exactly those rules: the other <style> tags are neither applied nor
+        removed, so MJML's own resets stay in <head> and media queries (dark mode, mobile
+        columns) keep working. One inliner per distinct CSS text, i.e. one per run.
+        """
+        if not css.strip():
+            return html
+        inliner = self._inliners.get(css)
+        if inliner is None:
+            inliner = css_inline.CSSInliner(
+                inline_style_tags=False,
+                keep_style_tags=True,
+                load_remote_stylesheets=False,
+                extra_css=css,
+            )
+            self._inliners[css] = inliner
+        try:
+            return str(inliner.inline(html))
+        except (css_inline.InlineError, ValueError) as e:
+            raise TemplateError(
+                f"{self._html_template_name()}: its inline CSS cannot be inlined: {e}",
+                'check the rules in <mj-style inline="inline"> blocks',
+            ) from e
+
+    def _describe(self, filename: str | None, fallback: str = "template") -> str:
+        """Name a template for a message: a user file by path, a built-in one as such."""
+        if not filename or filename.startswith("<"):
+            return fallback
+        path = Path(filename)
+        if path.is_absolute() and path.is_relative_to(PACKAGE_TEMPLATES):
+            return f"built-in template {path.relative_to(PACKAGE_TEMPLATES).as_posix()}"
+        return str(path)
+
+    def _error(self, exc: BaseException, label: str = "template") -> TemplateError:
+        """Turn a Jinja2 (or template-raised) exception into a TemplateError naming file+line."""
+        label = "digest.yaml " + label if label in ("subject", "preheader") else label
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            where = self._describe(exc.filename or exc.name, label)
+            line = f", line {exc.lineno}" if exc.lineno else ""
+            return TemplateError(
+                f"{where}{line}: {exc.message}",
+                "fix the Jinja2 syntax (https://jinja.palletsprojects.com/templates/)",
+            )
+        frame = _template_frame(exc)
+        where = self._describe(frame[0], label) if frame else self._describe(None, label)
+        line = f", line {frame[1]}" if frame else ""
+        if isinstance(exc, jinja2.TemplateNotFound):
+            folder = self._templates_dir or "the templates folder"
+            return TemplateError(
+                f"{where}{line}: template {exc.name!r} not found",
+                f"put it in {folder} or fix the name; built-in templates are the fallback",
+            )
+        if isinstance(exc, jinja2.UndefinedError):
+            return TemplateError(f"{where}{line}: {exc.message}", VARIABLES_HINT)
+        if isinstance(exc, jinja2.TemplateError) or frame is not None:
+            return TemplateError(
+                f"{where}{line}: {type(exc).__name__}: {exc}",
+                "fix the expression on that line",
+            )
+        raise exc
+
+
+SAMPLE_ISSUE = IssueInfo(number=1, date=date(2000, 1, 1))
+SAMPLE_EXCERPTS = (
+    Excerpt(
+        id="sample-1",
+        title="A sample excerpt",
+        body="Some *Markdown* with [a link](https://example.org/).",
+        path=Path("sample-1.md"),
+        url="https://example.org/1",
+        author="A. Author",
+        source="Example",
+        tags=("sample",),
+    ),
+    Excerpt(id="sample-2", title="Another one", body="Text only.", path=Path("sample-2.md")),
+    Excerpt(
+        id="sample-3",
+        title="A third",
+        body="- one\n- two",
+        path=Path("sample-3.md"),
+        url="https://example.org/3",
+    ),
+)
