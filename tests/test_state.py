@@ -10,7 +10,7 @@ import pytest
 
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
-from newsletter_digest.state import SCHEMA_VERSION, open_state
+from newsletter_digest.state import MIGRATIONS, SCHEMA_VERSION, open_state
 
 
 def record(number: int, *ids: str) -> IssueRecord:
@@ -95,3 +95,26 @@ def test_duplicate_issue_number_is_refused(tmp_path: Path) -> None:
         with pytest.raises(StateError), state.write_lock():
             state.record_issue(record(1, "b"))
         assert state.history() == [(Pick("a", 0),)]
+
+
+def test_an_old_database_is_migrated_in_place_and_read_as_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    old.execute(
+        "INSERT INTO issues VALUES (1, '2026-11-01', '2026-11-01T09:00', 's', '<m@x>', 'f')"
+    )
+    old.execute("INSERT INTO picks VALUES (1, 0, 'a', 0, 'A')")
+    old.commit()
+    old.close()
+    before = path.read_bytes()
+    with open_state(path, readonly=True) as state:
+        assert state.history() == [(Pick("a", 0),)]
+        assert state.delivery_counts() == {}
+    assert path.read_bytes() == before
+    with open_state(path) as state:
+        assert state.history() == [(Pick("a", 0),)]
+        state.add_deliveries(1, [("r@example.org", "<1@x>")], "now")
+        assert state.delivery_counts() == {1: {"pending": 1}}
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -15,6 +15,7 @@ from newsletter_digest.config import Config
 from newsletter_digest.content import load_content
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.models import IssueInfo, IssueRecord, Problem, RenderedIssue, Selection
+from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
 from newsletter_digest.render import Branding, Renderer
 from newsletter_digest.state import State, open_state
 
@@ -56,7 +57,7 @@ def make_renderer(config: Config) -> Renderer:
     branding = Branding(
         title=s.title,
         sender=s.sender,
-        unsubscribe=s.unsubscribe,
+        unsubscribe=unsubscribe_template(s.unsubscribe),
         footer=s.footer,
         subject=s.subject,
         preheader=s.preheader,
@@ -71,32 +72,42 @@ def plan_next(
     renderer: Renderer | None = None,
     *,
     use_cache: bool = True,
+    skip: int = 0,
 ) -> Plan:
-    """Pick and render the issue that comes next after what ``state`` recorded."""
+    """Pick and render the issue that comes next after what ``state`` recorded.
+
+    ``skip`` looks further ahead: 1 is the issue after next, as if the next one were made.
+    """
     s = config.settings
     loaded = load_content(s.content, content_cache_path(config) if use_cache else None)
     history = state.history()
-    selection = rotation.select(loaded.excerpts, history, s.per_issue, s.seed)
-    number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1
+    ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
+    selection = ahead[-1]
+    number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1 + skip
     info = IssueInfo(number=number, date=today)
     rendered = (renderer or make_renderer(config)).render(info, selection.excerpts)
     return Plan(info=info, selection=selection, rendered=rendered, problems=loaded.problems)
 
 
-def _message(config: Config, plan: Plan, now: datetime) -> tuple[bytes, str]:
-    """The outbox copy of the issue as a complete message, and its Message-ID."""
+def outbox_recipient(config: Config) -> str | None:
+    """Whose personal fields the outbox copy carries: the only recipient, or nobody's."""
+    return config.recipients[0] if len(config.recipients) == 1 else None
+
+
+def _message(config: Config, rendered: RenderedIssue, message_id: str, now: datetime) -> bytes:
+    """The outbox copy of the issue as a complete message."""
     s = config.settings
-    message_id = compose.new_message_id(s.sender, plan.info.number)
+    unsubscribe = unsubscribe_template(s.unsubscribe)
     msg = compose.compose(
-        plan.rendered,
+        rendered,
         sender=s.sender,
         recipients=config.recipients,
         date=now,
         message_id=message_id,
-        unsubscribe=s.unsubscribe,
+        unsubscribe=fill_text(unsubscribe, outbox_recipient(config)) if unsubscribe else None,
         list_name=compose.list_id(s.title, s.sender),
     )
-    return compose.to_bytes(msg), message_id
+    return compose.to_bytes(msg, utf8=not all(r.isascii() for r in config.recipients))
 
 
 def recover(config: Config, state: State) -> list[IssueRecord]:
@@ -135,7 +146,9 @@ def build(config: Config, now: datetime, *, use_cache: bool = True) -> BuildResu
                 recovered=tuple(recovered),
             )
         plan = plan_next(config, state, now.date(), renderer, use_cache=use_cache)
-        eml, message_id = _message(config, plan, now)
+        copy = personalize(plan.rendered, outbox_recipient(config))
+        message_id = compose.new_message_id(config.settings.sender, plan.info.number)
+        eml = _message(config, copy, message_id, now)
         record = IssueRecord(
             number=plan.info.number,
             date=plan.info.date,
@@ -148,13 +161,14 @@ def build(config: Config, now: datetime, *, use_cache: bool = True) -> BuildResu
         )
         files = deliver.issue_files(
             plan.info.number,
-            html=plan.rendered.html.encode(),
-            text=plan.rendered.text.encode(),
+            html=copy.html.encode(),
+            text=copy.text.encode(),
             eml=eml,
         )
         files[deliver.MANIFEST] = deliver.manifest(record)
         folder = deliver.write_issue(s.outbox, plan.info.number, files)
         state.record_issue(record)
+        state.record_bodies(record.number, plan.rendered)
     return BuildResult(
         record=record,
         folder=folder,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from newsletter_digest.config import Config
 from newsletter_digest.errors import DigestError
@@ -17,17 +18,13 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _writable_folder(label: str, folder: os.PathLike[str], report: CheckReport) -> None:
+def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
     """A folder is fine if it exists and is writable, or can be created where it should be."""
-    path = os.fspath(folder)
-    probe = path
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        report.problems.append(f"{label}: {path} is not a writable folder")
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        report.problems.append(f"{label}: {folder} is not a writable folder")
 
 
 def run_checks(config: Config) -> CheckReport:

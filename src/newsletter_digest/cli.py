@@ -80,9 +80,13 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show the next issue's picks; change nothing.")
+@click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
 @click.pass_context
-def build(ctx: click.Context, dry_run: bool) -> None:
-    """Make the next issue: pick excerpts, render, write to the outbox, record it."""
+def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
+    """Make the next issue: pick excerpts, render, write to the outbox, record it.
+
+    With an smtp section in the config, the new issue is then sent to every recipient.
+    """
     from newsletter_digest import build as pipeline
     from newsletter_digest.report import issue_lines, rotation_line
 
@@ -118,6 +122,60 @@ def build(ctx: click.Context, dry_run: bool) -> None:
     for position, title in enumerate(record.titles, 1):
         click.echo(f"  {position}. {title}")
     click.echo(f"  written to {_rel(result.folder)}/")
+    if config.settings.smtp is not None and not no_send:
+        _send(config, record.number)
+
+
+def _send(config: Any, number: int | None) -> None:
+    """Send an issue, show progress on a terminal, print the summary; exit 1 if incomplete."""
+    from newsletter_digest.errors import DeliveryError
+    from newsletter_digest.send import send_issue
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+            bar.__enter__()
+        bar.update(1)
+
+    interactive = sys.stderr.isatty()
+    try:
+        report = send_issue(config, number, progress=progress if interactive else None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(
+        f"Issue #{report.issue} to {report.total} recipients: {report.sent} sent"
+        f" ({report.sent_now} now), {len(report.failed)} failed, {len(report.pending)} pending"
+    )
+    for recipient, reply in report.failed:
+        click.echo(f"  failed   {recipient}: {reply}")
+    for recipient, reply in report.pending:
+        click.echo(f"  pending  {recipient}: {reply}")
+    if report.stopped:
+        click.echo(f"  {report.stopped}")
+    if not report.complete:
+        missing = report.total - report.sent
+        raise DeliveryError(
+            f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
+            f"run 'digest send {report.issue}' to retry the {len(report.pending)} pending; "
+            "permanent failures (5xx) are not retried"
+            if report.pending
+            else "permanent failures (5xx) are not retried; fix or remove those addresses",
+        )
+
+
+@cli.command()
+@click.argument("issue", type=int, required=False)
+@click.pass_context
+def send(ctx: click.Context, issue: int | None) -> None:
+    """Send, or resume sending, an issue already built (default: the latest).
+
+    Recipients who got it are never sent it again; only pending ones are tried.
+    """
+    _send(_config(ctx), issue)
 
 
 @cli.command()
@@ -151,9 +209,7 @@ def history(ctx: click.Context, issue: int | None) -> None:
 
 
 @cli.command("import")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--to",
     "target",

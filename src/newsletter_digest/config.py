@@ -11,7 +11,7 @@ import os
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,13 +31,37 @@ def _no_newlines(value: str) -> str:
 def check_address(value: str) -> str:
     """Accept ``addr@domain`` or ``Name <addr@domain>``; reject anything a mail server would."""
     _no_newlines(value)
-    name, addr = parseaddr(value)
+    _, addr = parseaddr(value)
     if not addr or "@" not in addr or len(getaddresses([value])) != 1:
         raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
     local, _, domain = addr.rpartition("@")
     if not local or "." not in domain or " " in addr:
         raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
     return value
+
+
+class SmtpSettings(BaseModel):
+    """The ``smtp`` section: where and how to send; the password comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = "DIGEST_SMTP_PASSWORD"
+    ca_file: Path | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    rate: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_delay: float = Field(default=2.0, ge=0)
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, or the usual one for the security mode."""
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
 class Settings(BaseModel):
@@ -59,6 +83,7 @@ class Settings(BaseModel):
     unsubscribe: str | None = None
     footer: str | None = None
     seed: str = "digest"
+    smtp: SmtpSettings | None = None
 
     @field_validator("title", "subject")
     @classmethod
@@ -127,21 +152,49 @@ _MESSAGES = {
     "bool_parsing": "expected true or false",
     "tuple_type": "expected a list",
     "path_type": "expected a path",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "model_type": "expected a section of keys",
+    "model_attributes_type": "expected a section of keys",
+    "literal_error": "expected one of",
 }
 
 
-def _describe(error: Any, fields: list[str]) -> str:
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where an unknown key was found (top level or a section)."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        annotation = (
+            model.model_fields[str(part)].annotation if part in model.model_fields else None
+        )
+        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        models = [a for a in nested if issubclass(a, BaseModel)]
+        if not models:
+            break
+        model = models[0]
+    return list(model.model_fields)
+
+
+def _describe(error: Any) -> str:
     """One line per problem: ``key.path: what is wrong``."""
     loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
+        fields = _known_keys(tuple(error["loc"]))
         close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
         return f"{loc}: unknown key{hint}"
-    if kind in ("greater_than_equal", "less_than_equal"):
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than"):
         ctx = error.get("ctx", {})
-        bound = f">= {ctx['ge']}" if "ge" in ctx else f"<= {ctx.get('le')}"
-        return f"{loc}: expected an integer {bound} (got {error['input']!r})"
+        bound = next(
+            f"{op} {ctx[key]}"
+            for key, op in (("ge", ">="), ("le", "<="), ("gt", ">"))
+            if key in ctx
+        )
+        noun = "a number" if any(isinstance(v, float) for v in ctx.values()) else "an integer"
+        return f"{loc}: expected {noun} {bound} (got {error['input']!r})"
+    if kind == "literal_error":
+        return f"{loc}: expected {error['ctx']['expected']} (got {error['input']!r})"
     if kind == "value_error":
         return f"{loc}: {error['msg'].removeprefix('Value error, ')}"
     if kind == "string_too_short":
@@ -216,13 +269,12 @@ def _read_recipients(path: Path) -> tuple[list[str], list[str]]:
 def load_config(path: Path) -> Config:
     """Read, validate and resolve a digest.yaml; raise one ConfigError listing every problem."""
     data = _read_yaml(path)
-    fields = list(Settings.model_fields)
     problems: list[str] = []
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err, fields) for err in e.errors()]
+        problems = [_describe(err) for err in e.errors()]
     recipients: list[str] = []
     if settings is not None:
         base = path.parent
@@ -231,6 +283,15 @@ def load_config(path: Path) -> Config:
                 key: _resolve(base, getattr(settings, key))
                 for key in ("content", "templates", "outbox", "state")
             }
+            | (
+                {
+                    "smtp": settings.smtp.model_copy(
+                        update={"ca_file": _resolve(base, settings.smtp.ca_file)}
+                    )
+                }
+                if settings.smtp is not None and settings.smtp.ca_file is not None
+                else {}
+            )
             | (
                 {"recipients_file": _resolve(base, settings.recipients_file)}
                 if settings.recipients_file

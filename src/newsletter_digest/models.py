@@ -90,3 +90,16 @@ class IssueRecord:
     folder: str
     picks: tuple[Pick, ...] = field(default=())
     titles: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One issue to one recipient, as the delivery log has it."""
+
+    issue_number: int
+    recipient: str
+    status: str
+    attempts: int
+    last_reply: str
+    message_id: str
+    updated_at: str

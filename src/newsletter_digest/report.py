@@ -45,6 +45,8 @@ def history_lines(config: Config, number: int | None) -> Iterator[str]:
     with open_state(config.settings.state, readonly=True) as state:
         records = state.issues(number)
         history = state.history()
+        counts = state.delivery_counts()
+        log = state.deliveries(number) if number is not None else []
     if number is not None and not records:
         raise StateError(
             f"there is no issue #{number}",
@@ -60,11 +62,21 @@ def history_lines(config: Config, number: int | None) -> Iterator[str]:
         yield "  excerpts:"
         for pick, title in zip(record.picks, record.titles, strict=True):
             yield f"    - {title}  [{pick.excerpt_id}, cycle {pick.cycle + 1}]"
+        if log:
+            yield f"  deliveries: {_delivery_summary(counts.get(record.number, {}))}"
+            for delivery in log:
+                reply = f"  {delivery.last_reply}" if delivery.last_reply else ""
+                yield (
+                    f"    {delivery.status:<16} {delivery.recipient}"
+                    f"  (attempts: {delivery.attempts}){reply}"
+                )
         return
     if not records:
         yield "No issues yet: run 'digest build' to make the first one."
     for record in records:
-        yield f"#{record.number:<4} {record.date.isoformat()}  {record.subject}"
+        sent = counts.get(record.number)
+        tail = f"  [{_delivery_summary(sent)}]" if sent else ""
+        yield f"#{record.number:<4} {record.date.isoformat()}  {record.subject}{tail}"
         for title in record.titles:
             yield f"        - {title}"
         yield f"        {_folder(config, record)}"
@@ -72,8 +84,14 @@ def history_lines(config: Config, number: int | None) -> Iterator[str]:
     cycle, shown, size = position(excerpts, history)
     left = size - shown
     yield (
-        f"rotation: cycle {cycle + 1}, {shown} of {size} shown; "
-        f"{left} to go before any repeats"
+        f"rotation: cycle {cycle + 1}, {shown} of {size} shown; {left} to go before any repeats"
         if left
         else f"rotation: cycle {cycle + 1} complete; the next issue starts a new cycle"
     )
+
+
+def _delivery_summary(counts: dict[str, int]) -> str:
+    """'3 sent, 1 failed, 2 pending' from the delivery log's counts."""
+    failed = counts.get("failed-permanent", 0)
+    pending = counts.get("pending", 0) + counts.get("failed-temporary", 0)
+    return f"{counts.get('sent', 0)} sent, {failed} failed, {pending} pending"

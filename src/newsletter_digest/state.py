@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from newsletter_digest.errors import StateError
-from newsletter_digest.models import IssueRecord, Pick
+from newsletter_digest.models import Delivery, IssueRecord, Pick, RenderedIssue
 
 # Each entry moves the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -35,8 +36,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (issue_number, position)
     );
     """,
+    """
+    CREATE TABLE issue_bodies (
+        issue_number INTEGER PRIMARY KEY REFERENCES issues(number) ON DELETE CASCADE,
+        subject      TEXT NOT NULL,
+        preheader    TEXT NOT NULL,
+        html         TEXT NOT NULL,
+        text         TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        issue_number INTEGER NOT NULL REFERENCES issues(number) ON DELETE CASCADE,
+        recipient    TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN
+                         ('pending', 'sent', 'failed-permanent', 'failed-temporary')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_reply   TEXT NOT NULL DEFAULT '',
+        message_id   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (issue_number, recipient)
+    );
+    CREATE INDEX deliveries_status ON deliveries(issue_number, status);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+UNFINISHED = ("pending", "failed-temporary")
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -159,7 +182,74 @@ class State:
             for row in rows
         ]
 
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def record_bodies(self, number: int, rendered: RenderedIssue) -> None:
+        """Keep the rendered issue (with personal-field markers) for sending it later."""
+        self._execute(
+            "INSERT INTO issue_bodies (issue_number, subject, preheader, html, text)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (number, rendered.subject, rendered.preheader, rendered.html, rendered.text),
+        )
+
+    def bodies(self, number: int) -> RenderedIssue | None:
+        """The rendered issue kept by :meth:`record_bodies`, if any."""
+        rows = self._query(
+            "SELECT subject, preheader, html, text FROM issue_bodies WHERE issue_number = ?",
+            (number,),
+        )
+        if not rows:
+            return None
+        subject, preheader, html, text = (str(value) for value in rows[0])
+        return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
+
+    def add_deliveries(self, number: int, entries: list[tuple[str, str]], now: str) -> None:
+        """Start the delivery log of an issue: (recipient, Message-ID) pairs, all pending.
+
+        Recipients already in the log keep their row, so nothing sent is ever reset.
+        """
+        with self.write_lock():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO deliveries"
+                " (issue_number, recipient, status, message_id, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?)",
+                [(number, recipient, message_id, now) for recipient, message_id in entries],
+            )
+
+    def deliveries(self, number: int, statuses: tuple[str, ...] = ()) -> list[Delivery]:
+        """The delivery log of one issue (optionally only some statuses), in insert order."""
+        where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        rows = self._query(
+            "SELECT issue_number, recipient, status, attempts, last_reply, message_id, updated_at"
+            f" FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid",
+            (number, *statuses),
+        )
+        return [Delivery(*row) for row in rows]
+
+    def mark(
+        self, number: int, recipient: str, status: str, reply: str, now: str, *, attempts: int
+    ) -> None:
+        """Record one delivery attempt's outcome at once (its own transaction)."""
+        self._execute(
+            "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_reply = ?,"
+            " updated_at = ? WHERE issue_number = ? AND recipient = ? AND status != 'sent'",
+            (status, attempts, reply[:500], now, number, recipient),
+        )
+
+    def delivery_counts(self) -> dict[int, dict[str, int]]:
+        """Per issue, how many deliveries are in each status."""
+        counts: dict[int, dict[str, int]] = {}
+        for number, status, count in self._query(
+            "SELECT issue_number, status, COUNT(*) FROM deliveries GROUP BY issue_number, status"
+        ):
+            counts.setdefault(int(number), {})[str(status)] = int(count)
+        return counts
+
+    def _execute(self, sql: str, args: tuple[object, ...]) -> None:
+        try:
+            self._conn.execute(sql, args)
+        except sqlite3.Error as e:
+            raise _fail(self.path or ":memory:", e) from e
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return list(self._conn.execute(sql, args))
         except sqlite3.Error as e:
@@ -193,10 +283,10 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 conn = sqlite3.connect(":memory:", isolation_level=None)
                 _migrate(conn, ":memory:")
                 return State(conn, None)
-            conn = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # Not mode=ro: a read-only connection to a WAL database leaves -wal/-shm files
+            # behind; a normal one with query_only removes them when it closes.
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
                 conn.close()
@@ -221,7 +311,8 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
 
 def _migrated_copy(path: Path) -> State:
     """An in-memory copy of an older database, migrated, for read-only use."""
-    source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    source = sqlite3.connect(path)
+    source.execute("PRAGMA query_only = ON")
     conn = sqlite3.connect(":memory:", isolation_level=None)
     source.backup(conn)
     source.close()

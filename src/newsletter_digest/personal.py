@@ -1,0 +1,78 @@
+"""Personal fields: render an issue once with markers, then fill them in per recipient.
+
+Markers are plain ASCII words, so they pass unchanged through Jinja autoescaping, MRML, CSS
+inlining and URL filters; filling them in is a few ``str.replace`` calls per recipient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from email.utils import parseaddr
+from html import escape
+from urllib.parse import quote
+
+from newsletter_digest.models import RenderedIssue
+
+EMAIL = "x-digest-recipient-email-5f1c"
+EMAIL_QUOTED = "x-digest-recipient-emailq-5f1c"
+NAME = "x-digest-recipient-name-5f1c"
+MARKERS = (EMAIL, EMAIL_QUOTED, NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientFields:
+    """What templates see as ``recipient``: markers until the recipient is known."""
+
+    email: str = EMAIL
+    name: str = NAME
+
+
+def unsubscribe_template(url: str | None) -> str | None:
+    """The configured unsubscribe URL with ``{email}`` turned into its marker."""
+    return url.replace("{email}", EMAIL_QUOTED) if url else None
+
+
+def has_markers(rendered: RenderedIssue) -> bool:
+    """Whether the issue differs per recipient at all (most digests do not)."""
+    parts = (rendered.subject, rendered.preheader, rendered.html, rendered.text)
+    return any(marker in part for part in parts for marker in MARKERS)
+
+
+def _values(recipient: str | None) -> tuple[str, str, str]:
+    if recipient is None:
+        return "", "", ""
+    name, address = parseaddr(recipient)
+    return address, quote(address, safe="@"), name
+
+
+def fill_text(text: str, recipient: str | None) -> str:
+    """Fill markers in plain text (subject, text part, header values)."""
+    if "x-digest-recipient-" not in text:
+        return text
+    email, quoted, name = _values(recipient)
+    return text.replace(EMAIL_QUOTED, quoted).replace(EMAIL, email).replace(NAME, name)
+
+
+def fill_html(html: str, recipient: str | None) -> str:
+    """Fill markers in HTML, escaped for it."""
+    if "x-digest-recipient-" not in html:
+        return html
+    email, quoted, name = _values(recipient)
+    return (
+        html.replace(EMAIL_QUOTED, escape(quoted))
+        .replace(EMAIL, escape(email))
+        .replace(NAME, escape(name))
+    )
+
+
+def personalize(rendered: RenderedIssue, recipient: str | None) -> RenderedIssue:
+    """The issue as ``recipient`` gets it; ``None`` gives the impersonal copy (outbox, web)."""
+    if not has_markers(rendered):
+        return rendered
+    return replace(
+        rendered,
+        subject=fill_text(rendered.subject, recipient),
+        preheader=fill_text(rendered.preheader, recipient),
+        html=fill_html(rendered.html, recipient),
+        text=fill_text(rendered.text, recipient),
+    )
