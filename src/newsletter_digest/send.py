@@ -1,0 +1,249 @@
+"""Send an issue over SMTP, one message per recipient, with a delivery log in SQLite.
+
+Each recipient's row is updated the moment the server answers, so a run that is cut short
+(Ctrl-C, kill -9, a dropped connection) resumes with exactly the recipients still pending,
+and a recipient marked sent is never sent the same issue again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from newsletter_digest import compose, deliver
+from newsletter_digest.compose import MessageFactory
+from newsletter_digest.config import Config, SmtpSettings
+from newsletter_digest.errors import DeliveryError
+from newsletter_digest.locks import process_lock
+from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue
+from newsletter_digest.personal import unsubscribe_template
+from newsletter_digest.smtp import Outcome, SmtpTransport
+from newsletter_digest.state import UNFINISHED, State, open_state
+
+Progress = Callable[[int, int], None]
+STATUS = {"sent": "sent", "permanent": "failed-permanent"}
+
+
+@dataclass
+class SendReport:
+    """How sending an issue ended: counts, and each recipient not reached with the reason."""
+
+    issue: int
+    total: int = 0
+    sent: int = 0
+    sent_now: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Every recipient got the issue."""
+        return self.sent == self.total
+
+
+def _now_local() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _now() -> str:
+    return _now_local().isoformat(timespec="seconds")
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """Turn SIGTERM and SIGINT into a flag checked between messages, never mid-write."""
+    stop = threading.Event()
+    previous: dict[signal.Signals, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _is_ascii(address: str) -> bool:
+    return address.isascii()
+
+
+def load_bodies(config: Config, state: State, record: IssueRecord) -> RenderedIssue:
+    """The rendered issue as built; from the outbox files if the state has no copy."""
+    kept = state.bodies(record.number)
+    if kept is not None:
+        return kept
+    folder = config.settings.outbox / record.folder
+    stem = deliver.folder_name(record.number)
+    try:
+        html = (folder / f"{stem}.html").read_text(encoding="utf-8")
+        text = (folder / f"{stem}.txt").read_text(encoding="utf-8")
+    except OSError as e:
+        raise DeliveryError(
+            f"issue #{record.number}: cannot read its files in {folder}: {e.strerror or e}",
+            "the issue's outbox folder must be in place to send it",
+        ) from e
+    return RenderedIssue(subject=record.subject, preheader="", html=html, text=text)
+
+
+def message_factory(config: Config, rendered: RenderedIssue, date: datetime) -> MessageFactory:
+    """Serialise the issue once for this run; each recipient's bytes are then cheap."""
+    s = config.settings
+    return MessageFactory(
+        rendered,
+        sender=s.sender,
+        date=date,
+        unsubscribe=unsubscribe_template(s.unsubscribe),
+        list_name=compose.list_id(s.title, s.sender),
+    )
+
+
+class Pacer:
+    """Keeps at most ``rate`` message starts per second (no limit when rate is None)."""
+
+    def __init__(self, rate: float | None, sleep: Callable[[float], None]) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._sleep = sleep
+
+    def wait(self) -> None:
+        """Sleep until the next message may start."""
+        if not self._interval:
+            return
+        now = time.monotonic()
+        if self._next > now:
+            self._sleep(self._next - now)
+        self._next = max(now, self._next) + self._interval
+
+
+def _attempt(
+    transport: SmtpTransport,
+    smtp: SmtpSettings,
+    envelope: tuple[str, str, bytes, bool],
+    pacer: Pacer,
+    sleep: Callable[[float], None],
+    should_stop: Callable[[], bool],
+) -> tuple[Outcome, int]:
+    """Send with retries and exponential backoff for 4xx replies and dropped connections."""
+    sender, recipient, data, utf8 = envelope
+    outcome = Outcome("temporary", "not tried")
+    for attempt in range(smtp.retries + 1):
+        pacer.wait()
+        outcome = transport.send(sender, recipient, data, smtputf8=utf8)
+        if outcome.verdict in ("sent", "permanent"):
+            return outcome, attempt + 1
+        if attempt < smtp.retries and not should_stop():
+            sleep(smtp.retry_delay * 2**attempt)
+    return outcome, smtp.retries + 1
+
+
+def _pick_issue(state: State, number: int | None) -> IssueRecord:
+    records = state.issues(number) if number is not None else state.issues()[-1:]
+    if not records:
+        raise DeliveryError(
+            f"there is no issue #{number}" if number else "no issue has been built yet",
+            "run 'digest build' first, or 'digest history' to see the issues",
+        )
+    return records[0]
+
+
+def send_issue(
+    config: Config,
+    number: int | None = None,
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendReport:
+    """Send (or resume sending) an issue to every recipient not yet reached."""
+    s = config.settings
+    if s.smtp is None:
+        raise DeliveryError(
+            "there is no smtp section in the config",
+            "add one (see the README's SMTP section); without it the outbox is the delivery",
+        )
+    smtp = s.smtp
+    password = os.environ.get(smtp.password_env) if smtp.username else None
+    with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
+        record = _pick_issue(state, number)
+        if not state.deliveries(record.number):
+            if not config.recipients:
+                raise DeliveryError(
+                    "there are no recipients to send to",
+                    "set 'recipients' or 'recipients_file' in the config",
+                )
+            state.add_deliveries(
+                record.number,
+                [(r, compose.new_message_id(s.sender, record.number)) for r in config.recipients],
+                _now(),
+            )
+        report = SendReport(issue=record.number)
+        todo = state.deliveries(record.number, UNFINISHED)
+        if todo:
+            _send_all(config, state, record, todo, password, report, progress, sleep, stop)
+        for delivery in state.deliveries(record.number):
+            report.total += 1
+            if delivery.status == "sent":
+                report.sent += 1
+            elif delivery.status == "failed-permanent":
+                report.failed.append((delivery.recipient, delivery.last_reply))
+            else:
+                report.pending.append((delivery.recipient, delivery.last_reply or "not tried"))
+    return report
+
+
+def _send_all(
+    config: Config,
+    state: State,
+    record: IssueRecord,
+    todo: list[Delivery],
+    password: str | None,
+    report: SendReport,
+    progress: Progress | None,
+    sleep: Callable[[float], None],
+    should_stop: Callable[[], bool],
+) -> None:
+    s = config.settings
+    assert s.smtp is not None
+    factory = message_factory(config, load_bodies(config, state, record), _now_local())
+    pacer = Pacer(s.smtp.rate, sleep)
+    sender = s.sender_address.addr_spec
+    with SmtpTransport(s.smtp, password) as transport:
+        for done, delivery in enumerate(todo, 1):
+            if should_stop():
+                report.stopped = "stopped by a signal; the rest stay pending"
+                break
+            utf8 = not (_is_ascii(delivery.recipient) and _is_ascii(sender))
+            if utf8 and not transport.supports_smtputf8():
+                state.mark(
+                    record.number,
+                    delivery.recipient,
+                    "failed-permanent",
+                    "the server does not support SMTPUTF8, needed for this non-ASCII address",
+                    _now(),
+                    attempts=0,
+                )
+                continue
+            data = factory.message(delivery.recipient, delivery.message_id)
+            envelope = (sender, delivery.recipient, data, utf8)
+            outcome, attempts = _attempt(transport, s.smtp, envelope, pacer, sleep, should_stop)
+            status = STATUS.get(outcome.verdict, "failed-temporary")
+            state.mark(
+                record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts
+            )
+            if status == "sent":
+                report.sent_now += 1
+            if progress is not None:
+                progress(done, len(todo))
+            if outcome.verdict == "connection":
+                report.stopped = (
+                    f"the server {transport.where} stopped answering "
+                    f"({outcome.reply}); the rest stay pending"
+                )
+                break

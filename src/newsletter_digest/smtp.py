@@ -1,0 +1,182 @@
+"""SMTP transport: one verified connection reused for many messages, replies classified.
+
+TLS certificates and host names are always verified; a server that does not offer STARTTLS
+when it is configured is refused before any credentials are sent, never silently used in
+plain text.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Literal
+
+from newsletter_digest.config import SmtpSettings
+from newsletter_digest.errors import DeliveryError
+
+Verdict = Literal["sent", "permanent", "temporary", "connection"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the server said about one message: the verdict and its reply, for the log."""
+
+    verdict: Verdict
+    reply: str
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"
+
+
+def _classify(code: int, message: bytes | str) -> Outcome:
+    """5xx is a permanent refusal; anything else (4xx, odd codes) is worth retrying."""
+    verdict: Verdict = "permanent" if 500 <= code < 600 else "temporary"
+    return Outcome(verdict, _reply(code, message))
+
+
+class SmtpTransport:
+    """A lazily opened SMTP session; ``send`` reconnects after the server drops it."""
+
+    def __init__(self, settings: SmtpSettings, password: str | None) -> None:
+        self.settings = settings
+        self._password = password
+        self._conn: smtplib.SMTP | None = None
+        self._context = ssl.create_default_context()
+        if settings.ca_file is not None:
+            try:
+                self._context.load_verify_locations(cafile=settings.ca_file)
+            except (OSError, ssl.SSLError) as e:
+                raise DeliveryError(
+                    f"smtp.ca_file: cannot load {settings.ca_file}: {e}",
+                    "point ca_file at a PEM file with the relay's CA certificate",
+                ) from e
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def where(self) -> str:
+        """host:port, for messages."""
+        return f"{self.settings.host}:{self.settings.effective_port}"
+
+    def connect(self) -> None:
+        """Open, secure and authenticate a session; DeliveryError says what went wrong."""
+        self.close()
+        s = self.settings
+        try:
+            conn: smtplib.SMTP
+            if s.security == "ssl":
+                conn = smtplib.SMTP_SSL(
+                    s.host,
+                    s.effective_port,
+                    local_hostname=socket.gethostname(),
+                    timeout=s.timeout,
+                    context=self._context,
+                )
+            else:
+                conn = smtplib.SMTP(
+                    s.host, s.effective_port, local_hostname=socket.gethostname(), timeout=s.timeout
+                )
+            self._conn = conn
+            conn.ehlo()
+            if s.security == "starttls":
+                if not conn.has_extn("starttls"):
+                    raise DeliveryError(
+                        f"the SMTP server {self.where} does not offer STARTTLS",
+                        "use the server's submission port (587) or 'security: ssl' (465); "
+                        "'security: none' sends in plain text and is only for local relays",
+                    )
+                conn.starttls(context=self._context)
+                conn.ehlo()
+            if s.username:
+                if self._password is None:
+                    raise DeliveryError(
+                        f"smtp.username is set but ${s.password_env} is empty",
+                        f"export {s.password_env} with the SMTP password before sending",
+                    )
+                conn.login(s.username, self._password)
+        except DeliveryError:
+            self.close()
+            raise
+        except ssl.SSLCertVerificationError as e:
+            self.close()
+            raise DeliveryError(
+                f"the TLS certificate of {self.where} is not trusted: {e.verify_message}",
+                "if the relay uses a private CA, set smtp.ca_file to its certificate (PEM)",
+            ) from e
+        except smtplib.SMTPAuthenticationError as e:
+            self.close()
+            raise DeliveryError(
+                f"the SMTP server {self.where} refused the login for {s.username!r}: "
+                f"{_reply(e.smtp_code, e.smtp_error)}",
+                f"check smtp.username and the password in ${s.password_env}",
+            ) from e
+        except smtplib.SMTPNotSupportedError as e:
+            self.close()
+            raise DeliveryError(
+                f"the SMTP server {self.where} does not support login: {e}",
+                "remove smtp.username if the server needs no login, or use another port",
+            ) from e
+        except (OSError, smtplib.SMTPException) as e:
+            self.close()
+            raise ConnectionError(f"cannot talk to {self.where}: {e or type(e).__name__}") from e
+
+    def close(self) -> None:
+        """Say QUIT if the session is alive; never raises."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+
+    def supports_smtputf8(self) -> bool:
+        """Whether the connected server takes non-ASCII addresses."""
+        if self._conn is None:
+            self.connect()
+        assert self._conn is not None
+        return bool(self._conn.has_extn("smtputf8"))
+
+    def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
+        """Send one message to one recipient; connection trouble comes back as a verdict."""
+        try:
+            if self._conn is None:
+                self.connect()
+            conn = self._conn
+            assert conn is not None
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
+            code, message = conn.mail(sender, options)
+            if code != 250:
+                conn.rset()
+                return _classify(code, message)
+            code, message = conn.rcpt(recipient)
+            if code not in (250, 251):
+                conn.rset()
+                return _classify(code, message)
+            code, message = conn.data(data)
+            if code != 250:
+                conn.rset()
+                return _classify(code, message)
+            return Outcome("sent", _reply(code, message))
+        except smtplib.SMTPDataError as e:
+            self._reset()
+            return _classify(e.smtp_code, e.smtp_error)
+        except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as e:
+            # Includes timeouts and ConnectionError from connect(): reconnect on next send.
+            self.close()
+            return Outcome("connection", f"connection lost: {e or type(e).__name__}")
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()

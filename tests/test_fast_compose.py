@@ -1,0 +1,136 @@
+"""The fast per-recipient path must mean exactly what the standard library's message means."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter_digest.compose import MessageFactory, compose, to_bytes
+from newsletter_digest.models import RenderedIssue
+from newsletter_digest.personal import EMAIL, EMAIL_QUOTED, fill_text, personalize
+
+WHEN = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+SENDER = "Zoë's Digest <news@example.org>"
+LIST = '"Digest" <digest.example.org>'
+
+
+def parse(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def meaning(data: bytes) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Headers (decoded) and each part's type and decoded text, line ends normalised."""
+    message = parse(data)
+    skip = {"content-type", "content-transfer-encoding"}
+    headers = {k.lower(): str(v) for k, v in message.items() if k.lower() not in skip}
+    parts = [
+        (part.get_content_type(), part.get_content().replace("\r\n", "\n").rstrip("\n"))
+        for part in message.iter_parts()
+    ]
+    return headers, parts
+
+
+def slow(rendered: RenderedIssue, recipient: str, unsubscribe: str | None) -> bytes:
+    """The naive path: a fresh EmailMessage per recipient with the whole body set."""
+    msg = compose(
+        personalize(rendered, recipient),
+        sender=SENDER,
+        recipients=[recipient],
+        date=WHEN,
+        message_id="<42.digest@example.org>",
+        unsubscribe=fill_text(unsubscribe, recipient) if unsubscribe else None,
+        list_name=LIST,
+    )
+    return to_bytes(msg, utf8=not recipient.isascii())
+
+
+def fast(rendered: RenderedIssue, recipient: str, unsubscribe: str | None) -> bytes:
+    factory = MessageFactory(
+        rendered, sender=SENDER, date=WHEN, unsubscribe=unsubscribe, list_name=LIST
+    )
+    return factory.message(recipient, "<42.digest@example.org>")
+
+
+ISSUE = RenderedIssue(
+    subject="Digest #3: Café, crème & ☕",
+    preheader="pre",
+    html="<html><body><p>Hello &amp; welcome</p>" + "<p>x</p>" * 3000 + "</body></html>",
+    text="Hello & welcome\n\n1. Café\n" + "long line " * 200 + "\n.dot at start\n",
+)
+PERSONAL = RenderedIssue(
+    subject=f"For {EMAIL}",
+    preheader="pre",
+    html=f'<a href="https://example.org/u?e={EMAIL_QUOTED}">unsubscribe {EMAIL}</a>',
+    text=f"Unsubscribe {EMAIL}: https://example.org/u?e={EMAIL_QUOTED}\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "recipient", "unsubscribe"),
+    [
+        (ISSUE, "reader@example.org", "https://example.org/unsubscribe"),
+        (ISSUE, "Ann Example <ann@example.org>", "mailto:news@example.org?subject=stop"),
+        (ISSUE, "Jörg Müller <joerg@example.org>", None),
+        (ISSUE, "zoë@example.org", "https://example.org/u"),
+        (PERSONAL, "a+b@example.org", f"https://example.org/u?e={EMAIL_QUOTED}"),
+        (RenderedIssue("S " * 60, "p", "<p>h</p>", "t"), "r@example.org", None),
+    ],
+)
+def test_fast_and_slow_messages_mean_the_same(
+    rendered: RenderedIssue, recipient: str, unsubscribe: str | None
+) -> None:
+    assert meaning(fast(rendered, recipient, unsubscribe)) == meaning(
+        slow(rendered, recipient, unsubscribe)
+    )
+
+
+def test_fast_message_fills_personal_fields_per_recipient() -> None:
+    factory = MessageFactory(
+        PERSONAL,
+        sender=SENDER,
+        date=WHEN,
+        unsubscribe=f"https://example.org/u?e={EMAIL_QUOTED}",
+    )
+    first = parse(factory.message("a+b@example.org", "<1@example.org>"))
+    second = parse(factory.message("c@example.org", "<2@example.org>"))
+    assert first["Subject"] == "For a+b@example.org"
+    assert first["List-Unsubscribe"] == "<https://example.org/u?e=a%2Bb@example.org>"
+    assert second["To"] == "c@example.org"
+    html = second.get_body(("html",))
+    assert html is not None and "e=c@example.org" in html.get_content()
+    assert "x-digest-recipient" not in first.as_string() + second.as_string()
+
+
+def test_fast_message_is_7bit_with_short_crlf_lines() -> None:
+    data = fast(ISSUE, "reader@example.org", "https://example.org/u")
+    assert all(byte < 128 for byte in data)
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    subject=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=120),
+    text=st.text(
+        st.characters(
+            blacklist_categories=("Cs",),
+            blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029",
+        ),
+        max_size=400,
+    ),
+)
+def test_any_subject_and_text_survive_the_fast_path(subject: str, text: str) -> None:
+    subject = " ".join(subject.split()) or "x"
+    rendered = RenderedIssue(subject=subject, preheader="", html="<p>x</p>", text=text)
+    assert meaning(fast(rendered, "r@example.org", None)) == meaning(
+        slow(rendered, "r@example.org", None)
+    )

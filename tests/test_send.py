@@ -1,0 +1,348 @@
+"""Sending over SMTP to a real server on 127.0.0.1: every recipient once, whatever fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from click.testing import CliRunner, Result
+
+from newsletter_digest.cli import cli
+from smtp_helpers import Behaviour, Server, SilentServer
+
+READERS = [f"reader{n}@example.org" for n in range(1, 6)]
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "relay-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(behaviour: Behaviour | None = None, **kwargs: object) -> Server:
+        server = Server(behaviour or Behaviour(), **kwargs).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def configure(project: Path, port: int, smtp: str = "", recipients: list[str] = READERS) -> None:
+    """Point the test project at the server; fast retries so tests stay quick."""
+    lines = [
+        'title: "Test Weekly"',
+        'sender: "Test Weekly <news@example.org>"',
+        "per_issue: 2",
+        'unsubscribe: "https://example.org/unsubscribe?email={email}"',
+        "recipients:",
+        *[f"  - {r!r}" for r in recipients],
+        "smtp:",
+        "  host: 127.0.0.1",
+        f"  port: {port}",
+        "  retries: 2",
+        "  retry_delay: 0.01",
+        "  timeout: 5",
+    ]
+    text = "\n".join(lines) + "\n"
+    if smtp:
+        text += "".join(f"  {line}\n" for line in smtp.strip().splitlines())
+    if "security:" not in smtp:
+        text += "  security: none\n"
+    (project / "digest.yaml").write_text(text, encoding="utf-8")
+
+
+def statuses(project: Path, issue: int = 1) -> dict[str, str]:
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    rows = db.execute(
+        "SELECT recipient, status FROM deliveries WHERE issue_number = ?", (issue,)
+    ).fetchall()
+    db.close()
+    return dict(rows)
+
+
+Digest = Callable[..., Result]
+
+
+def test_build_sends_one_personal_message_per_recipient(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers()
+    configure(project, server.port)
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "5 sent" in result.output
+    assert sorted(server.handler.recipients()) == sorted(READERS)
+    ids = set()
+    for received in server.handler.received:
+        message = received.message
+        (rcpt,) = received.rcpt_tos
+        assert message["To"] == rcpt
+        assert received.mail_from == "news@example.org"
+        assert message["List-Unsubscribe"] == (
+            f"<https://example.org/unsubscribe?email={rcpt}>"
+        )
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Id"] and message["Date"]
+        assert message["Message-ID"].endswith("@example.org>")
+        html = message.get_body(("html",))
+        assert html is not None and f"email={rcpt}" in html.get_content()
+        ids.add(message["Message-ID"])
+    assert len(ids) == len(READERS)
+    assert set(statuses(project).values()) == {"sent"}
+    # The outbox copy is impersonal: nobody's address in its unsubscribe link.
+    eml = (project / "outbox" / "issue-0001" / "issue-0001.eml").read_bytes()
+    assert b"reader1@example.org" not in eml
+
+
+def test_no_send_and_then_send(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers()
+    configure(project, server.port)
+    assert digest("build", "--no-send").exit_code == 0
+    assert server.handler.received == []
+    sent = digest("send")
+    assert sent.exit_code == 0, sent.output
+    assert len(server.handler.received) == 5
+    again = digest("send", "1")
+    assert again.exit_code == 0
+    assert "0 now" in again.output
+    assert len(server.handler.received) == 5  # nobody gets it twice
+
+
+def test_refused_and_deferred_recipients(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    behaviour = Behaviour(
+        refuse={"reader2@example.org": "550 5.1.1 no such user"},
+        defer={"reader3@example.org": 10},
+    )
+    server = servers(behaviour)
+    configure(project, server.port)
+    first = digest("build")
+    assert first.exit_code == 1
+    assert "3 sent" in first.output and "1 failed" in first.output and "1 pending" in first.output
+    assert "reader2@example.org: 550 5.1.1 no such user" in first.output
+    assert "reader3@example.org: 451" in first.output
+    assert "digest send 1" in first.output
+    assert statuses(project)["reader2@example.org"] == "failed-permanent"
+    assert statuses(project)["reader3@example.org"] == "failed-temporary"
+    behaviour.defer.clear()  # the greylisting is over
+    second = digest("send")
+    assert second.exit_code == 1  # reader2 is still refused for good
+    assert "4 sent (1 now)" in second.output
+    assert Counter(server.handler.recipients()) == Counter(
+        {r: 1 for r in READERS if r != "reader2@example.org"}
+    )
+    history = digest("history", "1")
+    assert "failed-permanent" in history.output and "550 5.1.1" in history.output
+    assert "4 sent, 1 failed, 0 pending" in digest("history").output
+
+
+def test_deferred_once_is_retried_within_the_run(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers(Behaviour(defer={"reader1@example.org": 1}))
+    configure(project, server.port)
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert Counter(server.handler.recipients()) == Counter(READERS)
+
+
+def test_server_that_drops_the_connection_after_two_messages(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers(Behaviour(drop_after=2))
+    readers = [f"r{n}@example.org" for n in range(7)]
+    configure(project, server.port, recipients=readers)
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert Counter(server.handler.recipients()) == Counter(readers)
+    assert server.handler.connections >= 4  # it reconnected each time
+
+
+def test_starttls_with_private_ca_and_auth(
+    project: Path,
+    digest: Digest,
+    servers: Callable[..., Server],
+    server_tls: ssl.SSLContext,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = servers(Behaviour(login=("digest", "s3cret")), starttls=server_tls)
+    smtp = f"security: starttls\nusername: digest\nca_file: {ca_file}\nhost: localhost"
+    configure(project, server.port, smtp=smtp)
+    (project / "digest.yaml").write_text(
+        (project / "digest.yaml").read_text().replace("  host: 127.0.0.1\n", "")
+    )
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert len(server.handler.received) == 5
+    assert "s3cret" not in result.output + digest("history", "1").output
+
+
+def test_starttls_without_the_ca_is_refused_and_nothing_is_sent(
+    project: Path, digest: Digest, servers: Callable[..., Server], server_tls: ssl.SSLContext
+) -> None:
+    server = servers(starttls=server_tls)
+    configure(project, server.port, smtp="security: starttls")
+    result = digest("build")
+    assert result.exit_code == 1
+    assert "not trusted" in result.output and "ca_file" in result.output
+    assert server.handler.received == []
+    assert set(statuses(project).values()) == {"pending"}
+
+
+def test_wrong_password_is_a_clear_error(
+    project: Path,
+    digest: Digest,
+    servers: Callable[..., Server],
+    server_tls: ssl.SSLContext,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = servers(Behaviour(login=("digest", "right")), starttls=server_tls)
+    configure(project, server.port, smtp=f"security: starttls\nusername: digest\nca_file: {ca_file}")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "Hunter2-secret")
+    result = digest("build")
+    assert result.exit_code == 1
+    assert "refused the login" in result.output
+    assert "Hunter2-secret" not in result.output
+
+
+def test_missing_starttls_stops_before_credentials(
+    project: Path, digest: Digest, servers: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = servers(Behaviour(login=("digest", "pw")))  # plain server, no STARTTLS offered
+    configure(project, server.port, smtp="security: starttls\nusername: digest")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "pw")
+    result = digest("build")
+    assert result.exit_code == 1
+    assert "does not offer STARTTLS" in result.output
+    assert server.handler.received == []
+
+
+def test_implicit_tls(
+    project: Path,
+    digest: Digest,
+    servers: Callable[..., Server],
+    server_tls: ssl.SSLContext,
+    ca_file: Path,
+) -> None:
+    server = servers(implicit_tls=server_tls)
+    configure(project, server.port, smtp=f"security: ssl\nca_file: {ca_file}")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert len(server.handler.received) == 5
+
+
+def test_server_that_never_answers_times_out(project: Path, digest: Digest) -> None:
+    silent = SilentServer()
+    try:
+        configure(project, silent.port, smtp="timeout: 0.3\nretries: 1")
+        start = time.monotonic()
+        result = digest("build")
+        assert time.monotonic() - start < 10
+    finally:
+        silent.close()
+    assert result.exit_code == 1
+    assert "5 pending" in result.output
+    assert "stopped answering" in result.output
+    assert set(statuses(project).values()) <= {"pending", "failed-temporary"}
+
+
+def test_non_ascii_address_needs_smtputf8(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    plain = servers(smtputf8=False)
+    configure(project, plain.port, recipients=["zoë@example.org", "ann@example.org"])
+    result = digest("build")
+    assert result.exit_code == 1
+    assert "SMTPUTF8" in result.output
+    assert plain.handler.recipients() == ["ann@example.org"]
+    modern = servers(smtputf8=True)
+    configure(project, modern.port, recipients=["zoë@example.org", "ann@example.org"])
+    assert digest("build", "--no-send").exit_code == 0
+    result = digest("send", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(modern.handler.recipients()) == ["ann@example.org", "zoë@example.org"]
+
+
+def test_killed_mid_send_resumes_without_duplicates(
+    project: Path, servers: Callable[..., Server]
+) -> None:
+    server = servers()
+    readers = [f"k{n}@example.org" for n in range(20)]
+    configure(project, server.port, smtp="rate: 10", recipients=readers)
+    config = str(project / "digest.yaml")
+    command = [sys.executable, "-m", "newsletter_digest", "--config", config]
+    subprocess.run([*command, "build", "--no-send"], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen([*command, "send"], env=env, stdout=subprocess.DEVNULL)
+    assert server.handler.wait_for(6)
+    time.sleep(0.05)  # between messages: the 6th is recorded, the pacer is waiting
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    got = len(server.handler.received)
+    assert 6 <= got < 20
+    done = statuses(project)
+    assert sum(status == "sent" for status in done.values()) == got
+    resumed = subprocess.run([*command, "send"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert Counter(server.handler.recipients()) == Counter(readers)
+    assert f"({20 - got} now)" in resumed.stdout
+
+
+def test_send_without_smtp_section_says_so(digest: Digest) -> None:
+    digest("build")
+    result = digest("send")
+    assert result.exit_code == 1
+    assert "no smtp section" in result.output
+
+
+def test_two_senders_at_once_the_second_one_says_so(project: Path) -> None:
+    from newsletter_digest.config import load_config
+    from newsletter_digest.locks import LockedError, process_lock
+
+    config = load_config(project / "digest.yaml")
+    with process_lock(config.settings.state, "send"):
+        with pytest.raises(LockedError, match="another digest send is running"):
+            with process_lock(config.settings.state, "send"):
+                pass
+    with process_lock(config.settings.state, "send"):
+        pass  # released when the holder is done
+
+
+def test_send_command_has_help() -> None:
+    result = CliRunner().invoke(cli, ["send", "--help"])
+    assert result.exit_code == 0 and "pending" in result.output
