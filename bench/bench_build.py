@@ -72,8 +72,10 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(run_one(args.child, args.issues)))
         return
-    print(f"{'excerpts':>9} {'issues':>7} {'first build':>12} {'issues/s':>9} "
-          f"{'ms/issue':>9} {'peak RSS':>9}")
+    print(
+        f"{'excerpts':>9} {'issues':>7} {'first build':>12} {'issues/s':>9} "
+        f"{'ms/issue':>9} {'peak RSS':>9}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(size), "--issues", str(args.issues)],

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_build import make_project  # noqa: E402
+from bench_build import make_project
 
 
 class Sink:
@@ -53,9 +53,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             config_path = make_project(Path(tmp), 8)
             readers = Path(tmp) / "readers.txt"
-            readers.write_text(
-                "".join(f"reader{n}@example.org\n" for n in range(args.recipients))
-            )
+            readers.write_text("".join(f"reader{n}@example.org\n" for n in range(args.recipients)))
             config_path.write_text(
                 config_path.read_text().replace("recipients: [reader@example.org]\n", "")
                 + f"recipients_file: readers.txt\nsmtp:\n  host: 127.0.0.1\n  port: {port}\n"
