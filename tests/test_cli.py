@@ -57,7 +57,9 @@ def test_build_writes_a_complete_issue_and_records_it(project: Path, digest: Dig
         title = f"Post number {excerpt_id.split('-')[1]}"
         assert title in html and title in text
     assert "<html" in html.lower() and "<" not in text
-    message = email.message_from_bytes((folder / "issue-0001.eml").read_bytes(), policy=policy.default)
+    message = email.message_from_bytes(
+        (folder / "issue-0001.eml").read_bytes(), policy=policy.default
+    )
     assert message["Subject"].startswith("Test Weekly #1")
     assert message["List-Unsubscribe"] == "<https://example.org/unsubscribe>"
     assert message["To"] == "reader@example.org"

@@ -107,9 +107,7 @@ def test_build_sends_one_personal_message_per_recipient(
         (rcpt,) = received.rcpt_tos
         assert message["To"] == rcpt
         assert received.mail_from == "news@example.org"
-        assert message["List-Unsubscribe"] == (
-            f"<https://example.org/unsubscribe?email={rcpt}>"
-        )
+        assert message["List-Unsubscribe"] == (f"<https://example.org/unsubscribe?email={rcpt}>")
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message["List-Id"] and message["Date"]
         assert message["Message-ID"].endswith("@example.org>")
@@ -232,7 +230,9 @@ def test_wrong_password_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = servers(Behaviour(login=("digest", "right")), starttls=server_tls)
-    configure(project, server.port, smtp=f"security: starttls\nusername: digest\nca_file: {ca_file}")
+    configure(
+        project, server.port, smtp=f"security: starttls\nusername: digest\nca_file: {ca_file}"
+    )
     monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "Hunter2-secret")
     result = digest("build")
     assert result.exit_code == 1
@@ -335,10 +335,12 @@ def test_two_senders_at_once_the_second_one_says_so(project: Path) -> None:
     from newsletter_digest.locks import LockedError, process_lock
 
     config = load_config(project / "digest.yaml")
-    with process_lock(config.settings.state, "send"):
-        with pytest.raises(LockedError, match="another digest send is running"):
-            with process_lock(config.settings.state, "send"):
-                pass
+    with (
+        process_lock(config.settings.state, "send"),
+        pytest.raises(LockedError, match="another digest send is running"),
+        process_lock(config.settings.state, "send"),
+    ):
+        pass
     with process_lock(config.settings.state, "send"):
         pass  # released when the holder is done
 

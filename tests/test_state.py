@@ -61,9 +61,12 @@ def test_readonly_open_of_a_missing_database_creates_nothing(tmp_path: Path) -> 
 def test_readonly_cannot_write(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     open_state(path).close()
-    with open_state(path, readonly=True) as state, pytest.raises(StateError):
-        with state.write_lock():
-            state.record_issue(record(1, "a"))
+    with (
+        open_state(path, readonly=True) as state,
+        pytest.raises(StateError),
+        state.write_lock(),
+    ):
+        state.record_issue(record(1, "a"))
 
 
 def test_schema_version_is_stored_and_a_newer_one_is_refused(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import os
 from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -226,6 +227,22 @@ def test_plain_to_markdown_renders_the_same_characters(line: str) -> None:
     html = _rendered(plain_to_markdown("before\n" + line))
     escaped = line.strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert html == f"<p>before<br />\n{escaped}</p>\n"
+
+
+_plain_line = (
+    st.text(st.sampled_from([chr(c) for c in range(32, 127)] + list("…“”—é")), max_size=12)
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(_plain_line, min_size=1, max_size=4))
+def test_any_plain_text_renders_as_itself(lines: list[str]) -> None:
+    markdown = plain_to_markdown("\n".join(lines))
+    escaped = (html.escape(line).replace("&#x27;", "'") for line in lines)
+    expected = "<p>" + "<br />\n".join(escaped) + "</p>\n"
+    assert str(MarkdownIt("commonmark").enable("strikethrough").render(markdown)) == expected
 
 
 def test_plain_to_markdown_leaves_hashtags_readable() -> None:
