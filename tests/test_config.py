@@ -24,7 +24,7 @@ def test_minimal_config_gets_every_default(tmp_path: Path) -> None:
     assert s.templates == tmp_path / "templates"
     assert s.outbox == tmp_path / "outbox"
     assert s.state == tmp_path / ".digest" / "state.db"
-    assert config.recipients == ()
+    assert list(config.iter_recipients()) == []
     assert s.unsubscribe is None
 
 
@@ -99,7 +99,8 @@ def test_recipients_file_is_merged_and_bad_lines_are_named(tmp_path: Path) -> No
         load_config(path)
     (tmp_path / "readers.txt").write_text("ann@example.org\nbob@example.org\n")
     config = load_config(path)
-    assert config.recipients == ("ann@example.org", "bob@example.org")
+    assert config.recipient_count == 3
+    assert list(config.iter_recipients()) == ["ann@example.org", "ann@example.org", "bob@example.org"]
 
 
 def test_line_breaks_in_header_fields_are_refused(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ class BuildResult:
 
 def content_cache_path(config: Config) -> Path:
     """The parsed-content cache lives beside the state database."""
-    return config.settings.state.parent / "content-cache.pickle"
+    return config.settings.state.parent / "content-cache.json"
 
 
 def make_renderer(config: Config) -> Renderer:
@@ -91,7 +91,8 @@ def plan_next(
 
 def outbox_recipient(config: Config) -> str | None:
     """Whose personal fields the outbox copy carries: the only recipient, or nobody's."""
-    return config.recipients[0] if len(config.recipients) == 1 else None
+    first = config.first_recipients(2)
+    return first[0] if len(first) == 1 else None
 
 
 def _message(config: Config, rendered: RenderedIssue, message_id: str, now: datetime) -> bytes:
@@ -101,13 +102,14 @@ def _message(config: Config, rendered: RenderedIssue, message_id: str, now: date
     msg = compose.compose(
         rendered,
         sender=s.sender,
-        recipients=config.recipients,
+        recipients=config.first_recipients(2),
         date=now,
         message_id=message_id,
         unsubscribe=fill_text(unsubscribe, outbox_recipient(config)) if unsubscribe else None,
         list_name=compose.list_id(s.title, s.sender),
     )
-    return compose.to_bytes(msg, utf8=not all(r.isascii() for r in config.recipients))
+    sole = outbox_recipient(config)
+    return compose.to_bytes(msg, utf8=sole is not None and not sole.isascii())
 
 
 def recover(config: Config, state: State) -> list[IssueRecord]:

@@ -45,7 +45,7 @@ def run_checks(config: Config) -> CheckReport:
         active = [e for e in loaded.excerpts if e.active]
         report.lines.append(
             f"content: {len(loaded.excerpts)} excerpts loaded ({len(active)} active), "
-            f"{len(loaded.problems)} skipped"
+            f"{len({problem.path for problem in loaded.problems})} skipped"
         )
         if not active:
             report.problems.append(f"content: no active excerpts in {s.content}")
@@ -70,6 +70,6 @@ def run_checks(config: Config) -> CheckReport:
             report.problems.append(f"state: {e.message}")
     else:
         report.lines.append(f"state: {s.state} will be created by the first build")
-    count = len(config.recipients)
+    count = config.recipient_count
     report.lines.append(f"recipients: {count}" if count else "recipients: none (outbox only)")
     return report

@@ -122,7 +122,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
     for position, title in enumerate(record.titles, 1):
         click.echo(f"  {position}. {title}")
     click.echo(f"  written to {_rel(result.folder)}/")
-    if config.settings.smtp is not None and not no_send:
+    if (config.settings.smtp is not None or config.settings.per_recipient) and not no_send:
         _send(config, record.number)
 
 
@@ -148,19 +148,22 @@ def _send(config: Any, number: int | None) -> None:
             bar.__exit__(None, None, None)
     click.echo(
         f"Issue #{report.issue} to {report.total} recipients: {report.sent} sent"
-        f" ({report.sent_now} now), {len(report.failed)} failed, {len(report.pending)} pending"
+        f" ({report.sent_now} now), {report.failed} failed, {report.pending} pending"
     )
-    for recipient, reply in report.failed:
+    for recipient, reply in report.failed_examples:
         click.echo(f"  failed   {recipient}: {reply}")
-    for recipient, reply in report.pending:
+    for recipient, reply in report.pending_examples:
         click.echo(f"  pending  {recipient}: {reply}")
+    hidden = report.failed + report.pending - len(report.failed_examples + report.pending_examples)
+    if hidden > 0:
+        click.echo(f"  ... and {hidden} more: see 'digest history {report.issue}'")
     if report.stopped:
         click.echo(f"  {report.stopped}")
     if not report.complete:
         missing = report.total - report.sent
         raise DeliveryError(
             f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
-            f"run 'digest send {report.issue}' to retry the {len(report.pending)} pending; "
+            f"run 'digest send {report.issue}' to retry the {report.pending} pending; "
             "permanent failures (5xx) are not retried"
             if report.pending
             else "permanent failures (5xx) are not retried; fix or remove those addresses",

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterator
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from newsletter_digest.errors import ConfigError
 
@@ -64,6 +74,25 @@ class SmtpSettings(BaseModel):
         return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
+class ArchiveSettings(BaseModel):
+    """The ``archive`` section: the web archive and Atom feed written beside the issues."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feed_items: int = Field(default=20, ge=1, le=1000)
+
+
+def check_base_url(value: str) -> str:
+    """Accept an absolute http(s) URL with a host and no query or fragment; drop a final /."""
+    _no_newlines(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL like 'https://news.example.org'")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: the address of the archive takes no ?query or #fragment")
+    return value.rstrip("/")
+
+
 class Settings(BaseModel):
     """The validated digest.yaml; paths are absolute once loaded."""
 
@@ -84,6 +113,9 @@ class Settings(BaseModel):
     footer: str | None = None
     seed: str = "digest"
     smtp: SmtpSettings | None = None
+    per_recipient: bool = False
+    base_url: str | None = None
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
 
     @field_validator("title", "subject")
     @classmethod
@@ -108,6 +140,11 @@ class Settings(BaseModel):
         # A number is a fine seed; keep it as its text so rotation hashes one type.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
+
     @field_validator("unsubscribe")
     @classmethod
     def _unsubscribe(cls, value: str | None) -> str | None:
@@ -118,6 +155,14 @@ class Settings(BaseModel):
             raise ValueError("expected a mailto: or https:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _one_delivery(self) -> Settings:
+        if self.per_recipient and self.smtp is not None:
+            raise ValueError(
+                "per_recipient and smtp exclude each other: choose the pickup folder or SMTP"
+            )
+        return self
+
     @property
     def sender_address(self) -> Address:
         """The sender as a structured address (for headers and Message-ID domains)."""
@@ -127,18 +172,29 @@ class Settings(BaseModel):
 
 
 class Config(BaseModel):
-    """Settings plus where they came from."""
+    """Settings plus where they came from; recipients are streamed, never all held at once."""
 
     model_config = ConfigDict(frozen=True)
 
     path: Path
     settings: Settings
-    recipients: tuple[str, ...]
+    recipient_count: int = 0
 
     @property
     def base_dir(self) -> Path:
         """The folder relative paths in the config resolve against."""
         return self.path.parent
+
+    def iter_recipients(self) -> Iterator[str]:
+        """Every recipient: the inline list, then the recipients file, read line by line."""
+        yield from self.settings.recipients
+        if self.settings.recipients_file is not None:
+            for entry in _file_entries(self.settings.recipients_file):
+                yield entry[1]
+
+    def first_recipients(self, count: int) -> list[str]:
+        """The first ``count`` distinct recipients (enough to tell "one reader" from a list)."""
+        return list(islice(dict.fromkeys(self.iter_recipients()), count))
 
 
 _MESSAGES = {
@@ -247,23 +303,34 @@ def _resolve(base: Path, value: Path) -> Path:
     return value if value.is_absolute() else (base / value.expanduser())
 
 
-def _read_recipients(path: Path) -> tuple[list[str], list[str]]:
-    """Addresses from a file, one per line (blank lines and # comments ignored), plus problems."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        return [], [f"recipients_file: cannot read {path}: {e}"]
-    found: list[str] = []
+def _file_entries(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, entry) for each address line; blank lines and # comments are skipped."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            entry = line.strip()
+            if entry and not entry.startswith("#"):
+                yield number, entry
+
+
+MAX_LISTED = 20
+
+
+def _scan_recipients(path: Path) -> tuple[int, list[str]]:
+    """Count and check the addresses in a recipients file without keeping them."""
+    count = 0
     problems: list[str] = []
-    for number, line in enumerate(lines, 1):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        try:
-            found.append(check_address(entry))
-        except ValueError as e:
-            problems.append(f"recipients_file: {path}:{number}: {e}")
-    return found, problems
+    try:
+        for number, entry in _file_entries(path):
+            try:
+                check_address(entry)
+                count += 1
+            except ValueError as e:
+                problems.append(f"recipients_file: {path}:{number}: {e}")
+    except (OSError, UnicodeDecodeError) as e:
+        return 0, [f"recipients_file: cannot read {path}: {e}"]
+    if len(problems) > MAX_LISTED:
+        problems[MAX_LISTED:] = [f"recipients_file: ... and {len(problems) - MAX_LISTED} more"]
+    return count, problems
 
 
 def load_config(path: Path) -> Config:
@@ -275,7 +342,7 @@ def load_config(path: Path) -> Config:
         settings = Settings.model_validate(data)
     except ValidationError as e:
         problems = [_describe(err) for err in e.errors()]
-    recipients: list[str] = []
+    count = 0
     if settings is not None:
         base = path.parent
         settings = settings.model_copy(
@@ -298,10 +365,10 @@ def load_config(path: Path) -> Config:
                 else {}
             )
         )
-        recipients = list(settings.recipients)
+        count = len(settings.recipients)
         if settings.recipients_file is not None:
-            extra, file_problems = _read_recipients(settings.recipients_file)
-            recipients += extra
+            in_file, file_problems = _scan_recipients(settings.recipients_file)
+            count += in_file
             problems += file_problems
     if problems or settings is None:
         listing = "\n  ".join(problems)
@@ -310,5 +377,4 @@ def load_config(path: Path) -> Config:
             f"\n  {listing}",
             "fix the keys above; every key is documented in the README's config reference",
         )
-    unique = tuple(dict.fromkeys(recipients))
-    return Config(path=path, settings=settings, recipients=unique)
+    return Config(path=path, settings=settings, recipient_count=count)

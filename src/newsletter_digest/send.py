@@ -18,11 +18,12 @@ from datetime import datetime
 
 from newsletter_digest import compose, deliver
 from newsletter_digest.compose import MessageFactory
-from newsletter_digest.config import Config, SmtpSettings
+from newsletter_digest.config import Config
 from newsletter_digest.errors import DeliveryError
 from newsletter_digest.locks import process_lock
-from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue
+from newsletter_digest.models import IssueRecord, RenderedIssue
 from newsletter_digest.personal import unsubscribe_template
+from newsletter_digest.pickup import PickupTransport
 from newsletter_digest.smtp import Outcome, SmtpTransport
 from newsletter_digest.state import UNFINISHED, State, open_state
 
@@ -30,16 +31,21 @@ Progress = Callable[[int, int], None]
 STATUS = {"sent": "sent", "permanent": "failed-permanent"}
 
 
+EXAMPLES = 20
+
+
 @dataclass
 class SendReport:
-    """How sending an issue ended: counts, and each recipient not reached with the reason."""
+    """How sending an issue ended: counts, and the first recipients not reached with why."""
 
     issue: int
     total: int = 0
     sent: int = 0
     sent_now: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    pending: list[tuple[str, str]] = field(default_factory=list)
+    failed: int = 0
+    pending: int = 0
+    failed_examples: list[tuple[str, str]] = field(default_factory=list)
+    pending_examples: list[tuple[str, str]] = field(default_factory=list)
     stopped: str = ""
 
     @property
@@ -56,19 +62,33 @@ def _now() -> str:
     return _now_local().isoformat(timespec="seconds")
 
 
+_STOP_FLAGS: list[threading.Event] = []
+
+
+def _stop_all(*_: object) -> None:
+    for flag in _STOP_FLAGS:
+        flag.set()
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[Callable[[], bool]]:
-    """Turn SIGTERM and SIGINT into a flag checked between messages, never mid-write."""
+    """Turn SIGTERM and SIGINT into a flag checked between messages, never mid-write.
+
+    Nested uses all see the signal: the scheduler around a send stops too, not only the send.
+    """
     stop = threading.Event()
     previous: dict[signal.Signals, object] = {}
     if threading.current_thread() is threading.main_thread():
+        _STOP_FLAGS.append(stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, _stop_all)
     try:
         yield stop.is_set
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+        if stop in _STOP_FLAGS:
+            _STOP_FLAGS.remove(stop)
 
 
 def _is_ascii(address: str) -> bool:
@@ -124,8 +144,8 @@ class Pacer:
 
 
 def _attempt(
-    transport: SmtpTransport,
-    smtp: SmtpSettings,
+    transport: SmtpTransport | PickupTransport,
+    retries: tuple[int, float],
     envelope: tuple[str, str, bytes, bool],
     pacer: Pacer,
     sleep: Callable[[float], None],
@@ -133,15 +153,16 @@ def _attempt(
 ) -> tuple[Outcome, int]:
     """Send with retries and exponential backoff for 4xx replies and dropped connections."""
     sender, recipient, data, utf8 = envelope
+    tries, delay = retries
     outcome = Outcome("temporary", "not tried")
-    for attempt in range(smtp.retries + 1):
+    for attempt in range(tries + 1):
         pacer.wait()
         outcome = transport.send(sender, recipient, data, smtputf8=utf8)
         if outcome.verdict in ("sent", "permanent"):
             return outcome, attempt + 1
-        if attempt < smtp.retries and not should_stop():
-            sleep(smtp.retry_delay * 2**attempt)
-    return outcome, smtp.retries + 1
+        if attempt < tries and not should_stop():
+            sleep(delay * 2**attempt)
+    return outcome, tries + 1
 
 
 def _pick_issue(state: State, number: int | None) -> IssueRecord:
@@ -154,6 +175,25 @@ def _pick_issue(state: State, number: int | None) -> IssueRecord:
     return records[0]
 
 
+def _require_delivery(config: Config) -> None:
+    """Sending needs somewhere to send to: an SMTP server or the pickup folder."""
+    if config.settings.smtp is None and not config.settings.per_recipient:
+        raise DeliveryError(
+            "there is no smtp section in the config",
+            "add one (see the README's SMTP section), or 'per_recipient: true' for a pickup "
+            "folder; without either, the outbox is the delivery",
+        )
+
+
+def _transport(config: Config, record: IssueRecord) -> SmtpTransport | PickupTransport:
+    """Where messages go: the pickup folder with ``per_recipient``, else the SMTP server."""
+    s = config.settings
+    if s.per_recipient or s.smtp is None:
+        return PickupTransport(s.outbox / record.folder / "messages")
+    password = os.environ.get(s.smtp.password_env) if s.smtp.username else None
+    return SmtpTransport(s.smtp, password)
+
+
 def send_issue(
     config: Config,
     number: int | None = None,
@@ -163,38 +203,40 @@ def send_issue(
 ) -> SendReport:
     """Send (or resume sending) an issue to every recipient not yet reached."""
     s = config.settings
-    if s.smtp is None:
-        raise DeliveryError(
-            "there is no smtp section in the config",
-            "add one (see the README's SMTP section); without it the outbox is the delivery",
-        )
-    smtp = s.smtp
-    password = os.environ.get(smtp.password_env) if smtp.username else None
+    _require_delivery(config)
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
-        if not state.deliveries(record.number):
-            if not config.recipients:
+        if not state.count_deliveries(record.number):
+            if not config.recipient_count:
                 raise DeliveryError(
                     "there are no recipients to send to",
                     "set 'recipients' or 'recipients_file' in the config",
                 )
             state.add_deliveries(
                 record.number,
-                [(r, compose.new_message_id(s.sender, record.number)) for r in config.recipients],
+                (
+                    (r, compose.new_message_id(s.sender, record.number))
+                    for r in config.iter_recipients()
+                ),
                 _now(),
             )
         report = SendReport(issue=record.number)
-        todo = state.deliveries(record.number, UNFINISHED)
-        if todo:
-            _send_all(config, state, record, todo, password, report, progress, sleep, stop)
-        for delivery in state.deliveries(record.number):
-            report.total += 1
-            if delivery.status == "sent":
-                report.sent += 1
-            elif delivery.status == "failed-permanent":
-                report.failed.append((delivery.recipient, delivery.last_reply))
-            else:
-                report.pending.append((delivery.recipient, delivery.last_reply or "not tried"))
+        if state.count_deliveries(record.number, UNFINISHED):
+            with _transport(config, record) as transport:
+                _send_all(config, state, record, transport, report, progress, sleep, stop)
+        counts = state.delivery_counts().get(record.number, {})
+        report.total = sum(counts.values())
+        report.sent = counts.get("sent", 0)
+        report.failed = counts.get("failed-permanent", 0)
+        report.pending = report.total - report.sent - report.failed
+        report.failed_examples = [
+            (d.recipient, d.last_reply)
+            for d in state.deliveries(record.number, ("failed-permanent",), EXAMPLES)
+        ]
+        report.pending_examples = [
+            (d.recipient, d.last_reply or "not tried")
+            for d in state.deliveries(record.number, UNFINISHED, EXAMPLES)
+        ]
     return report
 
 
@@ -202,48 +244,48 @@ def _send_all(
     config: Config,
     state: State,
     record: IssueRecord,
-    todo: list[Delivery],
-    password: str | None,
+    transport: SmtpTransport | PickupTransport,
     report: SendReport,
     progress: Progress | None,
     sleep: Callable[[float], None],
     should_stop: Callable[[], bool],
 ) -> None:
+    """The loop: one message per pending recipient, each outcome logged as it comes."""
     s = config.settings
-    assert s.smtp is not None
+    retries = (s.smtp.retries, s.smtp.retry_delay) if s.smtp and not s.per_recipient else (0, 0.0)
     factory = message_factory(config, load_bodies(config, state, record), _now_local())
-    pacer = Pacer(s.smtp.rate, sleep)
+    pacer = Pacer(s.smtp.rate if s.smtp and not s.per_recipient else None, sleep)
     sender = s.sender_address.addr_spec
-    with SmtpTransport(s.smtp, password) as transport:
-        for done, delivery in enumerate(todo, 1):
-            if should_stop():
-                report.stopped = "stopped by a signal; the rest stay pending"
-                break
-            utf8 = not (_is_ascii(delivery.recipient) and _is_ascii(sender))
-            if utf8 and not transport.supports_smtputf8():
-                state.mark(
-                    record.number,
-                    delivery.recipient,
-                    "failed-permanent",
-                    "the server does not support SMTPUTF8, needed for this non-ASCII address",
-                    _now(),
-                    attempts=0,
-                )
-                continue
-            data = factory.message(delivery.recipient, delivery.message_id)
-            envelope = (sender, delivery.recipient, data, utf8)
-            outcome, attempts = _attempt(transport, s.smtp, envelope, pacer, sleep, should_stop)
-            status = STATUS.get(outcome.verdict, "failed-temporary")
+    total = state.count_deliveries(record.number, UNFINISHED)
+    todo = state.iter_deliveries(record.number, UNFINISHED)
+    for done, delivery in enumerate(todo, 1):
+        if should_stop():
+            report.stopped = "stopped by a signal; the rest stay pending"
+            break
+        utf8 = not (_is_ascii(delivery.recipient) and _is_ascii(sender))
+        if utf8 and not transport.supports_smtputf8():
             state.mark(
-                record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts
+                record.number,
+                delivery.recipient,
+                "failed-permanent",
+                "the server does not support SMTPUTF8, needed for this non-ASCII address",
+                _now(),
+                attempts=0,
             )
-            if status == "sent":
-                report.sent_now += 1
-            if progress is not None:
-                progress(done, len(todo))
-            if outcome.verdict == "connection":
-                report.stopped = (
-                    f"the server {transport.where} stopped answering "
-                    f"({outcome.reply}); the rest stay pending"
-                )
-                break
+            continue
+        data = factory.message(delivery.recipient, delivery.message_id)
+        envelope = (sender, delivery.recipient, data, utf8)
+        outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)
+        status = STATUS.get(outcome.verdict, "failed-temporary")
+        state.mark(
+            record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts
+        )
+        if status == "sent":
+            report.sent_now += 1
+        if progress is not None:
+            progress(done, total)
+        if outcome.verdict == "connection":
+            report.stopped = (
+                f"{transport.where} stopped answering ({outcome.reply}); the rest stay pending"
+            )
+            break

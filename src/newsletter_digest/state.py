@@ -7,14 +7,21 @@ later releases can migrate old databases in place.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from newsletter_digest.errors import StateError
-from newsletter_digest.models import Delivery, IssueRecord, Pick, RenderedIssue
+from newsletter_digest.models import (
+    Delivery,
+    IssueRecord,
+    Pick,
+    RenderedIssue,
+    Slot,
+    SlotRecord,
+)
 
 # Each entry moves the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -57,10 +64,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_status ON deliveries(issue_number, status);
     """,
+    """
+    CREATE TABLE slots (
+        slot_utc     TEXT PRIMARY KEY,
+        timezone     TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('made', 'skipped')),
+        issue_number INTEGER UNIQUE REFERENCES issues(number),
+        updated_at   TEXT NOT NULL,
+        CHECK ((status = 'made') = (issue_number IS NOT NULL))
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
 BUSY_TIMEOUT_S = 30.0
+
+
+def _utc_key(moment: datetime) -> str:
+    """A slot as stored: ``2026-11-30T08:00:00Z``, fixed width so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _from_utc_key(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _fail(path: Path | str, e: sqlite3.Error) -> StateError:
@@ -201,7 +227,7 @@ class State:
         subject, preheader, html, text = (str(value) for value in rows[0])
         return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
 
-    def add_deliveries(self, number: int, entries: list[tuple[str, str]], now: str) -> None:
+    def add_deliveries(self, number: int, entries: Iterable[tuple[str, str]], now: str) -> None:
         """Start the delivery log of an issue: (recipient, Message-ID) pairs, all pending.
 
         Recipients already in the log keep their row, so nothing sent is ever reset.
@@ -211,18 +237,47 @@ class State:
                 "INSERT OR IGNORE INTO deliveries"
                 " (issue_number, recipient, status, message_id, updated_at)"
                 " VALUES (?, ?, 'pending', ?, ?)",
-                [(number, recipient, message_id, now) for recipient, message_id in entries],
+                ((number, recipient, message_id, now) for recipient, message_id in entries),
             )
 
-    def deliveries(self, number: int, statuses: tuple[str, ...] = ()) -> list[Delivery]:
+    def deliveries(
+        self, number: int, statuses: tuple[str, ...] = (), limit: int = -1
+    ) -> list[Delivery]:
         """The delivery log of one issue (optionally only some statuses), in insert order."""
         where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
         rows = self._query(
             "SELECT issue_number, recipient, status, attempts, last_reply, message_id, updated_at"
-            f" FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid",
-            (number, *statuses),
+            f" FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid LIMIT ?",
+            (number, *statuses, limit),
         )
         return [Delivery(*row) for row in rows]
+
+    def iter_deliveries(
+        self, number: int, statuses: tuple[str, ...], batch: int = 500
+    ) -> Iterator[Delivery]:
+        """Stream the delivery log in batches, so 100,000 recipients never sit in memory."""
+        after = 0
+        marks = ", ".join("?" * len(statuses))
+        while True:
+            rows = self._query(
+                "SELECT rowid, issue_number, recipient, status, attempts, last_reply, message_id,"
+                f" updated_at FROM deliveries WHERE issue_number = ? AND status IN ({marks})"
+                " AND rowid > ? ORDER BY rowid LIMIT ?",
+                (number, *statuses, after, batch),
+            )
+            if not rows:
+                return
+            after = rows[-1][0]
+            for row in rows:
+                yield Delivery(*row[1:])
+
+    def count_deliveries(self, number: int, statuses: tuple[str, ...] = ()) -> int:
+        """How many deliveries of an issue are in these statuses (all when none given)."""
+        where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        rows = self._query(
+            f"SELECT COUNT(*) FROM deliveries WHERE issue_number = ?{where}", (number, *statuses)
+        )
+        return int(rows[0][0])
 
     def mark(
         self, number: int, recipient: str, status: str, reply: str, now: str, *, attempts: int
@@ -242,6 +297,36 @@ class State:
         ):
             counts.setdefault(int(number), {})[str(status)] = int(count)
         return counts
+
+    def last_slot(self) -> SlotRecord | None:
+        """The latest slot recorded (made or skipped), or None before the first one."""
+        return next(iter(self.slots(limit=1)), None)
+
+    def slots(self, limit: int = -1) -> list[SlotRecord]:
+        """Recorded slots, latest first."""
+        rows = self._query(
+            "SELECT slot_utc, timezone, status, issue_number, updated_at FROM slots"
+            " ORDER BY slot_utc DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            SlotRecord(Slot(_from_utc_key(row[0]), row[1]), row[2], row[3], row[4])
+            for row in rows
+        ]
+
+    def record_slot(self, slot: Slot, issue_number: int | None, now: str) -> None:
+        """Record a slot as made (with its issue) or skipped; the caller holds the lock."""
+        self._execute(
+            "INSERT INTO slots (slot_utc, timezone, status, issue_number, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                _utc_key(slot.at),
+                slot.timezone,
+                "skipped" if issue_number is None else "made",
+                issue_number,
+                now,
+            ),
+        )
 
     def _execute(self, sql: str, args: tuple[object, ...]) -> None:
         try:

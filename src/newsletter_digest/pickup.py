@@ -1,0 +1,58 @@
+"""The pickup folder: each recipient's message as its own .eml, for an MTA or another tool.
+
+It stands in for SMTP in the send loop, so it shares the delivery log: a run that is cut
+short resumes where it stopped, and a file is named after its recipient, so writing one
+again after a crash replaces it instead of adding a second copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from newsletter_digest.errors import OutboxError
+from newsletter_digest.files import atomic_write
+from newsletter_digest.smtp import Outcome
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+def message_name(recipient: str) -> str:
+    """A readable, stable file name for a recipient's message."""
+    digest = hashlib.blake2b(recipient.encode(), digest_size=4).hexdigest()
+    return f"{_UNSAFE.sub('_', recipient)[:80]}-{digest}.eml"
+
+
+class PickupTransport:
+    """Writes messages into ``folder`` atomically; the same interface as SmtpTransport."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.where = str(folder)
+
+    def __enter__(self) -> PickupTransport:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutboxError(
+                f"cannot create the pickup folder {self.folder}: {e.strerror or e}",
+                "make the outbox writable",
+            ) from e
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def supports_smtputf8(self) -> bool:
+        """Files take any address."""
+        return True
+
+    def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
+        """Write one message; a disk error is a temporary failure, retried by the next run."""
+        name = message_name(recipient)
+        try:
+            atomic_write(self.folder / name, data)
+        except OSError as e:
+            return Outcome("connection", f"cannot write {name}: {e.strerror or e}")
+        return Outcome("sent", f"written to {name}")
