@@ -59,7 +59,8 @@ def test_an_interrupted_run_resumes_with_exactly_the_rest(project: Path, digest:
     # As if the run had died after r0..r2: their rows pending again, r4's file half there.
     db = sqlite3.connect(project / ".digest" / "state.db")
     db.execute(
-        "UPDATE deliveries SET status = 'pending' WHERE recipient IN ('r3@example.org', 'r4@example.org', 'r5@example.org')"
+        "UPDATE deliveries SET status = 'pending' WHERE recipient IN (?, ?, ?)",
+        ("r3@example.org", "r4@example.org", "r5@example.org"),
     )
     db.commit()
     db.close()

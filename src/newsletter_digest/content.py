@@ -56,6 +56,9 @@ _FAST_REJECT = re.compile(
 _URL_BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
+# Looked up once: getattr with a default for a missing name raises and catches internally.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
 _CACHE_VERSION = 1
 # A file changed twice within the file system's timestamp resolution can keep its mtime and
 # size; files modified this recently are not cached, so such a change is never missed.
@@ -465,7 +468,7 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
 
 def _read_bytes(full_path: str, size: int) -> bytes:
     """Read a whole file; os.read is about twice as fast as open() for thousands of small files."""
-    fd = os.open(full_path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = os.open(full_path, _READ_FLAGS)
     try:
         # size is from stat (-1 when unknown); read on until EOF in case the file grew.
         chunks = [os.read(fd, size + 1 if size >= 0 else 1 << 16)]
