@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from newsletter_digest.errors import ContentError
+from newsletter_digest.files import create_new, fsync_dir
 
 _ELLIPSES = ("...", "…")
 # Trimmed from the end of a cut teaser or title before "…" is added: "red, ..." -> "red…".
@@ -240,44 +240,6 @@ def _existing_bodies(content_dir: Path) -> tuple[dict[str, str], set[str]]:
     return bodies, taken
 
 
-def _write_new_file(path: Path, text: str) -> bool:
-    """Write text to path atomically unless path exists; return False when it already does."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, like any new file (mkstemp: 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            # link() fails if the name exists, so a file that appeared meanwhile is kept.
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:  # a file system without hard links
-            if path.exists():
-                return False
-            tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make renames in folder durable; a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def import_teasers(
     files: Sequence[Path], content_dir: Path, added: date | None = None
 ) -> ImportResult:
@@ -309,7 +271,7 @@ def import_teasers(
             bodies[key] = target.name
             written.append(target)
     if written:
-        _fsync_dir(content_dir)
+        fsync_dir(content_dir)
     return ImportResult(written=tuple(written), skipped=tuple(skipped))
 
 
@@ -323,7 +285,7 @@ def _write_unique(content_dir: Path, slug: str, text: str, taken: set[str]) -> P
             continue
         target = content_dir / name
         try:
-            done = _write_new_file(target, text)
+            done = create_new(target, text.encode("utf-8"))
         except OSError as e:
             raise ContentError(
                 f"cannot write {target}: {e.strerror or e}",
