@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -120,6 +121,12 @@ def _fold(name: str, value: str | Address | Group, *, utf8: bool = False) -> byt
     return wire.fold_binary(header_name, header)
 
 
+@functools.lru_cache(maxsize=64)
+def _from_header(sender: str) -> bytes:
+    """The From line; cached, since one run (or one process pool worker) has one sender."""
+    return _fold("From", to_address(sender))
+
+
 def _qp(text: str) -> bytes:
     """Quoted-printable body with CRLF line ends: 7-bit safe, lines of at most 76 octets."""
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
@@ -148,7 +155,7 @@ class MessageFactory:
         self._rendered = rendered
         self._unsubscribe = unsubscribe
         self._boundary = f"=_digest_{uuid.uuid4().hex[:16]}"
-        self._from = _fold("From", to_address(sender))
+        self._from = _from_header(sender)
         common = [_fold("Date", format_datetime(date))]
         if list_name:
             common.append(_fold("List-Id", list_name))
