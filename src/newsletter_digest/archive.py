@@ -1,0 +1,301 @@
+"""The web archive: the outbox as a small static site that any web host can serve as it is.
+
+- ``outbox/issue-NNNN/index.html``: the issue's web version, the email's HTML without its
+  personal fields, its "View in browser" and unsubscribe parts, and with a link back;
+- ``outbox/index.html``: every issue, newest first (template ``archive.html.j2``);
+- ``outbox/feed.xml``: an Atom feed of the latest issues (see ``feed.py``).
+
+All of it is derived from the state and the outbox, so it can be rebuilt at any time (after
+a template change, say) without touching an issue's ``.eml``. Each file is written
+atomically, and only when its bytes change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import getaddresses
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from newsletter_digest import feed
+from newsletter_digest.config import Config
+from newsletter_digest.deliver import folder_name
+from newsletter_digest.errors import OutboxError, TemplateError
+from newsletter_digest.files import atomic_write
+from newsletter_digest.models import Excerpt, IssueRecord
+from newsletter_digest.personal import personalize
+from newsletter_digest.render import PACKAGE_TEMPLATES, ExcerptView, excerpt_view, long_date
+from newsletter_digest.state import State, open_state
+
+EXCERPTS_FILE = "excerpts.json"
+INDEX = "index.html"
+FEED = "feed.xml"
+TEMPLATE = "archive.html.j2"
+TEMPLATE_HINT = (
+    f"{TEMPLATE} sees: title, feed_href and issues (each: number, date, subject, titles, href, url)"
+)
+# A table row of the email that only makes sense in a mailbox (marked by its css-class).
+_EMAIL_ONLY_ROW = re.compile(
+    r"<tr>\s*<td\b[^>]*\bclass=\"[^\"]*(?<![\w-])(?:view-online|unsubscribe)(?![\w-])[^\"]*\""
+    r"[^>]*>.*?</td>\s*</tr>",
+    re.DOTALL | re.IGNORECASE,
+)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+WEB_STYLE = """<style>
+  .view-online, .unsubscribe { display: none !important; }
+  .digest-web-nav { max-width: 600px; margin: 0 auto; padding: 16px 24px 0;
+    box-sizing: border-box; font-size: 14px; line-height: 1.4;
+    font-family: -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Arial, sans-serif; }
+  .digest-web-nav a { color: #2f5d50; text-decoration: none; }
+  .digest-web-nav a:hover { text-decoration: underline; }
+  @media (prefers-color-scheme: dark) { .digest-web-nav a { color: #8fc7b4; } }
+</style>
+"""
+WEB_NAV = f'<nav class="digest-web-nav"><a href="../{INDEX}">&larr; All issues</a></nav>'
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    """What a rebuild made: the issues in the archive, the files it changed, what it left out."""
+
+    issues: int
+    index: Path
+    feed: Path | None
+    changed: tuple[Path, ...] = ()
+    left_out: tuple[str, ...] = ()
+
+
+def excerpts_file(excerpts: Sequence[Excerpt]) -> bytes:
+    """The issue's excerpts as JSON, kept in its folder so the feed can show them later."""
+    data = [
+        {
+            "id": e.id,
+            "title": e.title,
+            "url": e.url,
+            "author": e.author,
+            "source": e.source,
+            "tags": list(e.tags),
+            "body": e.body,
+        }
+        for e in excerpts
+    ]
+    return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def read_excerpts(folder: Path) -> tuple[ExcerptView, ...] | None:
+    """The excerpts kept by :func:`excerpts_file`, rendered again (safely); None if missing."""
+    try:
+        data = json.loads((folder / EXCERPTS_FILE).read_text(encoding="utf-8"))
+        return tuple(
+            excerpt_view(
+                Excerpt(
+                    id=str(item["id"]),
+                    title=str(item["title"]),
+                    body=str(item["body"]),
+                    path=folder / EXCERPTS_FILE,
+                    url=_optional(item.get("url")),
+                    author=_optional(item.get("author")),
+                    source=_optional(item.get("source")),
+                    tags=tuple(str(tag) for tag in item.get("tags") or ()),
+                )
+            )
+            for item in data
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def web_version(html: str) -> str:
+    """An issue's email HTML as a web page: email-only parts out, a link back to the archive."""
+    html = _EMAIL_ONLY_ROW.sub("", html)
+    head_end = _HEAD_END.search(html)
+    if head_end:
+        html = html[: head_end.start()] + WEB_STYLE + html[head_end.start() :]
+    else:
+        html = WEB_STYLE + html
+    body = _BODY_START.search(html)
+    at = body.end() if body else 0
+    return html[:at] + WEB_NAV + html[at:]
+
+
+def _outbox_addressee(eml: Path) -> str | None:
+    """The one address an outbox ``.eml`` is written to, if it is written to one."""
+    try:
+        with eml.open("rb") as handle:
+            headers = BytesHeaderParser(policy=default_policy).parse(handle)
+        addresses = [addr for _, addr in getaddresses([str(headers.get("To", ""))]) if addr]
+    except (OSError, ValueError, TypeError):
+        return None
+    return addresses[0] if len(addresses) == 1 and "@" in addresses[0] else None
+
+
+def _scrub(html: str, address: str | None) -> str:
+    """Take a recipient's address out of HTML, in every form personal fields leave it."""
+    if not address:
+        return html
+    for form in {address, quote(address, safe="@")}:
+        html = html.replace(escape(form), "").replace(form, "")
+    return html
+
+
+def impersonal_html(outbox: Path, state: State, record: IssueRecord) -> str | None:
+    """The issue's email HTML with no personal fields: from the state, else the outbox copy."""
+    kept = state.bodies(record.number)
+    if kept is not None:
+        return personalize(kept, None).html
+    folder = outbox / record.folder
+    stem = folder_name(record.number)
+    try:
+        html = (folder / f"{stem}.html").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    # The outbox copy carries the sole recipient's fields, if it had one: the .eml says whose.
+    return _scrub(html, _outbox_addressee(folder / f"{stem}.eml"))
+
+
+def _environment(templates: Path | None) -> jinja2.Environment:
+    """Autoescaped Jinja2 for the archive page: the user's templates first, then ours."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
+    if templates is not None and templates.is_dir():
+        loaders.insert(0, jinja2.FileSystemLoader(templates))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["longdate"] = long_date
+    return env
+
+
+def render_index(
+    config: Config, issues: Sequence[feed.IssueEntry], feed_href: str | None = None
+) -> str:
+    """The archive page: every issue (newest first) linking to its web version."""
+    s = config.settings
+    try:
+        template = _environment(s.templates).get_template(TEMPLATE)
+        return template.render(title=s.title, issues=issues, feed_href=feed_href)
+    except jinja2.TemplateSyntaxError as e:
+        where = f"{e.filename or TEMPLATE}, line {e.lineno}"
+        raise TemplateError(f"{where}: {e.message}", "fix the Jinja2 syntax") from e
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"{TEMPLATE}: {e}", TEMPLATE_HINT) from e
+
+
+def _created_at(record: IssueRecord) -> str:
+    """The record's creation time, or the start of its day when it cannot be read."""
+    try:
+        feed.moment(record.created_at)
+    except ValueError:
+        return datetime.combine(record.date, datetime.min.time(), UTC).isoformat()
+    return record.created_at
+
+
+def _write(path: Path, data: bytes) -> bool:
+    """Write ``path`` atomically unless it already holds ``data``; whether it changed."""
+    try:
+        # A temp file left by a writer that was killed (the caller holds the lock).
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
+        if path.is_file() and path.read_bytes() == data:
+            return False
+        atomic_write(path, data)
+    except OSError as e:
+        raise OutboxError(
+            f"cannot write {path}: {e.strerror or e}",
+            "make the outbox writable, then run 'digest archive'",
+        ) from e
+    return True
+
+
+def rebuild(config: Config, state: State) -> ArchiveResult:
+    """Write every issue's web version, then the feed, then the archive page."""
+    s = config.settings
+    outbox = s.outbox
+    records = state.issues()
+    entries: list[feed.IssueEntry] = []
+    changed: list[Path] = []
+    left_out: list[str] = []
+    for record in records:
+        folder = outbox / record.folder
+        html = impersonal_html(outbox, state, record) if folder.is_dir() else None
+        if html is None:
+            where = "is missing" if not folder.is_dir() else "has no readable HTML"
+            left_out.append(f"issue #{record.number}: {folder} {where}")
+            continue
+        page = folder / INDEX
+        if _write(page, web_version(html).encode()):
+            changed.append(page)
+        entries.append(
+            feed.IssueEntry(
+                number=record.number,
+                date=record.date,
+                created_at=_created_at(record),
+                subject=record.subject,
+                titles=record.titles,
+                href=f"{record.folder}/{INDEX}",
+                url=f"{s.base_url}/{record.folder}/" if s.base_url else None,
+            )
+        )
+    entries.reverse()
+    feed_path: Path | None = None
+    if entries:
+        feed_path = outbox / FEED
+        shown = [
+            replace(entry, excerpts=read_excerpts((outbox / entry.href).parent))
+            for entry in entries[: s.archive.feed_items]
+        ]
+        data = feed.atom_feed(
+            title=s.title,
+            sender=s.sender,
+            since=records[0].date,
+            base_url=s.base_url,
+            entries=shown,
+        )
+        if _write(feed_path, data):
+            changed.append(feed_path)
+    index = outbox / INDEX
+    page_html = render_index(config, entries, FEED if feed_path else None)
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutboxError(
+            f"cannot create the outbox {outbox}: {e.strerror or e}",
+            "set 'outbox' in digest.yaml to a folder you can write",
+        ) from e
+    if _write(index, page_html.encode()):
+        changed.append(index)
+    return ArchiveResult(
+        issues=len(entries),
+        index=index,
+        feed=feed_path,
+        changed=tuple(changed),
+        left_out=tuple(left_out),
+    )
+
+
+def rebuild_archive(config: Config) -> ArchiveResult:
+    """Rebuild under the state's write lock, so a build at the same time waits its turn."""
+    path = config.settings.state
+    if not path.exists():
+        with open_state(path, readonly=True) as state:
+            return rebuild(config, state)
+    with open_state(path) as state, state.write_lock():
+        return rebuild(config, state)

@@ -1,0 +1,124 @@
+"""The Atom feed of the archive (RFC 4287): the latest issues, newest first.
+
+Written with ElementTree, so every title and every piece of content is escaped by the XML
+writer and the feed is well-formed whatever the excerpts say. Entry ids are tag URIs
+(RFC 4151) on the sender's domain and the issue's date: they never change, even when the
+archive moves to another ``base_url``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import parseaddr
+from html import escape
+from urllib.parse import quote
+
+from newsletter_digest.render import ExcerptView
+
+ATOM = "http://www.w3.org/2005/Atom"
+# Characters XML 1.0 does not allow, even escaped (C0 controls but tab, CR, LF; FFFE/FFFF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@dataclass(frozen=True, slots=True)
+class IssueEntry:
+    """One issue as the archive page and the feed show it."""
+
+    number: int
+    date: date
+    created_at: str
+    subject: str
+    titles: tuple[str, ...]
+    href: str
+    url: str | None
+    excerpts: tuple[ExcerptView, ...] | None = None
+
+
+def moment(value: str) -> datetime:
+    """An ISO timestamp as an aware datetime; one without a UTC offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """The form Atom dates take: ``2026-01-05T09:30:00+01:00``."""
+    return value.isoformat(timespec="seconds")
+
+
+def tag_uri(sender: str, day: date, specific: str) -> str:
+    """``tag:example.org,2026-01-05:digest/issue-1``: the sender's domain owns the name."""
+    _, address = parseaddr(sender)
+    local, _, domain = address.rpartition("@")
+    return f"tag:{domain.lower()},{day.isoformat()}:{quote(local + specific, safe='/+-._~@')}"
+
+
+def content_html(entry: IssueEntry) -> str:
+    """The issue's excerpts as HTML (titles, bylines, bodies, links), every text escaped."""
+    parts: list[str] = []
+    if entry.excerpts is None:
+        parts.append("<ul>" + "".join(f"<li>{escape(t)}</li>" for t in entry.titles) + "</ul>")
+    for excerpt in entry.excerpts or ():
+        title = escape(excerpt.title)
+        link = f'<a href="{escape(excerpt.url)}">{title}</a>' if excerpt.url else title
+        parts.append(f"<h2>{link}</h2>")
+        byline = " · ".join(
+            part
+            for part in (f"By {excerpt.author}" if excerpt.author else "", excerpt.source or "")
+            if part
+        )
+        if byline:
+            parts.append(f"<p><em>{escape(byline)}</em></p>")
+        parts.append(str(excerpt.html))  # sanitized by markdown.py
+        if excerpt.url:
+            parts.append(f'<p><a href="{escape(excerpt.url)}">Read more</a></p>')
+    if entry.url:
+        parts.append(f'<p><a href="{escape(entry.url)}">Read this issue on the web</a></p>')
+    return "\n".join(parts)
+
+
+def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    """Append a child element; text goes through the XML writer's escaping."""
+    child = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        child.text = _NOT_XML.sub("", text)
+    return child
+
+
+def atom_feed(
+    *,
+    title: str,
+    sender: str,
+    since: date,
+    base_url: str | None,
+    entries: Sequence[IssueEntry],
+) -> bytes:
+    """The feed of ``entries`` (newest first, at least one); ``since`` is the first issue's date.
+
+    Links are absolute, so they are only there with ``base_url``.
+    """
+    feed = ET.Element("feed", {"xmlns": ATOM})
+    _add(feed, "id", tag_uri(sender, since, ""))
+    _add(feed, "title", title)
+    _add(feed, "updated", rfc3339(max(moment(e.created_at) for e in entries)))
+    author = _add(feed, "author")
+    _add(author, "name", parseaddr(sender)[0] or title)
+    _add(feed, "generator", "newsletter-digest")
+    if base_url:
+        _add(feed, "link", rel="alternate", type="text/html", href=f"{base_url}/")
+        _add(feed, "link", rel="self", type="application/atom+xml", href=f"{base_url}/feed.xml")
+    for entry in entries:
+        item = _add(feed, "entry")
+        _add(item, "id", tag_uri(sender, entry.date, f"/issue-{entry.number}"))
+        _add(item, "title", entry.subject)
+        _add(item, "published", rfc3339(moment(entry.created_at)))
+        _add(item, "updated", rfc3339(moment(entry.created_at)))
+        if entry.url:
+            _add(item, "link", rel="alternate", type="text/html", href=entry.url)
+        _add(item, "content", content_html(entry), type="html")
+    ET.indent(feed)
+    document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

@@ -1,0 +1,369 @@
+"""The web archive: web versions, index.html and feed.xml, built after every issue."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import Result
+
+from conftest import write_excerpt
+from newsletter_digest import archive, build, feed
+from newsletter_digest.config import Config, load_config
+from newsletter_digest.errors import ConfigError
+
+Digest = Callable[..., Result]
+BASE = "https://news.example.org/weekly"
+START = datetime(2026, 1, 5, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+MARKUP_TITLE = "<script>alert(1)</script> Tom & Jerry"
+
+
+def configure(project: Path, extra: str = "") -> Config:
+    """The fixture project's config plus ``extra`` YAML lines, loaded."""
+    path = project / "digest.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return load_config(path)
+
+
+def build_issues(config: Config, count: int) -> None:
+    """Make ``count`` issues a week apart."""
+    for week in range(count):
+        build.build(config, START + timedelta(weeks=week))
+
+
+def parse_feed(project: Path) -> feedparser.FeedParserDict:
+    parsed = feedparser.parse((project / "outbox" / "feed.xml").read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+class PageReader(HTMLParser):
+    """The element names and the text of an HTML page, as a browser would parse them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.chunks: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.chunks.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.chunks).split())
+
+
+def add_markup_excerpt(project: Path) -> None:
+    """Leave one excerpt only, whose title is markup (and whose url has an &)."""
+    for path in (project / "content").glob("*.md"):
+        path.unlink()
+    write_excerpt(project / "content", "markup", MARKUP_TITLE, url="https://example.org/m?a=1&b=2")
+
+
+# --- feed ---------------------------------------------------------------------------------
+
+
+def test_feed_has_every_issue_newest_first_with_absolute_links(project: Path) -> None:
+    config = configure(project, f"base_url: {BASE}/\n")
+    build_issues(config, 3)
+    parsed = parse_feed(project)
+    assert parsed.version == "atom10"
+    assert parsed.feed.title == "Test Weekly"
+    assert [link.href for link in parsed.feed.links] == [f"{BASE}/", f"{BASE}/feed.xml"]
+    entries = parsed.entries
+    assert [e.title.split(":")[0] for e in entries] == [
+        "Test Weekly #3",
+        "Test Weekly #2",
+        "Test Weekly #1",
+    ]
+    assert [e.link for e in entries] == [f"{BASE}/issue-{n:04d}/" for n in (3, 2, 1)]
+    assert entries[0].id == "tag:example.org,2026-01-19:news/issue-3"
+    assert entries[2].updated == "2026-01-05T09:30:00+01:00"
+    assert parsed.feed.updated == "2026-01-19T09:30:00+01:00"
+    titles = [row[0] for row in _titles(project, 3)]
+    content = entries[0].content[0]
+    assert content.type == "text/html"
+    for title in titles:
+        assert title in content.value
+    assert 'href="https://example.org/post-' in content.value
+
+
+def _titles(project: Path, number: int) -> list[tuple[str]]:
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    rows = db.execute(
+        "SELECT title FROM picks WHERE issue_number = ? ORDER BY position", (number,)
+    ).fetchall()
+    db.close()
+    return rows
+
+
+def test_without_base_url_the_feed_and_emails_have_no_web_links(project: Path) -> None:
+    config = configure(project)
+    build_issues(config, 2)
+    parsed = parse_feed(project)
+    assert "links" not in parsed.feed or not parsed.feed.links
+    assert all("links" not in entry for entry in parsed.entries)
+    assert all("issue-000" not in entry.content[0].value for entry in parsed.entries)
+    folder = project / "outbox" / "issue-0001"
+    for name in ("issue-0001.html", "issue-0001.txt", "issue-0001.eml"):
+        assert "View in browser" not in (folder / name).read_text(encoding="utf-8")
+    # The archive itself links relatively, which works from any host or from the disk.
+    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert 'href="issue-0002/index.html"' in index
+
+
+def test_feed_keeps_only_the_configured_number_of_issues(project: Path) -> None:
+    config = configure(project, "archive:\n  feed_items: 2\n")
+    build_issues(config, 3)
+    entries = parse_feed(project).entries
+    assert [e.id.rsplit("-", 1)[1] for e in entries] == ["3", "2"]
+    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert all(f"issue-{n:04d}/index.html" in index for n in (1, 2, 3))
+
+
+def test_entry_ids_and_content_are_stable_across_rebuilds(project: Path) -> None:
+    config = configure(project, f"base_url: {BASE}\n")
+    build_issues(config, 2)
+    first = (project / "outbox" / "feed.xml").read_bytes()
+    result = archive.rebuild_archive(config)
+    assert result.changed == ()
+    assert (project / "outbox" / "feed.xml").read_bytes() == first
+    ids = [e.id for e in parse_feed(project).entries]
+    assert len(set(ids)) == 2 and all(i.startswith("tag:example.org,2026-01-") for i in ids)
+
+
+def test_feed_times_without_an_offset_are_utc() -> None:
+    assert feed.rfc3339(feed.moment("2026-01-05T09:30:00")) == "2026-01-05T09:30:00+00:00"
+    assert feed.tag_uri("A <News@Example.ORG>", date(2026, 1, 5), "/issue-1") == (
+        "tag:example.org,2026-01-05:News/issue-1"
+    )
+
+
+# --- markup in titles -------------------------------------------------------------------
+
+
+def test_markup_in_a_title_is_text_in_the_archive_the_feed_and_the_web_version(
+    project: Path,
+) -> None:
+    add_markup_excerpt(project)
+    config = configure(project, f"base_url: {BASE}\nper_issue: 1\n")
+    build_issues(config, 1)
+    outbox = project / "outbox"
+    for page in (outbox / "index.html", outbox / "issue-0001" / "index.html"):
+        reader = PageReader(page.read_text(encoding="utf-8"))
+        assert "script" not in reader.tags, page
+        assert MARKUP_TITLE in reader.text, page
+    entry = parse_feed(project).entries[0]
+    assert entry.title == f"Test Weekly #1: {MARKUP_TITLE}"
+    assert MARKUP_TITLE in PageReader(entry.content[0].value).text
+    # feedparser sanitizes HTML content, so look at the content as written, before that.
+    raw = ET.parse(outbox / "feed.xml").find(f"{{{feed.ATOM}}}entry/{{{feed.ATOM}}}content")
+    assert raw is not None and raw.text is not None
+    content = PageReader(raw.text)
+    assert "script" not in content.tags and "a" in content.tags
+    assert MARKUP_TITLE in content.text
+    assert 'href="https://example.org/m?a=1&amp;b=2"' in entry.content[0].value
+
+
+# --- web versions ---------------------------------------------------------------------------
+
+
+def test_web_version_has_no_personal_fields_and_links_back(project: Path) -> None:
+    config = configure(
+        project, f'base_url: {BASE}\nunsubscribe: "https://example.org/u?who={{email}}"\n'
+    )
+    build_issues(config, 1)
+    folder = project / "outbox" / "issue-0001"
+    email_html = (folder / "issue-0001.html").read_text(encoding="utf-8")
+    web = (folder / "index.html").read_text(encoding="utf-8")
+    assert "reader@example.org" in email_html  # the outbox copy is the sole reader's
+    assert f'href="{BASE}/issue-0001/"' in email_html
+    assert "reader@example.org" not in web
+    assert "x-digest-recipient" not in web
+    assert "View in browser" not in web
+    assert "Unsubscribe" not in web
+    assert 'href="../index.html"' in web
+    assert "Post number" in web
+    text = (folder / "issue-0001.txt").read_text(encoding="utf-8")
+    assert text.startswith(f"View in browser: {BASE}/issue-0001/\n")
+    eml = (folder / "issue-0001.eml").read_bytes()
+    assert b"View in browser" in eml
+
+
+PERSONAL_FOOTER = """\
+<mj-section>
+  <mj-column>
+    <mj-text css-class="footer">Sent to {{ recipient.email }}.
+      <a href="{{ unsubscribe }}">Leave the list</a></mj-text>
+  </mj-column>
+</mj-section>
+"""
+
+
+@pytest.mark.parametrize("kept_in_state", [True, False])
+def test_personal_fields_of_any_template_stay_out_of_the_web_version(
+    project: Path, kept_in_state: bool
+) -> None:
+    partials = project / "templates" / "partials"
+    partials.mkdir(parents=True)
+    (partials / "footer.mjml.j2").write_text(PERSONAL_FOOTER, encoding="utf-8")
+    config = configure(project, 'unsubscribe: "https://example.org/u?who={email}"\n')
+    build_issues(config, 1)
+    folder = project / "outbox" / "issue-0001"
+    assert "Sent to reader@example.org." in (folder / "issue-0001.html").read_text("utf-8")
+    if not kept_in_state:  # e.g. an issue recovered after a crash: only the outbox copy is left
+        db = sqlite3.connect(project / ".digest" / "state.db")
+        db.execute("DELETE FROM issue_bodies")
+        db.commit()
+        db.close()
+        (folder / "index.html").unlink()
+        archive.rebuild_archive(config)
+    web = (folder / "index.html").read_text(encoding="utf-8")
+    assert "Sent to ." in PageReader(web).text
+    assert "reader@example.org" not in web and "reader%40example.org" not in web
+    assert "x-digest-recipient" not in web
+    assert 'href="https://example.org/u?who="' in web
+
+
+def test_web_version_of_bare_html_still_links_back() -> None:
+    page = archive.web_version("<p>hello</p>")
+    assert page.index(archive.WEB_NAV) < page.index("<p>hello</p>")
+    marked = (
+        '<html><head></head><body><table><tr><td class="footer unsubscribe" align="center">'
+        '<div><a href="https://x.example/u">Unsubscribe</a></div></td></tr>'
+        '<tr><td class="footer"><div>kept</div></td></tr></table></body></html>'
+    )
+    web = archive.web_version(marked)
+    assert "Unsubscribe" not in web and "kept" in web
+    assert web.index("<style>") < web.index("</head>") < web.index(archive.WEB_NAV)
+
+
+# --- the archive page -----------------------------------------------------------------------
+
+
+def test_index_lists_issues_newest_first_with_date_subject_and_titles(project: Path) -> None:
+    config = configure(project)
+    build_issues(config, 3)
+    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    numbers = [int(n) for n in re.findall(r'href="issue-(\d{4})/index.html"', index)]
+    assert numbers == [3, 2, 1]
+    assert "19 January 2026" in index and "5 January 2026" in index
+    assert "Test Weekly #2:" in index
+    for (title,) in _titles(project, 2):
+        assert f"<li>{title}</li>" in index
+    assert 'name="viewport"' in index and "prefers-color-scheme: dark" in index
+    assert 'type="application/atom+xml"' in index
+
+
+def test_every_build_rebuilds_the_archive_atomically(project: Path, digest: Digest) -> None:
+    assert digest("build").exit_code == 0
+    outbox = project / "outbox"
+    assert "issue-0001/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
+    assert digest("build").exit_code == 0
+    assert "issue-0002/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
+    assert (outbox / "issue-0002" / "index.html").is_file()
+    assert len(parse_feed(project).entries) == 2
+    assert list(outbox.rglob(".*")) == []
+    # A temp file left by a killed writer is cleared by the next rebuild.
+    (outbox / ".index.html.tmp-99999").write_text("half", encoding="utf-8")
+    assert digest("archive").exit_code == 0
+    assert list(outbox.rglob(".*")) == []
+
+
+def test_archive_command_rebuilds_after_a_template_change_and_leaves_eml(
+    project: Path, digest: Digest
+) -> None:
+    assert digest("build").exit_code == 0
+    assert digest("build").exit_code == 0
+    outbox = project / "outbox"
+    emls = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outbox.rglob("*.eml")}
+    (outbox / "feed.xml").unlink()
+    (outbox / "issue-0001" / "index.html").unlink()
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / archive.TEMPLATE).write_text(
+        "<h1>{{ title }} archive</h1>{% for i in issues %}<a href='{{ i.href }}'>"
+        "{{ i.subject }}</a>{% endfor %}",
+        encoding="utf-8",
+    )
+    result = digest("archive")
+    assert result.exit_code == 0, result.output
+    assert "Archive of 2 issues" in result.output
+    assert "<h1>Test Weekly archive</h1>" in (outbox / "index.html").read_text(encoding="utf-8")
+    assert (outbox / "issue-0001" / "index.html").is_file()
+    assert len(parse_feed(project).entries) == 2
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outbox.rglob("*.eml")} == emls
+
+
+def test_a_broken_archive_template_warns_but_never_stops_the_issue(
+    project: Path, digest: Digest
+) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / archive.TEMPLATE).write_text("{{ issues | nosuchfilter }}", encoding="utf-8")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "web archive was not updated" in result.output
+    assert (project / "outbox" / "issue-0001" / "issue-0001.eml").is_file()
+    # The web version does not depend on the template, so the email's link never breaks.
+    assert (project / "outbox" / "issue-0001" / "index.html").is_file()
+    failed = digest("archive")
+    assert failed.exit_code == 1
+    assert "archive.html.j2" in failed.output and "hint:" in failed.output
+
+
+def test_an_issue_whose_folder_is_gone_is_left_out(project: Path, digest: Digest) -> None:
+    assert digest("build").exit_code == 0
+    assert digest("build").exit_code == 0
+    outbox = project / "outbox"
+    (outbox / "issue-0001").rename(project / "issue-0001-away")
+    result = digest("archive")
+    assert result.exit_code == 0
+    assert "issue #1" in result.output and "left out" in result.output
+    index = (outbox / "index.html").read_text(encoding="utf-8")
+    assert "issue-0001/" not in index and "issue-0002/index.html" in index
+
+
+def test_archive_before_any_issue_says_so_and_writes_no_feed(project: Path, digest: Digest) -> None:
+    result = digest("archive")
+    assert result.exit_code == 0, result.output
+    assert "No issues yet." in (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert not (project / "outbox" / "feed.xml").exists()
+    assert not (project / ".digest" / "state.db").exists()
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_base_url_loses_its_final_slash_and_feed_items_defaults_to_20(project: Path) -> None:
+    config = configure(project, f"base_url: {BASE}/\n")
+    assert config.settings.base_url == BASE
+    assert config.settings.archive.feed_items == 20
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("base_url: ftp://example.org", "base_url: 'ftp://example.org' is not an http(s) URL"),
+        ("base_url: example.org/news", "is not an http(s) URL"),
+        ("base_url: https://example.org/?a=1", "no ?query or #fragment"),
+        ("archive:\n  feed_items: 0", "archive.feed_items: expected an integer >= 1"),
+        ("archive:\n  feed_item: 5", "archive.feed_item: unknown key; did you mean 'feed_items'?"),
+    ],
+)
+def test_bad_archive_settings_are_named(project: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configure(project, line + "\n")
+    assert message in caught.value.message
