@@ -100,7 +100,11 @@ def test_recipients_file_is_merged_and_bad_lines_are_named(tmp_path: Path) -> No
     (tmp_path / "readers.txt").write_text("ann@example.org\nbob@example.org\n")
     config = load_config(path)
     assert config.recipient_count == 3
-    assert list(config.iter_recipients()) == ["ann@example.org", "ann@example.org", "bob@example.org"]
+    assert list(config.iter_recipients()) == [
+        "ann@example.org",
+        "ann@example.org",
+        "bob@example.org",
+    ]
 
 
 def test_line_breaks_in_header_fields_are_refused(tmp_path: Path) -> None:

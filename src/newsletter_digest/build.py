@@ -6,15 +6,22 @@ preview shows exactly the issue that the next build makes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter_digest import compose, deliver, rotation
+from newsletter_digest import archive, compose, deliver, rotation
 from newsletter_digest.config import Config
 from newsletter_digest.content import load_content
-from newsletter_digest.errors import OutboxError
-from newsletter_digest.models import IssueInfo, IssueRecord, Problem, RenderedIssue, Selection
+from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
+from newsletter_digest.models import (
+    IssueInfo,
+    IssueRecord,
+    Problem,
+    RenderedIssue,
+    Selection,
+    Slot,
+)
 from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
 from newsletter_digest.render import Branding, Renderer
 from newsletter_digest.state import State, open_state
@@ -61,6 +68,7 @@ def make_renderer(config: Config) -> Renderer:
         footer=s.footer,
         subject=s.subject,
         preheader=s.preheader,
+        base_url=s.base_url,
     )
     return Renderer(s.templates, branding)
 
@@ -130,18 +138,50 @@ def recover(config: Config, state: State) -> list[IssueRecord]:
     return recovered
 
 
-def build(config: Config, now: datetime, *, use_cache: bool = True) -> BuildResult:
+def build(
+    config: Config, now: datetime, *, use_cache: bool = True, slot: Slot | None = None
+) -> BuildResult:
+    """Make the next issue (see :func:`make_issue`), then bring the web archive up to date."""
+    result = make_issue(config, now, use_cache=use_cache, slot=slot)
+    return publish_archive(config, result)
+
+
+def publish_archive(config: Config, result: BuildResult) -> BuildResult:
+    """Rebuild the web archive once the issue is recorded; a failure is only a warning.
+
+    The issue is made either way, so a broken archive template never keeps it from being
+    sent; ``digest archive`` tries again once the problem is fixed.
+    """
+    try:
+        archive.rebuild_archive(config)
+    except DigestError as e:
+        warning = f"the web archive was not updated: {e.message}"
+        hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
+        return replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+    return result
+
+
+def make_issue(
+    config: Config, now: datetime, *, use_cache: bool = True, slot: Slot | None = None
+) -> BuildResult:
     """Make the next issue: plan it, write its files, then record it, all under one lock.
 
     A build that was killed after writing but before recording is completed instead: its
     issue is recorded from the manifest and returned, and no second issue is made.
+    With a ``slot``, the slot is recorded in the same transaction as its issue; a slot that
+    is already recorded (or older than the latest recorded one) raises SlotTakenError.
     """
     s = config.settings
     renderer = make_renderer(config)
+    stamp = now.isoformat(timespec="seconds")
     with open_state(s.state) as state, state.write_lock():
+        if slot is not None:
+            _check_slot_free(state, slot)
         recovered = recover(config, state)
         if recovered:
             latest = recovered[-1]
+            if slot is not None:
+                state.record_slot(slot, latest.number, stamp)
             return BuildResult(
                 record=latest,
                 folder=s.outbox / latest.folder,
@@ -168,15 +208,31 @@ def build(config: Config, now: datetime, *, use_cache: bool = True) -> BuildResu
             eml=eml,
         )
         files[deliver.MANIFEST] = deliver.manifest(record)
+        files[archive.EXCERPTS_FILE] = archive.excerpts_file(plan.selection.excerpts)
         folder = deliver.write_issue(s.outbox, plan.info.number, files)
         state.record_issue(record)
         state.record_bodies(record.number, plan.rendered)
+        if slot is not None:
+            state.record_slot(slot, record.number, stamp)
     return BuildResult(
         record=record,
         folder=folder,
         problems=plan.problems,
         warnings=plan.selection.warnings,
     )
+
+
+def _check_slot_free(state: State, slot: Slot) -> None:
+    """Refuse a slot that is recorded already, or older than the latest recorded slot."""
+    last = state.last_slot()
+    if last is None or last.slot.at < slot.at:
+        return
+    what = f"issue #{last.issue_number}" if last.issue_number is not None else "no issue (skipped)"
+    if last.slot.at == slot.at:
+        message = f"slot {slot.at.isoformat()} is taken: it has {what}"
+    else:
+        message = f"slot {slot.at.isoformat()} is older than slot {last.slot.at.isoformat()}"
+    raise SlotTakenError(message, "nothing to do: each slot gets at most one issue")
 
 
 def dry_run(config: Config, today: date) -> Plan:

@@ -211,6 +211,26 @@ def history(ctx: click.Context, issue: int | None) -> None:
         click.echo(line)
 
 
+@cli.command()
+@click.pass_context
+def archive(ctx: click.Context) -> None:
+    """Rebuild the web archive: index.html, feed.xml and each issue's web version.
+
+    Made from the state and the outbox (after a template change, say); .eml files are
+    never touched. Every build does this too.
+    """
+    from newsletter_digest.archive import rebuild_archive
+
+    result = rebuild_archive(_config(ctx))
+    for reason in result.left_out:
+        _warn(f"{reason}; left out of the archive")
+    plural = "" if result.issues == 1 else "s"
+    click.echo(f"Archive of {result.issues} issue{plural}: {_rel(result.index)}")
+    if result.feed is not None:
+        click.echo(f"  feed: {_rel(result.feed)}")
+    click.echo(f"  {len(result.changed)} files updated")
+
+
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -225,12 +245,93 @@ def import_(ctx: click.Context, files: tuple[Path, ...], target: Path | None) ->
     from newsletter_digest.teasers import import_teasers
 
     content_dir = target if target is not None else _config(ctx).settings.content
-    result = import_teasers(files, content_dir)
+    result = import_teasers(files, content_dir, added=_now().date())
     for path in result.written:
         click.echo(f"added {_rel(path)}")
     for reason in result.skipped:
         click.echo(f"skipped {reason}")
     click.echo(f"{len(result.written)} added, {len(result.skipped)} already present")
+
+
+def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
+    """A ``--now`` value; naive times are wall-clock time in the schedule's time zone."""
+    from newsletter_digest.runner import parse_now
+
+    if text is None:
+        return None
+    try:
+        return parse_now(text, config)
+    except ValueError as e:
+        raise click.BadParameter(
+            f"expected an ISO date and time like 2026-11-30T09:05 (got {text!r})",
+            ctx=ctx,
+            param_hint="'--now'",
+        ) from e
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Make the issue of the slot due now, if any, and exit.")
+@click.option("--now", "now_text", metavar="ISO", help="With --once: act as if it were this time.")
+@click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
+@click.pass_context
+def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> None:
+    """Make (and send) each issue when its slot in the schedule comes.
+
+    Without --once: a foreground scheduler until SIGTERM or Ctrl-C. With --once (for cron and
+    systemd timers): act on the slot due now, if any, and exit. A slot gets at most one issue.
+    """
+    from newsletter_digest import runner
+
+    if now_text is not None and not once:
+        raise click.UsageError("--now only works with --once")
+    config = _config(ctx)
+    runner.require_schedule(config)
+    now = _when(ctx, config, now_text)
+    verbose = bool(ctx.obj.get("verbose"))
+    with runner.logging_to():
+        code = runner.run(config, once=once, now=now, send=not no_send, verbose=verbose)
+    ctx.exit(code)
+
+
+@cli.command("next")
+@click.option("--count", default=3, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--now", "now_text", metavar="ISO", help="As if it were this time.")
+@click.pass_context
+def next_(ctx: click.Context, count: int, now_text: str | None) -> None:
+    """The next slots, in local time and UTC, and whether one is due now."""
+    from newsletter_digest.runner import next_lines, utc_now
+
+    config = _config(ctx)
+    now = _when(ctx, config, now_text) or utc_now()
+    for line in next_lines(config, now, count):
+        click.echo(line)
+
+
+@cli.command()
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; another one shows the preview to your network.",
+)
+@click.option("--no-open", is_flag=True, help="Do not open a browser.")
+@click.pass_context
+def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
+    """Show the next issue in a browser, live: desktop, phone, plain text and checks.
+
+    The page follows every save to the config, content/ and templates/. Nothing is written:
+    the rotation does not advance. Past issues: /issues/N; the ones after next: /next?skip=K.
+    """
+    from newsletter_digest.preview import serve
+
+    serve(_config(ctx), host=host, port=port, open_browser=not no_open, echo=click.echo, warn=_warn)
 
 
 def main() -> None:

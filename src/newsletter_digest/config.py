@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterator
+from datetime import date, timedelta
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 from itertools import islice
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from newsletter_digest import scheduler
 from newsletter_digest.errors import ConfigError
 
 DEFAULT_FILENAME = "digest.yaml"
@@ -74,6 +76,61 @@ class SmtpSettings(BaseModel):
         return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
+class ScheduleSettings(BaseModel):
+    """The ``schedule`` section: when ``digest run`` makes issues (rules in scheduler.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: str
+    at: str = "09:00"
+    timezone: str = "UTC"
+    start: date = scheduler.DEFAULT_START
+    catch_up: Literal["latest", "skip"] = "latest"
+    grace: timedelta = timedelta(days=2)
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        scheduler.parse_every(value)
+        return value
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 9:00 as the number 540 (base 60).
+            raise ValueError('write the time in quotes, like at: "09:00"')
+        if isinstance(value, str):
+            scheduler.parse_at(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        scheduler.zone(value)
+        return value
+
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _grace(cls, value: Any) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            value = scheduler.parse_duration(value)
+        if isinstance(value, timedelta) and value < timedelta(minutes=1):
+            raise ValueError("expected at least 1m: a busy machine reaches a slot seconds late")
+        return value
+
+    def to_schedule(self) -> scheduler.Schedule:
+        """The schedule the slot maths works with."""
+        return scheduler.Schedule(
+            every=scheduler.parse_every(self.every),
+            at=scheduler.parse_at(self.at),
+            zone=scheduler.zone(self.timezone),
+            start=self.start,
+            catch_up=self.catch_up,
+            grace=self.grace,
+        )
+
+
 class ArchiveSettings(BaseModel):
     """The ``archive`` section: the web archive and Atom feed written beside the issues."""
 
@@ -113,6 +170,7 @@ class Settings(BaseModel):
     footer: str | None = None
     seed: str = "digest"
     smtp: SmtpSettings | None = None
+    schedule: ScheduleSettings | None = None
     per_recipient: bool = False
     base_url: str | None = None
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)

@@ -45,3 +45,11 @@ class StateError(DigestError):
 
 class DeliveryError(DigestError):
     """Sending over SMTP failed in a way the user must act on."""
+
+
+class PreviewError(DigestError):
+    """The preview server cannot start, or cannot show what was asked for."""
+
+
+class SlotTakenError(DigestError):
+    """The slot already has an issue (or a later slot is recorded): nothing is made for it."""

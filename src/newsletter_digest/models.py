@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 
@@ -102,4 +102,22 @@ class Delivery:
     attempts: int
     last_reply: str
     message_id: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A scheduled time an issue belongs to: a UTC instant and the time zone it came from."""
+
+    at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A slot as the state remembers it: ``made`` (with its issue) or ``skipped``."""
+
+    slot: Slot
+    status: str
+    issue_number: int | None
     updated_at: str

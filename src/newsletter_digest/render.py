@@ -26,11 +26,12 @@ import mjml
 from markupsafe import Markup
 
 from newsletter_digest import markdown
+from newsletter_digest.deliver import folder_name
 from newsletter_digest.errors import ConfigError, TemplateError
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
 from newsletter_digest.personal import RecipientFields
 
-__all__ = ["DEFAULT_SUBJECT", "Branding", "ExcerptView", "Renderer"]
+__all__ = ["DEFAULT_SUBJECT", "Branding", "ExcerptView", "Renderer", "web_url"]
 
 DEFAULT_SUBJECT = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -39,7 +40,7 @@ PREHEADER_LIMIT = 100
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
 VARIABLES_HINT = (
-    "templates see: title, sender, subject, preheader, unsubscribe, footer, "
+    "templates see: title, sender, subject, preheader, unsubscribe, footer, base_url, web_url, "
     "issue (number, date) and excerpts (each: id, title, author, source, url, tags, html, text)"
 )
 _INLINE_STYLE = re.compile(
@@ -61,6 +62,14 @@ class Branding:
     footer: str | None = None
     subject: str = DEFAULT_SUBJECT
     preheader: str | None = None
+    base_url: str | None = None
+
+
+def web_url(base_url: str | None, number: int) -> str | None:
+    """The address of an issue's web version (``base_url/issue-NNNN/``), None without a base."""
+    if not base_url:
+        return None
+    return f"{base_url.rstrip('/')}/{folder_name(number)}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +215,11 @@ class Renderer:
                 f"unsubscribe: {branding.unsubscribe!r} is not an http(s) or mailto URL",
                 "use an https:// page or a mailto: address",
             )
+        if branding.base_url and not branding.base_url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"base_url: {branding.base_url!r} is not an http(s) URL",
+                "set base_url to the web address the outbox is served at, or leave it out",
+            )
         self._templates_dir = templates_dir
         self._branding = branding
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
@@ -226,6 +240,8 @@ class Renderer:
             "sender": b.sender,
             "unsubscribe": b.unsubscribe,
             "footer": b.footer,
+            "base_url": b.base_url,
+            "web_url": web_url(b.base_url, issue.number),
             "issue": issue,
             "excerpts": views,
             # Markers, filled per recipient after rendering (see personal.py).

@@ -310,8 +310,7 @@ class State:
             (limit,),
         )
         return [
-            SlotRecord(Slot(_from_utc_key(row[0]), row[1]), row[2], row[3], row[4])
-            for row in rows
+            SlotRecord(Slot(_from_utc_key(row[0]), row[1]), row[2], row[3], row[4]) for row in rows
         ]
 
     def record_slot(self, slot: Slot, issue_number: int | None, now: str) -> None:
@@ -350,10 +349,18 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
             "upgrade newsletter-digest to the version that wrote this database",
         )
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        # executescript commits first; each migration then runs in its own transaction.
-        conn.executescript(
-            f"BEGIN; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
-        )
+        # executescript commits first; each migration then runs in its own transaction,
+        # holding the write lock, so two processes opening a new database take turns.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
+            )
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.rollback()
+            # The other process applied this migration while we waited: go on from there.
+            if conn.execute("PRAGMA user_version").fetchone()[0] < target:
+                raise
 
 
 def open_state(path: Path, *, readonly: bool = False) -> State:

@@ -1,0 +1,369 @@
+"""The scheduler at work: ``digest run`` (a loop on the ``schedule`` library) and ``run --once``.
+
+Every decision comes from :func:`scheduler.decide` and the slots recorded in the state; this
+module does the I/O around it: building, sending, recording skipped slots, logging one line
+per event, and sleeping between ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from newsletter_digest import scheduler
+from newsletter_digest.config import Config
+from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError
+from newsletter_digest.locks import LockedError, process_lock
+from newsletter_digest.models import Slot, SlotRecord
+from newsletter_digest.scheduler import Schedule, format_duration
+from newsletter_digest.state import UNFINISHED, State, open_state
+
+log = logging.getLogger("newsletter_digest.run")
+
+TICK_S = 1  # how often the loop looks at the clock: also how fast it notices a signal
+RETRY = timedelta(seconds=60)  # after a failure, the slot is tried again this much later
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock (the only one in this module; everything else takes ``now``)."""
+    return datetime.now(UTC)
+
+
+@contextmanager
+def logging_to(stream: TextIO | None = None) -> Iterator[None]:
+    """One timestamped line per event on ``stream`` (stderr) while the command runs."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+
+
+def require_schedule(config: Config) -> Schedule:
+    """The config's schedule, or a clear error when it has none."""
+    section = config.settings.schedule
+    if section is None:
+        raise ConfigError(
+            f"{config.path}: there is no schedule section in the config",
+            "add one, like 'schedule: {every: monday, at: \"09:00\", timezone: Europe/Berlin}' "
+            "(see the README's Scheduling section)",
+        )
+    return section.to_schedule()
+
+
+def delivers(config: Config) -> bool:
+    """Whether issues are sent after they are made (SMTP or the pickup folder)."""
+    s = config.settings
+    return s.smtp is not None or s.per_recipient
+
+
+@dataclass
+class StepResult:
+    """What one look at the clock did."""
+
+    made: int | None = None  # the issue made for the due slot
+    failed: bool = False  # an error: the slot (or its sending) is tried again after RETRY
+    incomplete: bool = False  # an issue was sent, but not to every recipient
+
+
+class Runner:
+    """Makes the issue of each due slot; keeps only a cache of the state in memory."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        send: bool = True,
+        should_stop: Callable[[], bool] = lambda: False,
+        retry: timedelta = RETRY,
+        verbose: bool = False,
+    ) -> None:
+        self.config = config
+        self.schedule = require_schedule(config)
+        self.send = send and delivers(config)
+        self.should_stop = should_stop
+        self.retry = retry
+        self.verbose = verbose
+        self.known_last: datetime | None = None  # latest recorded slot, as last read
+        self.looked = False
+        self.resume: bool = False  # the latest slot's issue still has recipients to send to
+        self.retry_at: datetime | None = None
+        self.announced: datetime | None = None
+        self.missed_logged: datetime | None = None
+
+    def fmt(self, slot: datetime) -> str:
+        """A slot for the log, in local time and UTC."""
+        return scheduler.format_slot(slot, self.schedule.zone)
+
+    # The loop ---------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """One look at the clock: step when a new slot passed or a retry is due."""
+        if self.should_stop() or (self.retry_at is not None and now < self.retry_at):
+            return
+        if self.looked and not self._has_work(now):
+            return
+        result = self.step(now)
+        self.retry_at = now + self.retry if result.failed else None
+        if result.failed:
+            log.info("trying again at %s", self.fmt(self.retry_at or now))
+        self.announce_next(now)
+
+    def _has_work(self, now: datetime) -> bool:
+        due = scheduler.latest_slot(self.schedule, now)
+        new = due is not None and (self.known_last is None or due > self.known_last)
+        return new or self.resume
+
+    def loop(self, clock: Clock = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Tick every second until a signal: the ``schedule`` library keeps the beat."""
+        import schedule
+
+        jobs = schedule.Scheduler()
+        jobs.every(TICK_S).seconds.do(lambda: self.tick(clock()))
+        log.info("scheduler started: %s", self.schedule.describe())
+        self.tick(clock())
+        while not self.should_stop():
+            idle = jobs.idle_seconds
+            if idle is not None and idle > TICK_S:
+                # `schedule` counts in naive local time: after the clock (or a DST change)
+                # moved back its next run is far ahead, so tick now and re-arm from here.
+                jobs.run_all()
+            else:
+                jobs.run_pending()
+            if self.should_stop():
+                break
+            sleep(min(max(jobs.idle_seconds or 0.0, 0.0), TICK_S))
+        log.info("stopped by a signal; nothing was left half-written")
+
+    # One step ---------------------------------------------------------------------------
+
+    def step(self, now: datetime) -> StepResult:
+        """Everything due at ``now``: resume the latest issue's sending, make or skip a slot."""
+        now = now.astimezone(self.schedule.zone)
+        result = StepResult()
+        try:
+            with open_state(self.config.settings.state, readonly=True) as state:
+                last = state.last_slot()
+                resume = self._resumable(state, last, now)
+        except DigestError as e:
+            log.error("cannot read the state: %s", e.message)
+            result.failed = True
+            return result
+        self.looked = True
+        self.known_last = last.slot.at if last is not None else None
+        self.resume = False
+        if last is not None and resume is not None:
+            log.info("slot %s: issue #%d not sent to everyone yet", self.fmt(last.slot.at), resume)
+            self._send(last.slot.at, resume, result)
+            if self.should_stop():
+                return result
+        decision = scheduler.decide(self.schedule, now, self.known_last)
+        if decision.due is None:
+            return result
+        self._log_missed(decision)
+        if decision.skip:
+            self._skip(decision.due, decision.reason, now, result)
+            return result
+        self._make(decision.due, now, result)
+        return result
+
+    def _resumable(self, state: State, last: SlotRecord | None, now: datetime) -> int | None:
+        """The latest slot's issue, if it is within grace and not sent to everyone yet."""
+        if not self.send or last is None or last.issue_number is None:
+            return None
+        if now - last.slot.at > self.schedule.grace:
+            return None
+        number = last.issue_number
+        if state.count_deliveries(number) and not state.count_deliveries(number, UNFINISHED):
+            return None
+        return number
+
+    def _log_missed(self, decision: scheduler.Decision) -> None:
+        if decision.due == self.missed_logged or not decision.missed_count:
+            return
+        self.missed_logged = decision.due
+        why = (
+            "only the most recent missed slot is made (catch_up: latest)"
+            if self.schedule.catch_up == "latest"
+            else "catch_up is skip"
+        )
+        earlier = decision.missed_count - len(decision.missed)
+        if earlier:
+            log.info("%d earlier slots skipped: missed while not running", earlier)
+        for slot in decision.missed:
+            log.info("slot %s skipped: missed while not running; %s", self.fmt(slot), why)
+
+    def _skip(self, due: datetime, reason: str, now: datetime, result: StepResult) -> None:
+        """Record a slot that passed too long ago, so it is never made (nor logged again)."""
+        stamp = now.isoformat(timespec="seconds")
+        try:
+            with open_state(self.config.settings.state) as state, state.write_lock():
+                last = state.last_slot()
+                if last is None or last.slot.at < due:
+                    state.record_slot(Slot(due, self.schedule.timezone), None, stamp)
+        except DigestError as e:
+            log.error("slot %s: cannot record it as skipped: %s", self.fmt(due), e.message)
+            result.failed = True
+            return
+        self.known_last = due
+        log.info("slot %s skipped: %s", self.fmt(due), reason)
+
+    def _make(self, due: datetime, now: datetime, result: StepResult) -> None:
+        """Build the slot's issue (slot and issue recorded together), then send it."""
+        from newsletter_digest.build import build
+
+        log.info("slot %s due", self.fmt(due))
+        try:
+            built = build(self.config, now, slot=Slot(due, self.schedule.timezone))
+        except SlotTakenError as e:
+            log.info("slot %s: nothing to do, %s", self.fmt(due), e.message)
+            self.known_last = due
+            return
+        except Exception as e:
+            self._failed(due, "making the issue", e)
+            result.failed = True
+            return
+        self.known_last = due
+        record = built.record
+        result.made = record.number
+        for problem in built.problems:
+            log.warning("slot %s: %s (skipped)", self.fmt(due), problem)
+        for warning in built.warnings:
+            log.warning("slot %s: %s", self.fmt(due), warning)
+        if built.recovered:
+            log.info(
+                "slot %s: issue #%d made (recovered from an interrupted build): %s",
+                self.fmt(due),
+                record.number,
+                built.folder,
+            )
+        else:
+            log.info("slot %s: issue #%d made: %s", self.fmt(due), record.number, built.folder)
+        if not self.send:
+            return
+        if self.should_stop():
+            log.info("stopping before sending issue #%d; the next run sends it", record.number)
+            return
+        self._send(due, record.number, result)
+
+    def _send(self, due: datetime, number: int, result: StepResult) -> None:
+        from newsletter_digest.send import send_issue
+
+        try:
+            report = send_issue(self.config, number)
+        except Exception as e:
+            self._failed(due, f"sending issue #{number}", e)
+            result.failed = True
+            self.resume = True
+            return
+        line = f"slot {self.fmt(due)}: issue #{number} sent to {report.sent}/{report.total}"
+        if report.failed or report.pending:
+            line += f" ({report.failed} failed for good, {report.pending} pending)"
+        if report.stopped:
+            line += f"; {report.stopped}"
+        log.log(logging.INFO if report.complete else logging.WARNING, "%s", line)
+        if report.pending:
+            result.failed = True  # try the pending ones again after RETRY, within grace
+            self.resume = True
+        if not report.complete:
+            result.incomplete = True
+
+    def _failed(self, due: datetime, what: str, e: Exception) -> None:
+        message = e.message if isinstance(e, DigestError) else f"{type(e).__name__}: {e}"
+        hint = f" (hint: {e.hint})" if isinstance(e, DigestError) and e.hint else ""
+        log.error(
+            "slot %s: %s failed: %s%s",
+            self.fmt(due),
+            what,
+            message,
+            hint,
+            exc_info=self.verbose or not isinstance(e, DigestError),
+        )
+
+    def announce_next(self, now: datetime) -> None:
+        """Log the next slot once each time it changes."""
+        after = max(now, self.known_last) if self.known_last is not None else now
+        upcoming = scheduler.next_slots(self.schedule, after)[0]
+        if upcoming != self.announced:
+            self.announced = upcoming
+            log.info("next slot at %s", self.fmt(upcoming))
+
+
+def run(
+    config: Config,
+    *,
+    once: bool,
+    now: datetime | None = None,
+    send: bool = True,
+    verbose: bool = False,
+    clock: Clock = utc_now,
+) -> int:
+    """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code."""
+    from newsletter_digest.send import stop_on_signals
+
+    runner = Runner(config, send=send, verbose=verbose)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(process_lock(config.settings.state, "run"))
+        except LockedError as e:
+            if not once:
+                raise
+            log.info("%s; this run leaves the slots to it", e.message)
+            return 0
+        runner.should_stop = stack.enter_context(stop_on_signals())
+        if not once:
+            runner.loop(clock)
+            return 0
+        moment = now if now is not None else clock()
+        result = runner.step(moment)
+        runner.announce_next(moment)
+        return 1 if result.failed or result.incomplete else 0
+    return 0  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:
+    """``digest next``: the schedule, the latest slot, what is due now, the next slots."""
+    sched = require_schedule(config)
+    now = now.astimezone(sched.zone)
+    with open_state(config.settings.state, readonly=True) as state:
+        last = state.last_slot()
+    yield f"schedule: {sched.describe()}"
+
+    def fmt(slot: datetime) -> str:
+        return scheduler.format_slot(slot, sched.zone)
+
+    if last is None:
+        yield "last slot: none recorded yet"
+    else:
+        what = f"issue #{last.issue_number}" if last.issue_number is not None else "skipped"
+        yield f"last slot: {fmt(last.slot.at)}: {what}"
+    decision = scheduler.decide(sched, now, last.slot.at if last else None)
+    if decision.due is None:
+        yield "due now: nothing"
+    elif decision.make:
+        late = format_duration(now - decision.due, coarse=True)
+        yield f"due now: {fmt(decision.due)}, {late} ago: 'digest run --once' makes it"
+    else:
+        yield f"due now: nothing; {fmt(decision.due)} will be skipped ({decision.reason})"
+    after = max(now, last.slot.at) if last is not None else now
+    yield "next slots:"
+    for slot in scheduler.next_slots(sched, after, count):
+        yield f"  {fmt(slot)}  in {format_duration(slot - now, coarse=True)}"
+
+
+def parse_now(text: str, config: Config) -> datetime:
+    """A ``--now`` value: ISO 8601; without an offset it is wall time in the schedule's zone."""
+    sched = require_schedule(config)
+    return scheduler.localize(datetime.fromisoformat(text), sched.zone)

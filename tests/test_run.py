@@ -1,0 +1,451 @@
+"""digest run / run --once / next: one issue per slot, across restarts, failures and processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import Result
+
+from newsletter_digest import state as state_module
+from newsletter_digest.build import build
+from newsletter_digest.config import Config, load_config
+from newsletter_digest.errors import SlotTakenError, StateError
+from newsletter_digest.locks import process_lock
+from newsletter_digest.models import Slot
+from newsletter_digest.runner import Runner
+from newsletter_digest.state import open_state
+from smtp_helpers import Behaviour, Server
+
+Digest = Callable[..., Result]
+WEEKLY = """\
+schedule:
+  every: monday
+  at: "09:00"
+  timezone: Europe/Berlin
+  grace: 2d
+"""
+# Mondays at 09:00 in Berlin (CET, UTC+1), as UTC instants.
+S0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+WEEK = timedelta(weeks=1)
+MINUTE = timedelta(minutes=1)
+
+
+def slot(n: int) -> datetime:
+    return S0 + n * WEEK
+
+
+def berlin(moment: datetime) -> str:
+    """A --now value as a user types it: naive wall-clock time in the schedule's zone."""
+    return (moment + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def schedule(project: Path, section: str = WEEKLY) -> None:
+    config = project / "digest.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + section, encoding="utf-8")
+
+
+@pytest.fixture
+def weekly(project: Path) -> Path:
+    schedule(project)
+    return project
+
+
+def issues(project: Path) -> list[int]:
+    return sorted(int(p.name.removeprefix("issue-")) for p in (project / "outbox").glob("issue-*"))
+
+
+def slots(project: Path) -> list[tuple[str, str, str, int | None]]:
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    rows = db.execute(
+        "SELECT slot_utc, timezone, status, issue_number FROM slots ORDER BY slot_utc"
+    ).fetchall()
+    db.close()
+    return rows
+
+
+def config_of(project: Path) -> Config:
+    return load_config(project / "digest.yaml")
+
+
+# run --once ------------------------------------------------------------------------------------
+
+
+def test_run_once_makes_the_due_slot_once(weekly: Path, digest: Digest) -> None:
+    first = digest("run", "--once", "--now", berlin(slot(1) + 5 * MINUTE))
+    assert first.exit_code == 0, first.output
+    assert "slot 2026-11-09 09:00 CET (08:00 UTC) due" in first.output
+    assert "issue #1 made" in first.output
+    assert "next slot at 2026-11-16 09:00 CET (08:00 UTC)" in first.output
+    again = digest("run", "--once", "--now", berlin(slot(1) + 6 * MINUTE))
+    assert again.exit_code == 0, again.output
+    assert "made" not in again.output
+    assert issues(weekly) == [1]
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "made", 1)]
+
+
+def test_run_once_between_slots_does_nothing(weekly: Path, digest: Digest) -> None:
+    digest("run", "--once", "--now", berlin(slot(1)))
+    result = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE))
+    assert result.exit_code == 0
+    assert "due" not in result.output
+    assert issues(weekly) == [1]
+
+
+def test_after_five_missed_slots_one_issue_and_the_others_logged_skipped(
+    weekly: Path, digest: Digest
+) -> None:
+    digest("run", "--once", "--now", berlin(slot(0)))
+    result = digest("run", "--once", "--now", berlin(slot(5) + 60 * MINUTE))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("skipped: missed while not running") == 4
+    assert "slot 2026-11-16 09:00 CET (08:00 UTC) skipped" in result.output
+    assert "issue #2 made" in result.output
+    assert issues(weekly) == [1, 2]
+    assert [row[0] for row in slots(weekly)] == ["2026-11-02T08:00:00Z", "2026-12-07T08:00:00Z"]
+
+
+def test_a_slot_missed_by_more_than_grace_is_skipped_and_recorded(
+    weekly: Path, digest: Digest
+) -> None:
+    result = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE))
+    assert result.exit_code == 0, result.output
+    assert "skipped: 3d late, more than grace 2d" in result.output
+    assert not (weekly / "outbox").exists()
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "skipped", None)]
+    quiet = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE + MINUTE))
+    assert "skipped" not in quiet.output  # recorded: not skipped (nor logged) again
+    assert digest("run", "--once", "--now", berlin(slot(2))).exit_code == 0
+    assert issues(weekly) == [1]
+
+
+def test_the_clock_moving_back_makes_nothing_twice(weekly: Path, digest: Digest) -> None:
+    digest("run", "--once", "--now", berlin(slot(2) + MINUTE))
+    for moment in (slot(2) - 60 * MINUTE, slot(2) + 30 * MINUTE, slot(0) + MINUTE):
+        assert digest("run", "--once", "--now", berlin(moment)).exit_code == 0
+    assert issues(weekly) == [1]
+    digest("run", "--once", "--now", berlin(slot(3)))
+    assert issues(weekly) == [1, 2]
+
+
+def test_catch_up_skip_makes_nothing_for_a_late_slot(project: Path, digest: Digest) -> None:
+    schedule(project, WEEKLY + "  catch_up: skip\n")
+    late = digest("run", "--once", "--now", berlin(slot(1) + 20 * MINUTE))
+    assert "skipped: 20m late and catch_up is skip" in late.output
+    assert digest("run", "--once", "--now", berlin(slot(2) + MINUTE)).exit_code == 0
+    assert issues(project) == [1]
+
+
+def test_run_without_a_schedule_says_how_to_add_one(digest: Digest) -> None:
+    for command in (["run", "--once"], ["next"]):
+        result = digest(*command)
+        assert result.exit_code == 1
+        assert "no schedule section" in result.output and "hint:" in result.output
+
+
+def test_bad_now_and_now_without_once_are_usage_errors(weekly: Path, digest: Digest) -> None:
+    assert digest("run", "--now", "2026-11-30T09:05").exit_code == 2
+    bad = digest("run", "--once", "--now", "next monday")
+    assert bad.exit_code == 2 and "ISO date" in bad.output
+    assert not (weekly / ".digest" / "state.db").exists()
+
+
+def test_next_shows_local_and_utc_and_what_is_due(weekly: Path, digest: Digest) -> None:
+    due = digest("next", "--now", berlin(slot(1) + 5 * MINUTE))
+    assert due.exit_code == 0, due.output
+    assert "every monday at 09:00 Europe/Berlin" in due.output
+    assert "due now: 2026-11-09 09:00 CET (08:00 UTC), 5m ago" in due.output
+    assert "2026-11-16 09:00 CET (08:00 UTC)  in 6d23h55m" in due.output
+    digest("run", "--once", "--now", berlin(slot(1) + 5 * MINUTE))
+    after = digest("next", "--now", berlin(slot(1) + 6 * MINUTE), "--count", "1")
+    assert "last slot: 2026-11-09 09:00 CET (08:00 UTC): issue #1" in after.output
+    assert "due now: nothing" in after.output
+    assert after.output.count(" in ") == 1
+
+
+# The DB guard: a slot is recorded with its issue, in one transaction -----------------------------
+
+
+def test_a_slot_gets_one_issue_even_when_build_is_asked_twice(weekly: Path) -> None:
+    config = config_of(weekly)
+    taken = Slot(slot(1), "Europe/Berlin")
+    build(config, slot(1), slot=taken)
+    with pytest.raises(SlotTakenError, match="it has issue #1"):
+        build(config, slot(1) + MINUTE, slot=taken)
+    with pytest.raises(SlotTakenError, match="older than"):
+        build(config, slot(1), slot=Slot(slot(0), "Europe/Berlin"))
+    assert issues(weekly) == [1]
+    build(config, slot(1))  # a manual build needs no slot
+    assert issues(weekly) == [1, 2]
+    assert [row[3] for row in slots(weekly)] == [1]
+
+
+def test_an_interrupted_build_of_a_slot_is_recorded_for_that_slot(
+    weekly: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(self: object, record: object) -> None:
+        raise KeyboardInterrupt  # the process dies after the files are in the outbox
+
+    with monkeypatch.context() as patch:
+        patch.setattr(state_module.State, "record_issue", crash)
+        with pytest.raises(KeyboardInterrupt):
+            Runner(config_of(weekly)).step(slot(1))
+    assert slots(weekly) == []
+    result = digest("run", "--once", "--now", berlin(slot(1) + MINUTE))
+    assert result.exit_code == 0, result.output
+    assert "recovered from an interrupted build" in result.output
+    assert issues(weekly) == [1]
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "made", 1)]
+
+
+# The loop's body with an injected clock -----------------------------------------------------------
+
+
+def test_ticking_through_three_weeks_makes_one_issue_per_slot(weekly: Path) -> None:
+    runner = Runner(config_of(weekly))
+    now = slot(0) + MINUTE
+    while now < slot(3) + 60 * MINUTE:
+        runner.tick(now)
+        now += 10 * MINUTE
+    assert issues(weekly) == [1, 2, 3, 4]  # slots 0 to 3
+    assert [row[3] for row in slots(weekly)] == [1, 2, 3, 4]
+
+
+def test_ticking_with_the_clock_set_back_makes_nothing_twice(weekly: Path) -> None:
+    runner = Runner(config_of(weekly))
+    for now in (slot(1) + MINUTE, slot(1) - 60 * MINUTE, slot(1) + 2 * MINUTE, slot(0)):
+        runner.tick(now)
+    assert issues(weekly) == [1]
+
+
+def test_a_failing_build_is_logged_with_its_slot_and_retried_until_it_works(
+    weekly: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    templates = weekly / "templates"
+    templates.mkdir()
+    broken = templates / "digest.txt.j2"
+    broken.write_text("{% for e in excerpts %}{{ e.title }\n", encoding="utf-8")
+    runner = Runner(config_of(weekly), retry=timedelta(minutes=5))
+    caplog.set_level(logging.INFO, logger="newsletter_digest.run")
+    runner.tick(slot(1) + MINUTE)
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(failures) == 1
+    assert "slot 2026-11-09 09:00 CET (08:00 UTC): making the issue failed" in failures[0].message
+    assert "digest.txt.j2" in failures[0].message
+    assert runner.retry_at == slot(1) + 6 * MINUTE
+    runner.tick(slot(1) + 2 * MINUTE)  # before the retry time: not even tried
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    broken.unlink()
+    runner.tick(slot(1) + 6 * MINUTE)
+    assert issues(weekly) == [1]
+    assert runner.retry_at is None
+
+
+def test_a_slot_failing_past_grace_is_skipped(weekly: Path) -> None:
+    (weekly / "templates").mkdir()
+    (weekly / "templates" / "digest.txt.j2").write_text("{{ nope(", encoding="utf-8")
+    runner = Runner(config_of(weekly), retry=timedelta(hours=12))
+    now = slot(1) + MINUTE
+    for _ in range(6):
+        runner.tick(now)
+        now += timedelta(hours=12)
+    assert not (weekly / "outbox").exists()
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "skipped", None)]
+
+
+# Sending, and resuming a partly sent issue -------------------------------------------------------
+
+READERS = [f"reader{n}@example.org" for n in range(1, 4)]
+
+
+def smtp_project(project: Path, port: int) -> None:
+    lines = [
+        'title: "Test Weekly"',
+        'sender: "Test Weekly <news@example.org>"',
+        "per_issue: 2",
+        "recipients:",
+        *[f"  - {r}" for r in READERS],
+        "smtp:",
+        "  host: 127.0.0.1",
+        f"  port: {port}",
+        "  security: none",
+        "  retries: 0",
+        "  timeout: 5",
+    ]
+    (project / "digest.yaml").write_text("\n".join(lines) + "\n" + WEEKLY, encoding="utf-8")
+
+
+def test_run_once_sends_the_issue_and_resumes_a_partly_sent_one(
+    project: Path, digest: Digest
+) -> None:
+    server = Server(Behaviour())
+    smtp_project(project, server.port)  # nothing listens there yet
+    first = digest("run", "--once", "--now", berlin(slot(1) + MINUTE))
+    assert first.exit_code == 1, first.output
+    assert "issue #1 made" in first.output
+    assert "WARNING slot 2026-11-09 09:00 CET (08:00 UTC): issue #1 sent to 0/3" in first.output
+    server.start()
+    try:
+        resumed = digest("run", "--once", "--now", berlin(slot(1) + 2 * MINUTE))
+        assert resumed.exit_code == 0, resumed.output
+        assert "issue #1 sent to 3/3" in resumed.output
+        assert sorted(server.handler.recipients()) == READERS
+        assert issues(project) == [1]
+        calm = digest("run", "--once", "--now", berlin(slot(1) + 3 * MINUTE))
+        assert "sent" not in calm.output
+        nxt = digest("run", "--once", "--now", berlin(slot(2) + MINUTE))
+        assert "issue #2 sent to 3/3" in nxt.output
+        assert len(server.handler.recipients()) == 6
+    finally:
+        server.stop()
+
+
+# Locks and real processes ---------------------------------------------------------------------
+
+
+def test_a_second_scheduler_says_so_and_exits(weekly: Path, digest: Digest) -> None:
+    config = config_of(weekly)
+    with process_lock(config.settings.state, "run"):
+        second = digest("run")
+        assert second.exit_code == 1
+        assert "another digest run is running" in second.output
+        once = digest("run", "--once", "--now", berlin(slot(1)))
+        assert once.exit_code == 0
+        assert "leaves the slots to it" in once.output
+    assert not (weekly / "outbox").exists()
+
+
+def test_builds_of_one_slot_in_parallel_processes_make_one_issue(weekly: Path) -> None:
+    """The guard below the run lock: the slot is checked inside the state's write lock."""
+    code = (
+        "from datetime import datetime\n"
+        "from newsletter_digest.build import build\n"
+        "from newsletter_digest.config import load_config\n"
+        "from newsletter_digest.errors import SlotTakenError\n"
+        "from newsletter_digest.models import Slot\n"
+        f"config = load_config(__import__('pathlib').Path({str(weekly / 'digest.yaml')!r}))\n"
+        f"at = datetime.fromisoformat({slot(1).isoformat()!r})\n"
+        "try:\n"
+        "    build(config, at, slot=Slot(at, 'Europe/Berlin'))\n"
+        "    print('made')\n"
+        "except SlotTakenError:\n"
+        "    print('taken')\n"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = sorted(child.communicate(timeout=120)[0].strip() for child in children)
+    assert outputs == ["made", "taken", "taken", "taken"]
+    assert issues(weekly) == [1]
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "made", 1)]
+
+
+def test_slots_are_kept_in_utc_with_their_zone_once_each(tmp_path: Path) -> None:
+    berlin_nine = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    with open_state(tmp_path / "state.db") as state:
+        with state.write_lock():
+            state.record_slot(Slot(berlin_nine, "Europe/Berlin"), None, "2026-12-03T10:00:00")
+        last = state.last_slot()
+        assert last is not None and last.status == "skipped" and last.issue_number is None
+        assert last.slot == Slot(datetime(2026, 11, 30, 8, 0, tzinfo=UTC), "Europe/Berlin")
+        with pytest.raises(StateError), state.write_lock():
+            state.record_slot(Slot(berlin_nine, "Europe/Berlin"), None, "again")
+        with pytest.raises(StateError), state.write_lock():  # no issue #7 to belong to
+            state.record_slot(Slot(berlin_nine + WEEK, "Europe/Berlin"), 7, "later")
+        assert len(state.slots()) == 1
+
+
+def test_a_signal_during_a_send_stops_the_scheduler_around_it_too() -> None:
+    from newsletter_digest.send import stop_on_signals
+
+    with stop_on_signals() as outer:
+        with stop_on_signals() as inner:
+            signal.raise_signal(signal.SIGTERM)
+            assert inner()
+        assert outer()
+    with stop_on_signals() as fresh:
+        assert not fresh()
+
+
+def digest_command(project: Path) -> list[str]:
+    return [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml")]
+
+
+def test_concurrent_run_once_processes_make_exactly_one_issue(weekly: Path) -> None:
+    command = [*digest_command(weekly), "run", "--once", "--now", berlin(slot(1) + MINUTE)]
+    children = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(4)
+    ]
+    outputs = [child.communicate(timeout=120)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0, 0], outputs
+    assert sum("issue #1 made" in output for output in outputs) == 1
+    assert issues(weekly) == [1]
+    assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "made", 1)]
+
+
+def test_run_in_real_time_makes_issues_and_stops_cleanly_on_sigterm(
+    project: Path, digest: Digest
+) -> None:
+    schedule(project, 'schedule:\n  every: "2 seconds"\n  at: "00:00"\n  timezone: UTC\n')
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log_path = project / "run.log"
+    with log_path.open("w") as log_file:
+        child = subprocess.Popen(
+            [*digest_command(project), "run"], stdout=log_file, stderr=subprocess.STDOUT, env=env
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(issues(project)) < 2 and time.monotonic() < deadline:
+                assert child.poll() is None, log_path.read_text()
+                time.sleep(0.1)
+            assert len(issues(project)) >= 2, log_path.read_text()
+            second = digest("run")
+            assert second.exit_code == 1 and "another digest run is running" in second.output
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    log = log_path.read_text()
+    assert "scheduler started: every 2s" in log
+    assert "issue #1 made" in log and "stopped by a signal" in log
+    assert "Traceback" not in log
+    # The state is consistent: every issue in the outbox is recorded with its own slot.
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    numbers = [row[0] for row in db.execute("SELECT number FROM issues ORDER BY number")]
+    made = db.execute("SELECT issue_number FROM slots WHERE status = 'made' ORDER BY slot_utc")
+    assert [row[0] for row in made] == numbers == issues(project)
+    db.close()
+    assert not [p for p in (project / "outbox").iterdir() if p.name.startswith(".")]
+
+
+def test_run_and_next_have_help_and_next_leaves_the_schedule_library_unloaded(
+    weekly: Path,
+) -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from newsletter_digest.cli import cli\n"
+        f"config = ['--config', {str(weekly / 'digest.yaml')!r}]\n"
+        "for command in (['run', '--help'], ['next', '--help'], [*config, 'next']):\n"
+        "    result = CliRunner().invoke(cli, command)\n"
+        "    assert result.exit_code == 0 and 'slot' in result.output, result.output\n"
+        "print(sorted(m for m in ('schedule', 'newsletter_digest.build') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
