@@ -7,7 +7,6 @@ Screenshots land in test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from conftest import write_excerpt
 from newsletter_digest.build import outbox_recipient, plan_next
@@ -28,32 +27,12 @@ from newsletter_digest.state import open_state
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium"))
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 20_000
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 expect.set_options(timeout=TIMEOUT_MS)
 DARK_BACKGROUND = "rgb(22, 22, 20)"  # #161614, the shipped design's dark-mode page colour
 LIGHT_BACKGROUND = "rgb(244, 243, 239)"  # #f4f3ef
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module (starting one takes a second or two)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: 'apt-get install chromium' (.ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
