@@ -36,12 +36,26 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["check"], ["history"], ["import"]])
+@pytest.mark.parametrize("command", [[], *([name] for name in cli.commands)])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
     assert len(result.output.splitlines()) > 3
+
+
+def test_the_documented_commands_all_exist() -> None:
+    assert set(cli.commands) >= {
+        "build",
+        "send",
+        "preview",
+        "run",
+        "import",
+        "check",
+        "history",
+        "archive",
+        "next",
+    }
 
 
 def test_build_writes_a_complete_issue_and_records_it(project: Path, digest: Digest) -> None:
