@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+import shutil
 import sqlite3
 from collections.abc import Callable
 from email import policy
@@ -214,8 +215,7 @@ def test_a_build_killed_before_recording_is_completed_not_repeated(
 def test_deleted_state_never_overwrites_outbox_issues(project: Path, digest: Digest) -> None:
     assert digest("build").exit_code == 0
     first = snapshot(project / "outbox")
-    for path in (project / ".digest").iterdir():
-        path.unlink()
+    shutil.rmtree(project / ".digest")
     assert digest("build").exit_code == 0  # restores issue 1 from its manifest
     assert digest("build").exit_code == 0
     # The archive (index.html, feed.xml) grows with every issue; issue folders never change.
@@ -276,3 +276,15 @@ def test_excerpt_added_later_is_picked_up(project: Path, digest: Digest) -> None
         assert digest("build").exit_code == 0
         seen |= set(picked(project, number))
     assert "fresh" in seen
+
+
+def test_an_edited_template_is_used_by_the_next_build(project: Path, digest: Digest) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_text("First design: {{ title }}\n")
+    assert digest("build").exit_code == 0
+    (templates / "digest.txt.j2").write_text("Second design: {{ title }}\n")
+    assert digest("build").exit_code == 0
+    outbox = project / "outbox"
+    assert "First design" in (outbox / "issue-0001" / "issue-0001.txt").read_text()
+    assert "Second design" in (outbox / "issue-0002" / "issue-0002.txt").read_text()

@@ -58,8 +58,12 @@ def content_cache_path(config: Config) -> Path:
     return config.settings.state.parent / "content-cache.json"
 
 
-def make_renderer(config: Config) -> Renderer:
-    """One renderer (one Jinja2 environment, compiled templates) for the whole run."""
+def make_renderer(config: Config, *, cache: bool = False) -> Renderer:
+    """One renderer (one Jinja2 environment, compiled templates) for the whole run.
+
+    ``cache`` keeps compiled templates beside the state; only commands that may write
+    there use it (not the dry run or the preview).
+    """
     s = config.settings
     branding = Branding(
         title=s.title,
@@ -70,7 +74,8 @@ def make_renderer(config: Config) -> Renderer:
         preheader=s.preheader,
         base_url=s.base_url,
     )
-    return Renderer(s.templates, branding)
+    cache_dir = s.state.parent / "template-cache" if cache else None
+    return Renderer(s.templates, branding, cache_dir)
 
 
 def plan_next(
@@ -172,7 +177,7 @@ def make_issue(
     is already recorded (or older than the latest recorded one) raises SlotTakenError.
     """
     s = config.settings
-    renderer = make_renderer(config)
+    renderer = make_renderer(config, cache=True)
     stamp = now.isoformat(timespec="seconds")
     with open_state(s.state) as state, state.write_lock():
         if slot is not None:

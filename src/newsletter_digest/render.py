@@ -145,9 +145,23 @@ def _markdown_filter(value: str) -> Markup:
     return Markup(markdown.to_html(value))  # sanitized by markdown.py
 
 
-def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Environment:
+def _bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept on disk between runs; none where the folder cannot be made."""
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def _environment(
+    loader: jinja2.BaseLoader, *, autoescape: bool, cache_dir: Path | None = None
+) -> jinja2.Environment:
     """One Jinja2 environment: strict undefined, compiled templates kept for the run."""
     env = jinja2.Environment(
+        bytecode_cache=_bytecode_cache(cache_dir),
         loader=loader,
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
@@ -203,8 +217,14 @@ def _mjml_hint(source: str, message: str) -> str:
 class Renderer:
     """Renders issues with one pair of Jinja2 environments and one CSS inliner per run."""
 
-    def __init__(self, templates_dir: Path | None, branding: Branding) -> None:
-        """Set up the loaders (user folder first, then the built-in templates)."""
+    def __init__(
+        self, templates_dir: Path | None, branding: Branding, cache_dir: Path | None = None
+    ) -> None:
+        """Set up the loaders (user folder first, then the built-in templates).
+
+        ``cache_dir`` keeps compiled templates between runs (Jinja2's bytecode cache, checked
+        against each template's source), which saves most of a short command's time.
+        """
         if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
             raise TemplateError(
                 f"templates: {templates_dir} is not a folder",
@@ -226,8 +246,12 @@ class Renderer:
         if templates_dir is not None:
             loaders.insert(0, jinja2.FileSystemLoader(templates_dir))
         loader = jinja2.ChoiceLoader(loaders)
-        self._html_env = _environment(loader, autoescape=True)
-        self._text_env = _environment(loader, autoescape=False)
+        # Separate caches: the same template compiles differently with and without escaping.
+        html_cache, text_cache = (
+            (cache_dir / "html", cache_dir / "text") if cache_dir else (None, None)
+        )
+        self._html_env = _environment(loader, autoescape=True, cache_dir=html_cache)
+        self._text_env = _environment(loader, autoescape=False, cache_dir=text_cache)
         self._strings: dict[str, jinja2.Template] = {}
         self._inliners: dict[str, css_inline.CSSInliner] = {}
 
