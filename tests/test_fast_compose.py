@@ -82,6 +82,16 @@ PERSONAL = RenderedIssue(
         (ISSUE, "zoë@example.org", "https://example.org/u"),
         (PERSONAL, "a+b@example.org", f"https://example.org/u?e={EMAIL_QUOTED}"),
         (RenderedIssue("S " * 60, "p", "<p>h</p>", "t"), "r@example.org", None),
+        (
+            RenderedIssue(
+                "Long lines",
+                "p",
+                "<p>" + "é" * 300 + "</p>\n<a href='u?e=" + EMAIL_QUOTED + "'>x</a>\n \n" * 3,
+                "line one \nfor " + EMAIL + " = you\n\n" + "ü " * 200 + "\n",
+            ),
+            "a+b@example.org",
+            None,
+        ),
     ],
 )
 def test_fast_and_slow_messages_mean_the_same(

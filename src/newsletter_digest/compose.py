@@ -6,7 +6,7 @@ import binascii
 import functools
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address, Group
@@ -100,6 +100,7 @@ def to_bytes(msg: EmailMessage, *, utf8: bool = False) -> bytes:
     return msg.as_bytes(policy=UTF8_POLICY if utf8 else WIRE_POLICY)
 
 
+Fill = Callable[[str, str | None], str]
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
@@ -127,20 +128,50 @@ def _from_header(sender: str) -> bytes:
     return _fold("From", to_address(sender))
 
 
-def _qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends: 7-bit safe, lines of at most 76 octets."""
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+def _qp_line(line: str) -> bytes:
+    """One line, quoted-printable, with its CRLF (lines encode independently in QP)."""
+    return binascii.b2a_qp(line.encode("utf-8") + b"\r\n", quotetabs=False, istext=True)
+
+
+class _Part:
+    """A text/* part encoded once: lines without personal fields are kept as bytes, so a
+    recipient costs only the encoding of the few lines that carry their fields."""
+
+    def __init__(self, boundary: str, subtype: str, body: str, fill: Fill) -> None:
+        self._head = (
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode()
+        self._fill = fill
+        lines = body.replace("\r\n", "\n").split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        self._lines: list[bytes | str] = [
+            line if _has_marker(line) else _qp_line(line) for line in lines
+        ]
+        encoded = [line for line in self._lines if isinstance(line, bytes)]
+        self._static = self._head + b"".join(encoded) if len(encoded) == len(lines) else None
+
+    def encode(self, recipient: str) -> bytes:
+        """The part for one recipient."""
+        if self._static is not None:
+            return self._static
+        return self._head + b"".join(
+            line if isinstance(line, bytes) else _qp_line(self._fill(line, recipient))
+            for line in self._lines
+        )
+
+
+def _has_marker(text: str) -> bool:
+    return any(marker in text for marker in personal.MARKERS)
 
 
 class MessageFactory:
     """Serialises an issue once; each recipient's message is a few headers plus shared bytes.
 
     Equivalent in meaning to :func:`compose` (same headers, same decoded parts), at a small
-    fraction of the cost: the bodies are encoded once, unless they carry personal fields, and
-    then only the part that does is re-encoded.
+    fraction of the cost: the bodies are encoded once; where they carry personal fields, only
+    the lines holding them are encoded again for each recipient.
     """
 
     def __init__(
@@ -160,23 +191,16 @@ class MessageFactory:
         if list_name:
             common.append(_fold("List-Id", list_name))
         self._common = b"".join(common)
-        self._subject = None if self._has(rendered.subject) else _fold("Subject", rendered.subject)
+        self._subject = (
+            None if _has_marker(rendered.subject) else _fold("Subject", rendered.subject)
+        )
         self._mime = (
             b"MIME-Version: 1.0\r\n"
             + f'Content-Type: multipart/alternative; boundary="{self._boundary}"\r\n\r\n'.encode()
         )
-        self._text = None if self._has(rendered.text) else self._part("plain", rendered.text)
-        self._html = None if self._has(rendered.html) else self._part("html", rendered.html)
+        self._text = _Part(self._boundary, "plain", rendered.text, personal.fill_text)
+        self._html = _Part(self._boundary, "html", rendered.html, personal.fill_html)
         self._end = f"--{self._boundary}--\r\n".encode()
-
-    def _has(self, text: str) -> bool:
-        return any(marker in text for marker in personal.MARKERS)
-
-    def _part(self, subtype: str, body: str) -> bytes:
-        return (
-            f'--{self._boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        ).encode() + _qp(body)
 
     def message(self, recipient: str, message_id: str) -> bytes:
         """The complete message for one recipient, ready for ``sendmail`` or an .eml file."""
@@ -194,6 +218,6 @@ class MessageFactory:
             head.append(_fold("List-Unsubscribe", f"<{url}>"))
             if url.startswith("https://"):
                 head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        text = self._text or self._part("plain", p.fill_text(self._rendered.text, recipient))
-        html = self._html or self._part("html", p.fill_html(self._rendered.html, recipient))
+        text = self._text.encode(recipient)
+        html = self._html.encode(recipient)
         return b"".join((*head, self._mime, text, html, self._end))
