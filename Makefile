@@ -27,8 +27,11 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)  ## print the benchmark figures
-	$(BIN)/python bench/bench_build.py
+bench: $(STAMP)  ## print the benchmark figures (a few minutes; bench_memory.py alone takes longer)
+	$(BIN)/python bench/bench_build.py --sizes 8,10000
+	$(BIN)/python bench/bench_messages.py
+	$(BIN)/python bench/bench_personal.py
+	$(BIN)/python bench/bench_smtp.py --recipients 1000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
