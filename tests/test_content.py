@@ -14,9 +14,10 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsletter_digest import content
-from newsletter_digest.content import load_content, split_front_matter
+from newsletter_digest import content, frontmatter
+from newsletter_digest.content import load_content
 from newsletter_digest.errors import ContentError
+from newsletter_digest.frontmatter import split_front_matter
 from newsletter_digest.models import Excerpt, Problem
 
 HOUR_AGO_NS = time.time_ns() - 3600 * 1_000_000_000
@@ -368,7 +369,7 @@ _keys = st.sampled_from(["title", "weight", "yes", "null", "my-key", "k_2", "1",
 @example([("title", "2024-02-30")])
 def test_fast_front_matter_agrees_with_pyyaml(pairs: list[tuple[str, str]]) -> None:
     front = "".join(f"{key}: {value}\n" for key, value in pairs)
-    fast = content._fast_front_matter(front)
+    fast = frontmatter.fast_front_matter(front)
     if fast is None:
         return
     expected: Any = yaml.safe_load(front)
@@ -388,7 +389,7 @@ def test_fast_block_lists_agree_with_pyyaml(pairs: list[tuple[str, str]]) -> Non
         f"{key}:\n{value}" if value.lstrip().startswith("- ") else f"{key}: {value}\n"
         for key, value in pairs
     )
-    fast = content._fast_front_matter(front)
+    fast = frontmatter.fast_front_matter(front)
     if fast is None:
         return
     expected: Any = yaml.safe_load(front)

@@ -22,36 +22,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from newsletter_digest.errors import ContentError
+from newsletter_digest.frontmatter import (
+    InvalidFileError,
+    fast_front_matter,
+    split_front_matter,
+    yaml_front_matter,
+)
 from newsletter_digest.models import Excerpt, Problem
 from newsletter_digest.teasers import first_sentence_title
 
-# yaml.safe_load's loader, with the C parser when PyYAML has libyaml (several times faster);
-# both build only plain data (SafeConstructor), never Python objects.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 URL_SCHEMES = ("http", "https", "mailto")
-
-_FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
-
-# The fast front-matter reader accepts only lines whose YAML meaning is certain (below) and
-# hands everything else to PyYAML, so both always agree (a property test checks this).
-_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`<=.+~ ")
-_BOOLS = {
-    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
-    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
-}
-_NULLS = frozenset(("~", "null", "Null", "NULL"))
-_INT = re.compile(r"0|[1-9][0-9]*")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
-# Characters PyYAML rejects (its error message is the one to show), reads as line breaks, or
-# treats specially around plain scalars (tabs).
-_FAST_REJECT = re.compile(
-    "[^\x0a\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
 
 _URL_BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
@@ -71,192 +52,6 @@ class ContentLoad:
 
     excerpts: tuple[Excerpt, ...]
     problems: tuple[Problem, ...]
-
-
-class _InvalidFileError(Exception):
-    """A file cannot be used; carries the problems to report for it."""
-
-    def __init__(self, *problems: Problem) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-
-def split_front_matter(text: str) -> tuple[str | None, str, int]:
-    """Return (front matter or None, body, 1-based line the body starts on).
-
-    Raises ValueError when the first line is ``---`` and no closing ``---`` line follows.
-    """
-    if not text.startswith("---"):
-        return None, text, 1
-    newline = text.find("\n")
-    first_line = text[3:] if newline < 0 else text[3:newline]
-    if first_line.strip(" \t"):  # "----" or "--- x" is Markdown, not a front matter fence
-        return None, text, 1
-    closing = _FENCE.search(text, newline + 1) if newline >= 0 else None
-    if closing is None:
-        raise ValueError("unclosed front matter")
-    front = text[newline + 1 : closing.start()]
-    body_line = 3 + front.count("\n")
-    return front, text[closing.end() + 1 :], body_line
-
-
-_SLOW = object()  # the fast reader's "ask PyYAML" answer
-
-
-def _fast_scalar(raw: str) -> Any:
-    """Return the value of one stripped YAML scalar whose meaning is certain, else _SLOW."""
-    first = raw[0]
-    if first == '"':
-        inner = raw[1:-1]
-        if len(raw) < 2 or raw[-1] != '"' or '"' in inner or "\\" in inner:
-            return _SLOW
-        return inner
-    if first == "'":
-        inner = raw[1:-1]
-        if len(raw) < 2 or raw[-1] != "'" or "'" in inner.replace("''", ""):
-            return _SLOW
-        return inner.replace("''", "'")
-    if first in _INDICATORS or "#" in raw or ": " in raw or raw[-1] == ":":
-        return _SLOW
-    if raw in _BOOLS:
-        return _BOOLS[raw]
-    if raw in _NULLS:
-        return None
-    if first.isdigit():
-        if _INT.fullmatch(raw):
-            return int(raw)
-        if _DATE.fullmatch(raw):
-            try:
-                return date.fromisoformat(raw)
-            except ValueError:  # PyYAML's error for an impossible date is the one to show
-                return _SLOW
-        return _SLOW
-    return raw
-
-
-def _fast_flow_list(raw: str) -> Any:
-    """Return the list for a one-line ``[a, b]`` of simple items, else _SLOW."""
-    inner = raw[1:-1]
-    if raw[-1] != "]" or "[" in inner or "]" in inner or "{" in inner or ":" in inner:
-        return _SLOW
-    if not inner.strip(" "):
-        return []
-    items = []
-    for part in inner.split(","):
-        item = part.strip(" ")
-        if not item:
-            return _SLOW
-        value = _fast_scalar(item)
-        if value is _SLOW:
-            return _SLOW
-        items.append(value)
-    return items
-
-
-def _fast_block_list(lines: list[str], start: int) -> tuple[Any, int]:
-    """Return (list or None when there is none, next line) for ``- item`` lines from start.
-
-    The answer is _SLOW for anything but equally indented items of simple scalars.
-    """
-    items: list[Any] = []
-    indent = -1
-    index = start
-    while index < len(lines):
-        stripped = lines[index].lstrip(" ")
-        if not stripped.startswith("- "):
-            break
-        if indent < 0:
-            indent = len(lines[index]) - len(stripped)
-        elif len(lines[index]) - len(stripped) != indent:
-            return _SLOW, index
-        raw = stripped[2:].strip(" ")
-        value = _fast_scalar(raw) if raw else _SLOW
-        if value is _SLOW:
-            return _SLOW, index
-        items.append(value)
-        index += 1
-    return (items if items else None), index
-
-
-def _fast_front_matter(front: str) -> dict[str, Any] | None:
-    """Read simple ``key: value`` front matter without PyYAML; None when it is not that simple."""
-    if _FAST_REJECT.search(front):
-        return None
-    meta: dict[str, Any] = {}
-    lines = front.split("\n")
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        index += 1
-        if not line or line[0] == "#" or line.isspace():
-            continue
-        key, colon, raw = line.partition(":")
-        if not colon or (raw and raw[0] != " ") or not key.isidentifier():
-            return None
-        if key in _BOOLS or key in _NULLS:
-            return None
-        raw = raw.strip(" ")
-        if not raw:
-            value, index = _fast_block_list(lines, index)
-        elif raw[0] == "[":
-            value = _fast_flow_list(raw)
-        else:
-            value = _fast_scalar(raw)
-        if value is _SLOW:
-            return None
-        meta[key] = value
-    return meta
-
-
-def _impossible_date_line(front: str) -> int:
-    """Return the file line of the first YYYY-MM-DD in front matter that is no real date."""
-    for number, line in enumerate(front.split("\n"), start=2):
-        for match in _DATE_IN_TEXT.finditer(line):
-            try:
-                date.fromisoformat(match.group())
-            except ValueError:
-                return number
-    return 2
-
-
-def _yaml_front_matter(front: str, path: Path) -> Mapping[Any, Any]:
-    """Parse front matter with PyYAML's safe loader; problems name the line in the file."""
-    try:
-        meta = yaml.load(front, Loader=_YAML_LOADER)  # a safe loader: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = 2 + mark.line if mark is not None else None
-        detail = " ".join(str(part) for part in (e.context, e.problem) if part)
-        raise _InvalidFileError(
-            Problem(
-                path,
-                f"front matter is not valid YAML ({detail}); fix it or quote the value "
-                "(values with ': ' or starting with a quote, '[' or '-' need quotes)",
-                line,
-            )
-        ) from e
-    except yaml.YAMLError as e:
-        raise _InvalidFileError(Problem(path, f"front matter is not valid YAML ({e})", 2)) from e
-    except ValueError as e:  # a date-like value that is no real date, e.g. 2024-02-30
-        raise _InvalidFileError(
-            Problem(
-                path,
-                f"front matter has an impossible date ({e}); write a real date as YYYY-MM-DD",
-                _impossible_date_line(front),
-            )
-        ) from e
-    if meta is None:
-        return {}
-    if not isinstance(meta, Mapping):
-        raise _InvalidFileError(
-            Problem(
-                path,
-                "front matter must be 'key: value' lines (title, url, tags, ...), "
-                f"not a {type(meta).__name__}",
-                2,
-            )
-        )
-    return meta
 
 
 def _check_url(value: str) -> str | None:
@@ -399,7 +194,7 @@ def _fields(meta: Mapping[Any, Any], front: str, path: Path) -> dict[str, Any]:
         if checked is not None:
             fields[key] = checked
     if problems:
-        raise _InvalidFileError(*problems)
+        raise InvalidFileError(*problems)
     return fields
 
 
@@ -422,7 +217,7 @@ def _decode(data: bytes, path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise _InvalidFileError(
+        raise InvalidFileError(
             Problem(
                 path,
                 f"not UTF-8 text: the byte at offset {e.start} (0x{data[e.start]:02x}) on line "
@@ -438,12 +233,12 @@ def _decode(data: bytes, path: Path) -> str:
 
 
 def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
-    """Turn one file's bytes into an Excerpt, or raise _InvalidFileError with its problems."""
+    """Turn one file's bytes into an Excerpt, or raise InvalidFileError with its problems."""
     text = _decode(data, path)
     try:
         front, body, body_line = split_front_matter(text)
     except ValueError:
-        raise _InvalidFileError(
+        raise InvalidFileError(
             Problem(
                 path,
                 "front matter starts with '---' but has no closing '---' line; "
@@ -453,12 +248,12 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
         ) from None
     fields: dict[str, Any] = {}
     if front is not None and front.strip():
-        fast = _fast_front_matter(front)
-        meta = _yaml_front_matter(front, path) if fast is None else fast
+        fast = fast_front_matter(front)
+        meta = yaml_front_matter(front, path) if fast is None else fast
         fields = _fields(meta, front, path)
     body = body.strip()
     if not body:
-        raise _InvalidFileError(
+        raise InvalidFileError(
             Problem(path, "no text after the front matter; write the excerpt below it", body_line)
         )
     if "title" not in fields:
@@ -487,7 +282,7 @@ def _load_file(full_path: str, size: int, path: Path, stem: str) -> Excerpt | tu
         return (Problem(path, f"cannot read the file ({e.strerror or e})"),)
     try:
         return _parse(data, path, stem)
-    except _InvalidFileError as e:
+    except InvalidFileError as e:
         return e.problems
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import create_new, fsync_dir
+from newsletter_digest.frontmatter import split_front_matter
 
 _ELLIPSES = ("...", "…")
 # Trimmed from the end of a cut teaser or title before "…" is added: "red, ..." -> "red…".
@@ -218,9 +219,6 @@ def _normalized(body: str) -> str:
 
 def _existing_bodies(content_dir: Path) -> tuple[dict[str, str], set[str]]:
     """Return {normalized body: file name} of the folder's excerpts, and all names taken."""
-    # content imports this module for first_sentence_title, so import it here, not at the top.
-    from newsletter_digest.content import split_front_matter
-
     bodies: dict[str, str] = {}
     taken: set[str] = set()
     for entry in sorted(os.scandir(content_dir), key=lambda e: e.name):
