@@ -288,3 +288,23 @@ def test_an_edited_template_is_used_by_the_next_build(project: Path, digest: Dig
     outbox = project / "outbox"
     assert "First design" in (outbox / "issue-0001" / "issue-0001.txt").read_text()
     assert "Second design" in (outbox / "issue-0002" / "issue-0002.txt").read_text()
+
+
+def test_dry_run_after_an_interrupted_build_says_what_the_next_build_does(
+    project: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert digest("build").exit_code == 0
+
+    def crash(self: object, record: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(state_module.State, "record_issue", crash)
+        digest("build")
+    dry = digest("build", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "records issue #2" in dry.output and "issue-0003" in dry.output
+    promised = re.findall(r"\[(post-\d), cycle", dry.output)
+    assert digest("build").exit_code == 0  # records #2
+    assert digest("build").exit_code == 0  # makes #3
+    assert picked(project, 3) == promised

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import email
+import shutil
 import sqlite3
 import tracemalloc
 from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from newsletter_digest.config import load_config
 from newsletter_digest.pickup import message_name
-from newsletter_digest.state import UNFINISHED, open_state
+from newsletter_digest.state import UNFINISHED, State, open_state
 
 Digest = Callable[..., Result]
 
@@ -107,3 +109,38 @@ def test_the_delivery_log_streams_a_recipients_file(tmp_path: Path) -> None:
     assert seen == count
     # Holding the addresses alone would take several MB; streaming stays well below that.
     assert peak < 2_000_000, f"peak {peak:,} bytes"
+
+
+def test_a_lost_state_never_sends_old_issues_again(project: Path, digest: Digest) -> None:
+    configure(project, ["a@example.org", "b@example.org"])
+    assert digest("build").exit_code == 0
+    assert digest("build").exit_code == 0
+    folder = project / "outbox" / "issue-0002" / "messages"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    shutil.rmtree(project / ".digest")  # it looks like a cache folder; people delete those
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "issues #1, #2 were in the outbox but not in the state" in result.output
+    assert "not sent" in result.output and "digest send 2" in result.output
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert not (project / "outbox" / "issue-0003").exists()
+
+
+def test_a_build_that_died_before_recording_is_recorded_and_sent(
+    project: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(project, ["a@example.org", "b@example.org"])
+    assert digest("build").exit_code == 0
+
+    def crash(self: object, record: object) -> None:
+        raise KeyboardInterrupt  # killed after the files are in the outbox
+
+    with monkeypatch.context() as patch:
+        patch.setattr(State, "record_issue", crash)
+        digest("build")
+    assert not (project / "outbox" / "issue-0002" / "messages").exists()
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "interrupted build" in result.output
+    assert len(list((project / "outbox" / "issue-0002" / "messages").iterdir())) == 2
+    assert not (project / "outbox" / "issue-0003").exists()

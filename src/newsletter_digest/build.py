@@ -51,6 +51,8 @@ class BuildResult:
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
     recovered: tuple[IssueRecord, ...] = field(default=())
+    # False when recovered issues may have gone out already (the state lost track of them).
+    sendable: bool = True
 
 
 def content_cache_path(config: Config) -> Path:
@@ -93,7 +95,8 @@ def plan_next(
     """
     s = config.settings
     loaded = load_content(s.content, content_cache_path(config) if use_cache else None)
-    history = state.history()
+    # Issues an interrupted build left unrecorded count as made: the next build records them.
+    history = state.history() + [record.picks for record in unrecorded(config, state)]
     ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
     selection = ahead[-1]
     number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1 + skip
@@ -125,10 +128,22 @@ def _message(config: Config, rendered: RenderedIssue, message_id: str, now: date
     return compose.to_bytes(msg, utf8=sole is not None and not sole.isascii())
 
 
-def recover(config: Config, state: State) -> list[IssueRecord]:
-    """Record issues an interrupted build wrote but never recorded; caller holds the lock."""
+def unrecorded(config: Config, state: State) -> list[IssueRecord]:
+    """Issues in the outbox that the state does not know yet (read-only; see recover)."""
+    orphans = deliver.orphans(config.settings.outbox, state.last_number())
+    return [orphan.record for orphan in orphans if orphan.record is not None]
+
+
+def recover(config: Config, state: State) -> tuple[list[IssueRecord], bool]:
+    """Record issues an interrupted build wrote but never recorded; caller holds the lock.
+
+    Also says whether that was a plain crash: one unrecorded issue right after the recorded
+    ones. Anything else (an empty or replaced state, several folders) means the state lost
+    track of issues that may have been sent, so they are recorded but not to be sent again.
+    """
     outbox = config.settings.outbox
     deliver.remove_stale_temp(outbox)
+    known = state.last_number()
     recovered = []
     for orphan in deliver.orphans(outbox, state.last_number()):
         if orphan.record is None or orphan.record.number != state.last_number() + 1:
@@ -140,7 +155,7 @@ def recover(config: Config, state: State) -> list[IssueRecord]:
             )
         state.record_issue(orphan.record)
         recovered.append(orphan.record)
-    return recovered
+    return recovered, len(recovered) == 1 and known > 0
 
 
 def build(
@@ -182,7 +197,7 @@ def make_issue(
     with open_state(s.state) as state, state.write_lock():
         if slot is not None:
             _check_slot_free(state, slot)
-        recovered = recover(config, state)
+        recovered, crash_only = recover(config, state)
         if recovered:
             latest = recovered[-1]
             if slot is not None:
@@ -191,6 +206,7 @@ def make_issue(
                 record=latest,
                 folder=s.outbox / latest.folder,
                 recovered=tuple(recovered),
+                sendable=crash_only,
             )
         plan = plan_next(config, state, now.date(), renderer, use_cache=use_cache)
         copy = personalize(plan.rendered, outbox_recipient(config))
@@ -240,8 +256,12 @@ def _check_slot_free(state: State, slot: Slot) -> None:
     raise SlotTakenError(message, "nothing to do: each slot gets at most one issue")
 
 
-def dry_run(config: Config, today: date) -> Plan:
-    """The plan for the next issue without touching the outbox, the state or the cache."""
+def dry_run(config: Config, today: date) -> tuple[Plan, list[IssueRecord]]:
+    """The next new issue's plan, and the unrecorded issues the next build records first.
+
+    Touches neither the outbox, the state nor the cache.
+    """
     renderer = make_renderer(config)
     with open_state(config.settings.state, readonly=True) as state:
-        return plan_next(config, state, today, renderer, use_cache=False)
+        pending = unrecorded(config, state)
+        return plan_next(config, state, today, renderer, use_cache=False), pending

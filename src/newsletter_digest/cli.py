@@ -93,7 +93,13 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
     config = _config(ctx)
     now = _now()
     if dry_run:
-        plan = pipeline.dry_run(config, now.date())
+        plan, pending = pipeline.dry_run(config, now.date())
+        if pending:
+            numbers = ", ".join(f"#{record.number}" for record in pending)
+            click.echo(
+                f"The next build records issue {numbers}, already in the outbox (an "
+                "interrupted build wrote it), and makes no new issue. The one after it:"
+            )
         for problem in plan.problems:
             _warn(f"{problem} (skipped)")
         for warning in plan.selection.warnings:
@@ -111,18 +117,29 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
         _warn(f"{problem} (skipped)")
     for warning in result.warnings:
         _warn(warning)
-    if result.recovered:
-        for record in result.recovered:
-            _warn(
-                f"issue #{record.number} was written by an interrupted build; "
-                "it is recorded now and no new issue was made"
-            )
+    if result.recovered and result.sendable:
+        _warn(
+            f"issue #{result.record.number} was written by an interrupted build; "
+            "it is recorded now and no new issue was made"
+        )
+    elif result.recovered:
+        numbers = ", ".join(f"#{r.number}" for r in result.recovered)
+        _warn(
+            f"issues {numbers} were in the outbox but not in the state (left by an interrupted "
+            "build, or the state was deleted or replaced); they are recorded again from their "
+            "manifests, not sent, and no new issue was made"
+        )
     record = result.record
     click.echo(f"Issue #{record.number} ({record.date.isoformat()}): {record.subject}")
     for position, title in enumerate(record.titles, 1):
         click.echo(f"  {position}. {title}")
     click.echo(f"  written to {_rel(result.folder)}/")
-    if (config.settings.smtp is not None or config.settings.per_recipient) and not no_send:
+    delivers = config.settings.smtp is not None or config.settings.per_recipient
+    if delivers and not result.sendable:
+        click.echo(
+            f"  not sent: it may have gone out before; if not, run 'digest send {record.number}'"
+        )
+    elif delivers and not no_send:
         _send(config, record.number)
 
 

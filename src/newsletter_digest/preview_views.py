@@ -141,11 +141,18 @@ def _next(config: Config, view: View, now: datetime, issues: tuple[int, ...]) ->
         plan = pipeline.plan_next(
             config, state, now.date(), renderer, use_cache=False, skip=view.number
         )
+        pending = pipeline.unrecorded(config, state)
     copy = personalize(plan.rendered, pipeline.outbox_recipient(config))
     message_id = compose.new_message_id(s.sender, plan.info.number)
     eml = pipeline._message(config, copy, message_id, now)  # the outbox's very bytes
     parsed = mailcheck.parse(eml)
-    notes = [f"{problem} (skipped)" for problem in plan.problems]
+    notes = [
+        f"issue #{record.number} is in the outbox but not yet recorded (an interrupted build "
+        "wrote it): the next 'digest build' records it and makes no new issue; this one "
+        "comes after it"
+        for record in pending
+    ]
+    notes += [f"{problem} (skipped)" for problem in plan.problems]
     notes += list(plan.selection.warnings)
     notes.append(rotation_line(plan.selection))
     if view.number == 0:

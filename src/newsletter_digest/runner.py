@@ -253,6 +253,15 @@ class Runner:
             log.info("slot %s: issue #%d made: %s", self.fmt(due), record.number, built.folder)
         if not self.send:
             return
+        if not built.sendable:
+            log.warning(
+                "slot %s: issue #%d came back from the outbox after the state lost track of "
+                "it; it may have gone out before, so it is not sent (digest send %d sends it)",
+                self.fmt(due),
+                record.number,
+                record.number,
+            )
+            return
         if self.should_stop():
             log.info("stopping before sending issue #%d; the next run sends it", record.number)
             return
