@@ -308,3 +308,15 @@ def test_dry_run_after_an_interrupted_build_says_what_the_next_build_does(
     assert digest("build").exit_code == 0  # records #2
     assert digest("build").exit_code == 0  # makes #3
     assert picked(project, 3) == promised
+
+
+def test_an_excerpt_with_control_characters_still_goes_out(project: Path, digest: Digest) -> None:
+    for path in (project / "content").iterdir():
+        path.unlink()
+    (project / "content" / "junk.md").write_bytes(b"Form\x0cfeed and \x1b escape \x00 text.\n")
+    (project / "content" / "fine.md").write_text("A fine excerpt.\n")
+    assert digest("check").exit_code == 0
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text()
+    assert "Formfeed and  escape  text." in html

@@ -576,3 +576,16 @@ def test_cache_write_leaves_no_temp_files(tmp_path: Path) -> None:
     write(folder, "a.md", "A.")
     load_content(folder, cache_dir / "c.json")
     assert [p.name for p in cache_dir.iterdir()] == ["c.json"]
+
+
+def test_control_characters_are_dropped_so_one_excerpt_cannot_break_an_issue(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "junk.md").write_bytes(
+        b"---\ntitle: Form\x0cfeed\n---\nA body with \x0b, \x1b[31m and \x7f in it.\n"
+    )
+    loaded = load_content(tmp_path)
+    assert loaded.problems == ()
+    (excerpt,) = loaded.excerpts
+    assert excerpt.title == "Formfeed"
+    assert excerpt.body == "A body with , [31m and  in it."

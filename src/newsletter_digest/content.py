@@ -30,7 +30,7 @@ from newsletter_digest.frontmatter import (
     yaml_front_matter,
 )
 from newsletter_digest.models import Excerpt, Problem
-from newsletter_digest.teasers import first_sentence_title
+from newsletter_digest.teasers import clean_text, first_sentence_title
 
 URL_SCHEMES = ("http", "https", "mailto")
 
@@ -212,7 +212,7 @@ def _unknown_key(key: object, front: str, path: Path) -> Problem:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    """Decode a file's bytes as UTF-8 with Unix newlines, dropping a byte order mark."""
+    """Decode a file's bytes as UTF-8, cleaned as excerpts keep text (see clean_text)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -225,11 +225,7 @@ def _decode(data: bytes, path: Path) -> str:
                 line,
             )
         ) from e
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
+    return clean_text(text)
 
 
 def _parse(data: bytes, path: Path, stem: str) -> Excerpt:

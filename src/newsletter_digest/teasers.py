@@ -96,9 +96,21 @@ def first_sentence_title(text: str, max_len: int = 80) -> str:
     return head.rstrip(_TRAILING_JUNK) + "…"
 
 
+# C0 controls but tab and newline, and DEL: invisible junk that breaks HTML and MJML.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text as excerpts keep it: no byte order mark, Unix newlines, no control characters."""
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
+
+
 def split_teasers(text: str) -> list[str]:
     """Split a teaser file's text into teasers, as written (ellipses kept, lines stripped)."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = clean_text(text)
     lines = [line.strip() for line in text.split("\n")]
     teasers: list[str] = []
     current: list[str] = []
