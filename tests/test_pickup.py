@@ -144,3 +144,18 @@ def test_a_build_that_died_before_recording_is_recorded_and_sent(
     assert "interrupted build" in result.output
     assert len(list((project / "outbox" / "issue-0002" / "messages").iterdir())) == 2
     assert not (project / "outbox" / "issue-0003").exists()
+
+
+def test_a_mailbox_listed_twice_gets_one_copy(project: Path, digest: Digest) -> None:
+    configure(project, ["bob@example.org", "BOB@Example.org", "ann@example.org"])
+    text = (project / "digest.yaml").read_text()
+    (project / "digest.yaml").write_text(text + 'recipients: ["Bob <bob@example.org>"]\n')
+    checked = digest("check")
+    assert "recipients: 2 (2 listed twice" in checked.output
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "Issue #1 to 2 recipients: 2 sent" in result.output
+    messages = project / "outbox" / "issue-0001" / "messages"
+    assert sorted(p.name for p in messages.iterdir()) == sorted(
+        [message_name("Bob <bob@example.org>"), message_name("ann@example.org")]
+    )

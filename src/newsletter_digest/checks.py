@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_digest.config import Config
+from newsletter_digest.config import Config, mailbox_key
 from newsletter_digest.errors import DigestError
 
 
@@ -71,5 +71,13 @@ def run_checks(config: Config) -> CheckReport:
     else:
         report.lines.append(f"state: {s.state} will be created by the first build")
     count = config.recipient_count
-    report.lines.append(f"recipients: {count}" if count else "recipients: none (outbox only)")
+    mailboxes = len({mailbox_key(r) for r in config.iter_recipients()})
+    if not count:
+        report.lines.append("recipients: none (outbox only)")
+    elif mailboxes < count:
+        report.lines.append(
+            f"recipients: {mailboxes} ({count - mailboxes} listed twice; each gets one copy)"
+        )
+    else:
+        report.lines.append(f"recipients: {count}")
     return report

@@ -52,6 +52,11 @@ def check_address(value: str) -> str:
     return value
 
 
+def mailbox_key(address: str) -> str:
+    """What makes two recipient entries one mailbox: the address, case folded."""
+    return parseaddr(address)[1].casefold()
+
+
 class SmtpSettings(BaseModel):
     """The ``smtp`` section: where and how to send; the password comes from the environment."""
 

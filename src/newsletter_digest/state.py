@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from newsletter_digest.config import mailbox_key
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import (
     Delivery,
@@ -73,6 +74,11 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at   TEXT NOT NULL,
         CHECK ((status = 'made') = (issue_number IS NOT NULL))
     );
+    """,
+    # One delivery per mailbox: "Bob <bob@example.org>" and "BOB@example.org" are one reader.
+    """
+    ALTER TABLE deliveries ADD COLUMN address TEXT;
+    CREATE UNIQUE INDEX deliveries_address ON deliveries(issue_number, address);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -230,14 +236,18 @@ class State:
     def add_deliveries(self, number: int, entries: Iterable[tuple[str, str]], now: str) -> None:
         """Start the delivery log of an issue: (recipient, Message-ID) pairs, all pending.
 
-        Recipients already in the log keep their row, so nothing sent is ever reset.
+        Recipients already in the log keep their row, so nothing sent is ever reset, and a
+        mailbox listed twice (another spelling or display name) gets one row: the first.
         """
         with self.write_lock():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO deliveries"
-                " (issue_number, recipient, status, message_id, updated_at)"
-                " VALUES (?, ?, 'pending', ?, ?)",
-                ((number, recipient, message_id, now) for recipient, message_id in entries),
+                " (issue_number, recipient, address, status, message_id, updated_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?)",
+                (
+                    (number, recipient, mailbox_key(recipient), message_id, now)
+                    for recipient, message_id in entries
+                ),
             )
 
     def deliveries(
