@@ -348,3 +348,14 @@ def test_two_senders_at_once_the_second_one_says_so(project: Path) -> None:
 def test_send_command_has_help() -> None:
     result = CliRunner().invoke(cli, ["send", "--help"])
     assert result.exit_code == 0 and "pending" in result.output
+
+
+def test_non_ascii_recipient_and_a_server_that_is_down(project: Path, digest: Digest) -> None:
+    silent = SilentServer()
+    port = silent.port
+    silent.close()  # nothing listens there now: connection refused
+    configure(project, port, smtp="retries: 0", recipients=["jörg@example.org"])
+    result = digest("build")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "1 pending" in result.output and "digest send 1" in result.output

@@ -44,10 +44,6 @@ class PickupTransport:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def supports_smtputf8(self) -> bool:
-        """Files take any address."""
-        return True
-
     def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
         """Write one message; a disk error is a temporary failure, retried by the next run."""
         name = message_name(recipient)

@@ -263,16 +263,6 @@ def _send_all(
             report.stopped = "stopped by a signal; the rest stay pending"
             break
         utf8 = not (_is_ascii(delivery.recipient) and _is_ascii(sender))
-        if utf8 and not transport.supports_smtputf8():
-            state.mark(
-                record.number,
-                delivery.recipient,
-                "failed-permanent",
-                "the server does not support SMTPUTF8, needed for this non-ASCII address",
-                _now(),
-                attempts=0,
-            )
-            continue
         data = factory.message(delivery.recipient, delivery.message_id)
         envelope = (sender, delivery.recipient, data, utf8)
         outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)

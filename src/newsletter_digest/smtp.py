@@ -138,13 +138,6 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException):
             conn.close()
 
-    def supports_smtputf8(self) -> bool:
-        """Whether the connected server takes non-ASCII addresses."""
-        if self._conn is None:
-            self.connect()
-        assert self._conn is not None
-        return bool(self._conn.has_extn("smtputf8"))
-
     def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
         """Send one message to one recipient; connection trouble comes back as a verdict."""
         try:
@@ -152,6 +145,11 @@ class SmtpTransport:
                 self.connect()
             conn = self._conn
             assert conn is not None
+            if smtputf8 and not conn.has_extn("smtputf8"):
+                return Outcome(
+                    "permanent",
+                    "the server does not support SMTPUTF8, needed for this non-ASCII address",
+                )
             options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
             code, message = conn.mail(sender, options)
             if code != 250:
