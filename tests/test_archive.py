@@ -324,6 +324,80 @@ def test_a_broken_archive_template_warns_but_never_stops_the_issue(
     assert "archive.html.j2" in failed.output and "hint:" in failed.output
 
 
+def test_an_archive_template_that_fails_at_render_time_still_makes_the_issue(
+    project: Path, digest: Digest
+) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / archive.TEMPLATE).write_text("<h1>{{ title }}</h1>\n{{ 1/0 }}\n")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "web archive was not updated" in result.output
+    assert f"{templates / archive.TEMPLATE}, line 2: ZeroDivisionError" in result.output
+    assert (project / "outbox" / "issue-0001" / "issue-0001.eml").is_file()
+    assert digest("history").output.count("Test Weekly #") == 1
+    failed = digest("archive")
+    assert failed.exit_code == 1
+    assert "ZeroDivisionError" in failed.output and "hint:" in failed.output
+
+
+def test_an_archive_template_that_is_not_utf8_is_a_warning_for_build(
+    project: Path, digest: Digest
+) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / archive.TEMPLATE).write_bytes(b"<h1>{{ title }}</h1>\n\xff\xfe junk\n")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert f"{templates / archive.TEMPLATE}: not valid UTF-8 (line 2" in result.output
+    assert (project / "outbox" / "issue-0001" / "issue-0001.eml").is_file()
+    failed = digest("archive")
+    assert failed.exit_code == 1
+    assert isinstance(failed.exception, SystemExit)
+    assert "not valid UTF-8" in failed.output and "hint: save the file as UTF-8" in failed.output
+
+
+def test_any_archive_failure_is_only_a_warning_once_the_issue_is_recorded(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(config: Config) -> archive.ArchiveResult:
+        raise RuntimeError("a bug in the archive")
+
+    monkeypatch.setattr(archive, "rebuild_archive", broken)
+    result = build.build(load_config(project / "digest.yaml"), START)
+    assert result.record.number == 1
+    assert (project / "outbox" / "issue-0001" / "issue-0001.eml").is_file()
+    assert any("RuntimeError: a bug in the archive" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (b"<ul>\n{% for i in issues %}{{ 1/0 }}{% endfor %}\n</ul>\n", "line 2: ZeroDivision"),
+        (b"{% if issues %}{{ issues[0].summary }}{% endif %}", "no attribute 'summary'"),
+        (b"<h1>{{ title }}</h1>\n\xff\n", "not valid UTF-8 (line 2: byte 0xff)"),
+    ],
+)
+def test_check_renders_the_archive_template(
+    project: Path, digest: Digest, source: bytes, message: str
+) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / archive.TEMPLATE).write_bytes(source)
+    result = digest("check")
+    assert result.exit_code == 1, result.output
+    assert "everything is ready" not in result.output
+    assert result.output.count(archive.TEMPLATE) == 1, result.output
+    assert f"templates: {templates / archive.TEMPLATE}" in result.output
+    assert message in result.output
+
+
+def test_check_is_clean_with_the_built_in_archive_template(project: Path) -> None:
+    config = configure(project, f"base_url: {BASE}\n")
+    assert archive.check_template(config) == []
+
+
 def test_an_issue_whose_folder_is_gone_is_left_out(project: Path, digest: Digest) -> None:
     assert digest("build").exit_code == 0
     assert digest("build").exit_code == 0

@@ -165,6 +165,21 @@ def test_broken_template_names_file_and_line_and_writes_nothing(
     assert digest("check").exit_code == 1
 
 
+@pytest.mark.parametrize("command", [["check"], ["build", "--dry-run"], ["build"]])
+def test_a_template_that_is_not_utf8_is_an_error_not_a_traceback(
+    project: Path, digest: Digest, command: list[str]
+) -> None:
+    templates = project / "templates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_bytes(b"\xff\xfe junk")
+    result = digest(*command)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"{templates / 'digest.txt.j2'}: not valid UTF-8 (line 1: byte 0xff)" in result.output
+    assert "hint: save the file as UTF-8 text" in result.output or command == ["check"]
+    assert not (project / "outbox").exists()
+
+
 def test_empty_pool_is_an_error_and_nothing_is_written(project: Path, digest: Digest) -> None:
     for path in (project / "content").iterdir():
         path.unlink()

@@ -354,3 +354,50 @@ def test_check_renders_a_sample_to_catch_runtime_errors(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert "excerpt.mjml.j2, line 2" in problems[0]
     assert "summary" in problems[0]
+
+
+def test_a_template_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "digest.txt.j2"
+    bad.write_bytes(b"{{ title }}\n\xff\xfe junk\n")
+    with pytest.raises(TemplateError) as info:
+        render(templates=tmp_path)
+    assert info.value.message == f"{bad}: not valid UTF-8 (line 2: byte 0xff)"
+    assert "UTF-8" in info.value.hint
+    assert Renderer(tmp_path, BRANDING).check() == [info.value.message]
+
+
+def test_an_included_file_that_is_not_utf8_is_named_not_its_includer(tmp_path: Path) -> None:
+    (tmp_path / "partials").mkdir()
+    bad = tmp_path / "partials" / "excerpt.mjml.j2"
+    bad.write_bytes("<mj-text>café</mj-text>\n".encode("latin-1"))
+    with pytest.raises(TemplateError) as info:
+        render(templates=tmp_path)
+    assert info.value.message == f"{bad}: not valid UTF-8 (line 1: byte 0xe9)"
+
+
+@pytest.mark.parametrize("name", ["digest.mjml.j2", "digest.txt.j2", "partials/excerpt.txt.j2"])
+def test_a_python_error_in_a_template_names_file_and_line(tmp_path: Path, name: str) -> None:
+    (tmp_path / "partials").mkdir()
+    (tmp_path / name).write_text("{{ title }}\n{{ 1/0 }}\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as info:
+        render(templates=tmp_path)
+    assert info.value.message == f"{tmp_path / name}, line 2: ZeroDivisionError: division by zero"
+
+
+def test_a_template_too_deep_for_python_is_a_template_error(tmp_path: Path) -> None:
+    # Jinja2 compiles this to Python with more nested blocks than Python allows: it fails
+    # outside every template line, so only the file can be named.
+    deep = tmp_path / "digest.txt.j2"
+    deep.write_text("{% for a in [1] %}" * 25 + "x" + "{% endfor %}" * 25, encoding="utf-8")
+    with pytest.raises(TemplateError) as info:
+        render(templates=tmp_path)
+    assert info.value.message.startswith(f"{deep}: SyntaxError: too many statically nested")
+    assert info.value.hint
+    problems = Renderer(tmp_path, BRANDING).check()
+    assert len(problems) == 1 and problems[0].startswith(f"{deep}: SyntaxError")
+
+
+def test_a_subject_too_deep_for_python_is_a_template_error() -> None:
+    subject = "{{ " + "(" * 300 + "title" + ")" * 300 + " }}"
+    with pytest.raises(TemplateError, match=r"^digest\.yaml subject: RecursionError"):
+        render(branding=replace(BRANDING, subject=subject))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import Result
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -428,3 +430,87 @@ def test_schedule_problems_are_listed_at_once_with_their_keys(tmp_path: Path) ->
 def test_a_grace_under_a_minute_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"schedule\.grace: expected at least 1m"):
         load_config(config_with(tmp_path, "  every: day\n  grace: 10s\n"))
+
+
+# Bounds -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3650 days", Every(days=3650)),
+        ("521 weeks", Every(days=3647)),
+        ("87600 hours", Every(seconds=3650 * 86400)),
+    ],
+)
+def test_intervals_up_to_ten_years_are_fine(text: str, expected: Every) -> None:
+    assert parse_every(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3651 days", "522 weeks", "87601 hours", "5000000 days", "99999999999 weeks", "9" * 30 + "s"],
+)
+def test_intervals_over_ten_years_are_refused_not_an_overflow(text: str) -> None:
+    with pytest.raises(ValueError, match=r"at most 3650 days \(about ten years\)"):
+        parse_every(text)
+
+
+@pytest.mark.parametrize("value", ["99999999999d", "366d", "53w", 10**20, 365 * 86400 + 1])
+def test_a_duration_over_its_limit_is_refused_not_an_overflow(value: str | int) -> None:
+    with pytest.raises(ValueError, match=r"expected at most 365d"):
+        parse_duration(value, at_most=scheduler.MAX_GRACE)
+    assert parse_duration("365d", at_most=scheduler.MAX_GRACE) == 365 * DAY
+
+
+def test_a_huge_duration_without_a_limit_is_refused_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="expected at most"):
+        parse_duration("99999999999999d")
+    with pytest.raises(ValueError, match="expected a duration like"):
+        parse_duration(-(10**20))
+
+
+def test_the_largest_schedule_allowed_has_slots_a_datetime_can_hold() -> None:
+    schedule = make("3650 days", start=scheduler.LAST_START, grace="365d")
+    last = scheduler.slot_on(scheduler.LAST_START, time(9), BERLIN)
+    assert next_slots(schedule, last, 5)[-1].year == 3049
+    assert decide(schedule, last + 364 * DAY, None).make
+    early = make("3650 days", at="00:30", start=scheduler.FIRST_START)
+    assert next_slots(early, utc(1969, 1, 1), 1) == [local(BERLIN, 1970, 1, 1, 0, 30)]
+
+
+def test_out_of_range_schedule_values_are_config_problems(tmp_path: Path) -> None:
+    path = config_with(
+        tmp_path, '  every: "99999999999 weeks"\n  grace: 99999999999d\n  start: 9999-12-30\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = caught.value.message
+    assert "3 problems" in message
+    assert "schedule.every: expected an interval of at most 3650 days" in message
+    assert "schedule.grace: expected at most 365d (got '99999999999d')" in message
+    assert "schedule.start: expected a date from 1970-01-01 to 2999-12-31" in message
+
+
+@pytest.mark.parametrize("grace", ["99999999999999999999", "1.0e+9"])
+def test_a_grace_over_a_year_is_refused_however_it_is_written(tmp_path: Path, grace: str) -> None:
+    with pytest.raises(ConfigError, match=r"schedule\.grace: expected at most 365d"):
+        load_config(config_with(tmp_path, f"  every: day\n  grace: {grace}\n"))
+
+
+@pytest.mark.parametrize(
+    "command", [["check"], ["next"], ["run", "--once", "--no-send"]], ids=" ".join
+)
+def test_commands_report_a_too_long_interval_instead_of_overflowing(
+    project: Path, digest: Callable[..., Result], command: list[str]
+) -> None:
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "schedule:\n  every: 5000000 days\n",
+        encoding="utf-8",
+    )
+    result = digest(*command)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "schedule.every: expected an interval of at most 3650 days" in result.output
+    assert "hint:" in result.output

@@ -17,7 +17,10 @@ import pytest
 import trustme
 from click.testing import CliRunner, Result
 
+from newsletter_digest import send as send_module
 from newsletter_digest.cli import cli
+from newsletter_digest.config import SmtpSettings
+from newsletter_digest.smtp import SmtpTransport
 from smtp_helpers import Behaviour, Server, SilentServer
 
 READERS = [f"reader{n}@example.org" for n in range(1, 6)]
@@ -359,3 +362,35 @@ def test_non_ascii_recipient_and_a_server_that_is_down(project: Path, digest: Di
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "1 pending" in result.output and "digest send 1" in result.output
+
+
+@pytest.mark.parametrize("stop", [True, False], ids=["stopped", "running"])
+def test_a_stop_during_retries_ends_them_instead_of_firing_them_back_to_back(
+    servers: Callable[..., Server], stop: bool
+) -> None:
+    greylisted = "reader1@example.org"
+    behaviour = Behaviour(defer={greylisted: 10})
+    server = servers(behaviour)
+    settings = SmtpSettings(host="127.0.0.1", port=server.port, security="none", timeout=5)
+    sleeps: list[float] = []
+
+    def should_stop() -> bool:
+        # A SIGTERM that arrives while the server is deferring the first try.
+        return stop and behaviour.defer[greylisted] < 10
+
+    envelope = ("news@example.org", greylisted, b"Subject: hi\r\n\r\nHello.\r\n", False)
+    with SmtpTransport(settings, None) as transport:
+        outcome, attempts = send_module._attempt(
+            transport,
+            (5, 0.01),
+            envelope,
+            send_module.Pacer(None, sleeps.append),
+            sleeps.append,
+            should_stop,
+        )
+    assert outcome.verdict == "temporary" and outcome.reply.startswith("451")
+    tries = 1 if stop else 6
+    assert attempts == tries
+    assert behaviour.defer[greylisted] == 10 - tries  # what the server saw
+    assert sleeps == [0.01 * 2**n for n in range(tries - 1)]
+    assert server.handler.received == []

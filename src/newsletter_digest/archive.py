@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import getaddresses
@@ -34,7 +34,15 @@ from newsletter_digest.errors import OutboxError, TemplateError
 from newsletter_digest.files import atomic_write
 from newsletter_digest.models import Excerpt, IssueRecord
 from newsletter_digest.personal import personalize
-from newsletter_digest.render import PACKAGE_TEMPLATES, ExcerptView, excerpt_view, long_date
+from newsletter_digest.render import (
+    PACKAGE_TEMPLATES,
+    ExcerptView,
+    TemplateLoader,
+    excerpt_view,
+    long_date,
+    template_error,
+    template_path,
+)
 from newsletter_digest.state import State, open_state
 
 EXCERPTS_FILE = "excerpts.json"
@@ -170,9 +178,9 @@ def impersonal_html(outbox: Path, state: State, record: IssueRecord) -> str | No
 
 def _environment(templates: Path | None) -> jinja2.Environment:
     """Autoescaped Jinja2 for the archive page: the user's templates first, then ours."""
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
+    loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
     if templates is not None and templates.is_dir():
-        loaders.insert(0, jinja2.FileSystemLoader(templates))
+        loaders.insert(0, TemplateLoader(templates))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
@@ -187,16 +195,57 @@ def _environment(templates: Path | None) -> jinja2.Environment:
 def render_index(
     config: Config, issues: Sequence[feed.IssueEntry], feed_href: str | None = None
 ) -> str:
-    """The archive page: every issue (newest first) linking to its web version."""
+    """The archive page: every issue (newest first) linking to its web version.
+
+    Whatever goes wrong in the template (bad syntax, a file that is not UTF-8, an
+    expression that raises) is a TemplateError naming the file.
+    """
     s = config.settings
     try:
         template = _environment(s.templates).get_template(TEMPLATE)
         return template.render(title=s.title, issues=issues, feed_href=feed_href)
-    except jinja2.TemplateSyntaxError as e:
-        where = f"{e.filename or TEMPLATE}, line {e.lineno}"
-        raise TemplateError(f"{where}: {e.message}", "fix the Jinja2 syntax") from e
-    except jinja2.TemplateError as e:
-        raise TemplateError(f"{TEMPLATE}: {e}", TEMPLATE_HINT) from e
+    except Exception as e:
+        raise template_error(
+            e,
+            template_path(s.templates, TEMPLATE),
+            templates_dir=s.templates,
+            variables_hint=TEMPLATE_HINT,
+        ) from e
+
+
+def _sample_entries(config: Config) -> list[feed.IssueEntry]:
+    """Two made-up issues, newest first, for checking the archive template."""
+    base = config.settings.base_url
+    entries = []
+    for number, titles in ((2, ("Another one", "A third")), (1, ("A sample excerpt",))):
+        day = date(2000, 1, 1) + timedelta(weeks=number - 1)
+        folder = folder_name(number)
+        entries.append(
+            feed.IssueEntry(
+                number=number,
+                date=day,
+                created_at=f"{day.isoformat()}T09:00:00+00:00",
+                subject=f"{config.settings.title} #{number}: {titles[0]}",
+                titles=titles,
+                href=f"{folder}/{INDEX}",
+                url=f"{base}/{folder}/" if base else None,
+            )
+        )
+    return entries
+
+
+def check_template(config: Config) -> list[str]:
+    """Render the archive page with sample issues and with none; the problem, if any.
+
+    ``digest check`` runs this as it renders a sample email, so a template that only fails
+    when rendered (``{{ 1/0 }}``) is found before a build.
+    """
+    try:
+        render_index(config, _sample_entries(config), FEED)
+        render_index(config, [], None)
+    except TemplateError as e:
+        return [e.message]
+    return []
 
 
 def _created_at(record: IssueRecord) -> str:

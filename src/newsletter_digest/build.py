@@ -178,6 +178,13 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
         return replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+    except Exception as e:
+        # Deliberately broad: the issue is recorded already, and the CLI and the runner send
+        # it only once this returns, so an archive failure of any kind (even a bug here) must
+        # not stop it from going out. 'digest -v archive' shows the traceback.
+        warning = f"the web archive was not updated: {type(e).__name__}: {e}"
+        hint = "run 'digest -v archive' to see what failed"
+        return replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
     return result
 
 

@@ -29,6 +29,7 @@ def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
 
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
+    from newsletter_digest import archive
     from newsletter_digest.build import make_renderer
     from newsletter_digest.content import load_content
     from newsletter_digest.state import open_state
@@ -57,6 +58,11 @@ def run_checks(config: Config) -> CheckReport:
         template_problems = make_renderer(config).check()
     except DigestError as e:
         template_problems = [e.message]
+    # The archive page is rendered after every build: find its problems before one (a file
+    # that does not compile or read is listed by the renderer's check already).
+    template_problems += [
+        problem for problem in archive.check_template(config) if problem not in template_problems
+    ]
     report.problems += [f"templates: {problem}" for problem in template_problems]
     if not template_problems:
         report.lines.append("templates: all compile")

@@ -119,9 +119,26 @@ class ScheduleSettings(BaseModel):
     @classmethod
     def _grace(cls, value: Any) -> Any:
         if isinstance(value, str | int) and not isinstance(value, bool):
-            value = scheduler.parse_duration(value)
+            value = scheduler.parse_duration(value, at_most=scheduler.MAX_GRACE)
         if isinstance(value, timedelta) and value < timedelta(minutes=1):
             raise ValueError("expected at least 1m: a busy machine reaches a slot seconds late")
+        return value
+
+    @field_validator("grace")
+    @classmethod
+    def _grace_at_most(cls, value: timedelta) -> timedelta:
+        # Also for a grace YAML gave as a float (seconds), which skips the validator above.
+        if value > scheduler.MAX_GRACE:
+            limit = scheduler.format_duration(scheduler.MAX_GRACE)
+            raise ValueError(f"expected at most {limit} (got {scheduler.format_duration(value)})")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: date) -> date:
+        first, last = scheduler.FIRST_START, scheduler.LAST_START
+        if not first <= value <= last:
+            raise ValueError(f"expected a date from {first} to {last} (got {value})")
         return value
 
     def to_schedule(self) -> scheduler.Schedule:

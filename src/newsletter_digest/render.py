@@ -13,8 +13,9 @@ second environment with autoescape off. Both share one loader, filters and optio
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,7 +32,16 @@ from newsletter_digest.errors import ConfigError, TemplateError
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
 from newsletter_digest.personal import RecipientFields
 
-__all__ = ["DEFAULT_SUBJECT", "Branding", "ExcerptView", "Renderer", "web_url"]
+__all__ = [
+    "DEFAULT_SUBJECT",
+    "Branding",
+    "ExcerptView",
+    "Renderer",
+    "TemplateLoader",
+    "template_error",
+    "template_path",
+    "web_url",
+]
 
 DEFAULT_SUBJECT = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -176,6 +186,130 @@ def _environment(
     return env
 
 
+class UnreadableTemplate(jinja2.TemplateError):
+    """A template file that is not UTF-8 text, or cannot be read at all."""
+
+    def __init__(self, path: str, problem: str, hint: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+        self.hint = hint
+
+
+class TemplateLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that names the file it cannot read.
+
+    Jinja2 reads a template with ``open(...).read()``, so a file that is not UTF-8 (or not
+    readable) raises UnicodeDecodeError or OSError from inside the loader, with no template
+    line in the traceback and no file name in the message. This raises
+    :class:`UnreadableTemplate` instead: a Jinja2 error that says which file and why.
+    """
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        try:
+            return super().get_source(environment, template)
+        except jinja2.TemplateNotFound:
+            raise  # an OSError too, but one the ChoiceLoader needs to try the next folder
+        except UnicodeDecodeError as e:
+            path = self._find(template)
+            raise UnreadableTemplate(
+                path, f"not valid UTF-8 ({_bad_byte(path, e)})", "save the file as UTF-8 text"
+            ) from e
+        except OSError as e:
+            path = self._find(template)
+            raise UnreadableTemplate(
+                path, f"cannot be read: {e.strerror or e}", "make the file readable"
+            ) from e
+
+    def _find(self, template: str) -> str:
+        """The file ``template`` loads from (the same search FileSystemLoader does)."""
+        pieces = jinja2.loaders.split_template_path(template)
+        for folder in self.searchpath:
+            path = posixpath.join(folder, *pieces)
+            if Path(path).is_file():
+                return path
+        return template
+
+
+def _bad_byte(path: str, error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8: its line and the byte (Jinja2 decodes in chunks)."""
+    try:
+        data = Path(path).read_bytes()
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f"line {line}: byte 0x{data[e.start]:02x}"
+    except OSError:
+        pass
+    return error.reason
+
+
+def template_path(templates_dir: Path | None, name: str) -> str:
+    """The file a template name loads from (the user's folder first), named for messages."""
+    for folder in (templates_dir, PACKAGE_TEMPLATES):
+        if folder is not None and (folder / name).is_file():
+            return describe_template(str(folder / name), name)
+    return name
+
+
+def describe_template(filename: str | None, fallback: str = "template") -> str:
+    """Name a template for a message: a user file by path, a built-in one as such."""
+    if not filename or filename.startswith("<"):
+        return fallback
+    path = Path(filename)
+    if path.is_absolute() and path.is_relative_to(PACKAGE_TEMPLATES):
+        return f"built-in template {path.relative_to(PACKAGE_TEMPLATES).as_posix()}"
+    return str(path)
+
+
+def template_error(
+    exc: BaseException,
+    label: str = "template",
+    *,
+    templates_dir: Path | None = None,
+    variables_hint: str = VARIABLES_HINT,
+) -> TemplateError:
+    """Turn any exception a template raised into a TemplateError naming its file (and line).
+
+    ``label`` names the template when no template file is in the traceback.
+    """
+    label = "digest.yaml " + label if label in ("subject", "preheader") else label
+    if isinstance(exc, UnreadableTemplate):
+        return TemplateError(f"{describe_template(exc.path, label)}: {exc.problem}", exc.hint)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = describe_template(exc.filename or exc.name, label)
+        line = f", line {exc.lineno}" if exc.lineno else ""
+        return TemplateError(
+            f"{where}{line}: {exc.message}",
+            "fix the Jinja2 syntax (https://jinja.palletsprojects.com/templates/)",
+        )
+    frame = _template_frame(exc)
+    where = describe_template(frame[0], label) if frame else describe_template(None, label)
+    line = f", line {frame[1]}" if frame else ""
+    if isinstance(exc, jinja2.TemplateNotFound):
+        folder = templates_dir or "the templates folder"
+        return TemplateError(
+            f"{where}{line}: template {exc.name!r} not found",
+            f"put it in {folder} or fix the name; built-in templates are the fallback",
+        )
+    if isinstance(exc, jinja2.UndefinedError):
+        return TemplateError(f"{where}{line}: {exc.message}", variables_hint)
+    if isinstance(exc, jinja2.TemplateError) or frame is not None:
+        return TemplateError(
+            f"{where}{line}: {type(exc).__name__}: {exc}",
+            "fix the expression on that line",
+        )
+    # Raised outside every template line: while Jinja2 compiled the template, say, when it
+    # nests deeper than Python allows. Still the template's doing, so still a user error.
+    detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return TemplateError(
+        f"{where}: {type(exc).__name__}: {detail}",
+        "simplify the template (Jinja2 could not compile it as it is)",
+    )
+
+
 def _template_frame(exc: BaseException) -> tuple[str, int] | None:
     """The innermost template file and line in a traceback Jinja2 rewrote, if any."""
     found: tuple[str, int] | None = None
@@ -242,9 +376,9 @@ class Renderer:
             )
         self._templates_dir = templates_dir
         self._branding = branding
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
+        loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
         if templates_dir is not None:
-            loaders.insert(0, jinja2.FileSystemLoader(templates_dir))
+            loaders.insert(0, TemplateLoader(templates_dir))
         loader = jinja2.ChoiceLoader(loaders)
         # Separate caches: the same template compiles differently with and without escaping.
         html_cache, text_cache = (
@@ -293,8 +427,8 @@ class Renderer:
             env = self._text_env if ".txt" in name else self._html_env
             try:
                 env.get_template(name)
-            except jinja2.TemplateError as e:
-                problems.append(self._error(e).message)
+            except Exception as e:
+                problems.append(self._error(e, self._path(name)).message)
         problems += self._check_string("subject", self._branding.subject)
         if self._branding.preheader is not None:
             problems += self._check_string("preheader", self._branding.preheader)
@@ -319,7 +453,7 @@ class Renderer:
         if template is None:
             try:
                 template = self._text_env.from_string(source)
-            except jinja2.TemplateError as e:
+            except Exception as e:
                 raise self._error(e, label) from e
             self._strings[label] = template
         return template
@@ -337,7 +471,7 @@ class Renderer:
         try:
             return env.get_template(name).render(context)
         except Exception as e:
-            raise self._error(e, name) from e
+            raise self._error(e, self._path(name)) from e
 
     def _compile_mjml(self, source: str) -> str:
         """Compile the rendered MJML to HTML with MRML; no web-font links are added."""
@@ -382,40 +516,15 @@ class Renderer:
 
     def _describe(self, filename: str | None, fallback: str = "template") -> str:
         """Name a template for a message: a user file by path, a built-in one as such."""
-        if not filename or filename.startswith("<"):
-            return fallback
-        path = Path(filename)
-        if path.is_absolute() and path.is_relative_to(PACKAGE_TEMPLATES):
-            return f"built-in template {path.relative_to(PACKAGE_TEMPLATES).as_posix()}"
-        return str(path)
+        return describe_template(filename, fallback)
+
+    def _path(self, name: str) -> str:
+        """The template file ``name`` loads from, named for a message."""
+        return template_path(self._templates_dir, name)
 
     def _error(self, exc: BaseException, label: str = "template") -> TemplateError:
         """Turn a Jinja2 (or template-raised) exception into a TemplateError naming file+line."""
-        label = "digest.yaml " + label if label in ("subject", "preheader") else label
-        if isinstance(exc, jinja2.TemplateSyntaxError):
-            where = self._describe(exc.filename or exc.name, label)
-            line = f", line {exc.lineno}" if exc.lineno else ""
-            return TemplateError(
-                f"{where}{line}: {exc.message}",
-                "fix the Jinja2 syntax (https://jinja.palletsprojects.com/templates/)",
-            )
-        frame = _template_frame(exc)
-        where = self._describe(frame[0], label) if frame else self._describe(None, label)
-        line = f", line {frame[1]}" if frame else ""
-        if isinstance(exc, jinja2.TemplateNotFound):
-            folder = self._templates_dir or "the templates folder"
-            return TemplateError(
-                f"{where}{line}: template {exc.name!r} not found",
-                f"put it in {folder} or fix the name; built-in templates are the fallback",
-            )
-        if isinstance(exc, jinja2.UndefinedError):
-            return TemplateError(f"{where}{line}: {exc.message}", VARIABLES_HINT)
-        if isinstance(exc, jinja2.TemplateError) or frame is not None:
-            return TemplateError(
-                f"{where}{line}: {type(exc).__name__}: {exc}",
-                "fix the expression on that line",
-            )
-        raise exc
+        return template_error(exc, label, templates_dir=self._templates_dir)
 
 
 SAMPLE_ISSUE = IssueInfo(number=1, date=date(2000, 1, 1))

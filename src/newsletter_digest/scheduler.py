@@ -30,6 +30,12 @@ CatchUp = Literal["latest", "skip"]
 DEFAULT_START = date(2024, 1, 1)  # a Monday: "2 weeks" without a start means even weeks from it
 ON_TIME = timedelta(minutes=15)  # how late a slot may be made with catch_up: skip
 MAX_LISTED = 5  # missed slots logged one by one; more are summed up in one line
+# Bounds that keep every slot a datetime can hold (the README's "Scheduling" table says them).
+MAX_EVERY = timedelta(days=3650)  # about ten years between slots
+MAX_GRACE = timedelta(days=365)  # a slot can be made up to a year late
+FIRST_START = date(1970, 1, 1)
+LAST_START = date(2999, 12, 31)
+_SECOND = timedelta(seconds=1)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNITS: dict[str, timedelta] = {}
@@ -79,21 +85,37 @@ def parse_every(text: str) -> Every:
     match = _AMOUNT.fullmatch(word)
     if match is None or match.group(2) not in _UNITS or int(match.group(1)) < 1:
         raise ValueError(f"{EVERY_HELP} (got {text!r})")
-    span = int(match.group(1)) * _UNITS[match.group(2)]
-    if _UNITS[match.group(2)] >= timedelta(days=1):
-        return Every(days=span.days)
-    return Every(seconds=int(span.total_seconds()))
+    unit = _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * (unit // _SECOND)  # an int: never overflows
+    if seconds > MAX_EVERY // _SECOND:
+        raise ValueError(
+            f"expected an interval of at most {MAX_EVERY.days} days (about ten years) "
+            f"(got {text!r})"
+        )
+    if unit >= timedelta(days=1):
+        return Every(days=seconds // (timedelta(days=1) // _SECOND))
+    return Every(seconds=seconds)
 
 
-def parse_duration(value: str | int) -> timedelta:
-    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``; a bare int is seconds."""
+def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> timedelta:
+    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``; a bare int is seconds.
+
+    A duration longer than ``at_most`` is refused (counted in ints, so it never overflows).
+    """
+    expected = f"expected a duration like '2d', '36h', '1d12h' or '90m' (got {value!r})"
     if isinstance(value, int) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    text = " ".join(str(value).lower().split())
-    parts = list(_AMOUNT.finditer(text))
-    if _DURATION.fullmatch(text) is None or any(p.group(2) not in _UNITS for p in parts):
-        raise ValueError(f"expected a duration like '2d', '36h', '1d12h' or '90m' (got {value!r})")
-    return sum((int(p.group(1)) * _UNITS[p.group(2)] for p in parts), timedelta(0))
+        if value < 0:
+            raise ValueError(expected)
+        seconds = value
+    else:
+        text = " ".join(str(value).lower().split())
+        parts = list(_AMOUNT.finditer(text))
+        if _DURATION.fullmatch(text) is None or any(p.group(2) not in _UNITS for p in parts):
+            raise ValueError(expected)
+        seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
+    if seconds > at_most // _SECOND:
+        raise ValueError(f"expected at most {format_duration(at_most)} (got {value!r})")
+    return timedelta(seconds=seconds)
 
 
 def parse_at(value: str) -> time:

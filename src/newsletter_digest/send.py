@@ -151,7 +151,10 @@ def _attempt(
     sleep: Callable[[float], None],
     should_stop: Callable[[], bool],
 ) -> tuple[Outcome, int]:
-    """Send with retries and exponential backoff for 4xx replies and dropped connections."""
+    """Send with retries and exponential backoff for 4xx replies and dropped connections.
+
+    A stop (SIGTERM, Ctrl-C) ends the retries: the recipient stays pending for the next run.
+    """
     sender, recipient, data, utf8 = envelope
     tries, delay = retries
     outcome = Outcome("temporary", "not tried")
@@ -160,8 +163,9 @@ def _attempt(
         outcome = transport.send(sender, recipient, data, smtputf8=utf8)
         if outcome.verdict in ("sent", "permanent"):
             return outcome, attempt + 1
-        if attempt < tries and not should_stop():
-            sleep(delay * 2**attempt)
+        if attempt == tries or should_stop():
+            return outcome, attempt + 1
+        sleep(delay * 2**attempt)
     return outcome, tries + 1
 
 
