@@ -15,10 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
 from newsletter_digest import state as state_module
 from newsletter_digest.build import build
+from newsletter_digest.cli import cli
 from newsletter_digest.config import Config, load_config
 from newsletter_digest.errors import SlotTakenError, StateError
 from newsletter_digest.locks import process_lock
@@ -449,3 +450,14 @@ def test_run_and_next_have_help_and_next_leaves_the_schedule_library_unloaded(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T12:00", "0001-01-01T00:00"])
+def test_a_far_off_now_is_a_usage_error_not_a_crash(when: str, tmp_path: Path) -> None:
+    (tmp_path / "digest.yaml").write_text(
+        'title: T\nsender: a@example.org\nschedule:\n  every: monday\n  at: "09:00"\n'
+    )
+    for command in (["next", "--now", when], ["run", "--once", "--now", when]):
+        result = CliRunner().invoke(cli, ["--config", str(tmp_path / "digest.yaml"), *command])
+        assert result.exit_code == 2, result.output
+        assert "between the years 1970 and 2999" in result.output

@@ -280,7 +280,8 @@ def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
         return parse_now(text, config)
     except ValueError as e:
         raise click.BadParameter(
-            f"expected an ISO date and time like 2026-11-30T09:05 (got {text!r})",
+            f"expected an ISO date and time like 2026-11-30T09:05, between the years 1970 and "
+            f"2999 (got {text!r})",
             ctx=ctx,
             param_hint="'--now'",
         ) from e

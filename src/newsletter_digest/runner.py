@@ -375,4 +375,7 @@ def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:
 def parse_now(text: str, config: Config) -> datetime:
     """A ``--now`` value: ISO 8601; without an offset it is wall time in the schedule's zone."""
     sched = require_schedule(config)
-    return scheduler.localize(datetime.fromisoformat(text), sched.zone)
+    when = datetime.fromisoformat(text)
+    if not scheduler.FIRST_START <= when.date() <= scheduler.LAST_START:
+        raise ValueError(f"{text!r} is outside {scheduler.FIRST_START}..{scheduler.LAST_START}")
+    return scheduler.localize(when, sched.zone)
