@@ -361,7 +361,7 @@ def test_an_archive_template_that_is_not_utf8_is_a_warning_for_build(
 def test_any_archive_failure_is_only_a_warning_once_the_issue_is_recorded(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(config: Config) -> archive.ArchiveResult:
+    def broken(config: Config, issues: object = None) -> archive.ArchiveResult:
         raise RuntimeError("a bug in the archive")
 
     monkeypatch.setattr(archive, "rebuild_archive", broken)
@@ -441,3 +441,20 @@ def test_bad_archive_settings_are_named(project: Path, line: str, message: str) 
     with pytest.raises(ConfigError) as caught:
         configure(project, line + "\n")
     assert message in caught.value.message
+
+
+def test_a_build_rewrites_only_its_own_web_version_and_archive_rewrites_all(
+    project: Path, digest: Callable[..., Result]
+) -> None:
+    config = configure(project)
+    build_issues(config, 2)
+    old = project / "outbox" / "issue-0001" / archive.INDEX
+    old.write_text("stale web version")
+    missing = project / "outbox" / "issue-0002" / archive.INDEX
+    missing.unlink()
+    build_issues(config, 1)
+    assert old.read_text() == "stale web version"  # a build leaves past issues alone
+    assert missing.exists()  # but writes a web version that is missing
+    assert (project / "outbox" / "issue-0003" / archive.INDEX).exists()
+    assert digest("archive").exit_code == 0
+    assert "stale web version" not in old.read_text()

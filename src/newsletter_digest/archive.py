@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -274,8 +274,12 @@ def _write(path: Path, data: bytes) -> bool:
     return True
 
 
-def rebuild(config: Config, state: State) -> ArchiveResult:
-    """Write every issue's web version, then the feed, then the archive page."""
+def rebuild(config: Config, state: State, issues: Collection[int] | None = None) -> ArchiveResult:
+    """Write the issues' web versions, then the feed, then the archive page.
+
+    ``issues`` limits the web versions rewritten to those (plus any that are missing), so a
+    build does not redo every past issue; ``None`` rewrites them all (``digest archive``).
+    """
     s = config.settings
     outbox = s.outbox
     records = state.issues()
@@ -284,14 +288,17 @@ def rebuild(config: Config, state: State) -> ArchiveResult:
     left_out: list[str] = []
     for record in records:
         folder = outbox / record.folder
-        html = impersonal_html(outbox, state, record) if folder.is_dir() else None
-        if html is None:
-            where = "is missing" if not folder.is_dir() else "has no readable HTML"
-            left_out.append(f"issue #{record.number}: {folder} {where}")
+        if not folder.is_dir():
+            left_out.append(f"issue #{record.number}: {folder} is missing")
             continue
         page = folder / INDEX
-        if _write(page, web_version(html).encode()):
-            changed.append(page)
+        if issues is None or record.number in issues or not page.exists():
+            html = impersonal_html(outbox, state, record)
+            if html is None:
+                left_out.append(f"issue #{record.number}: {folder} has no readable HTML")
+                continue
+            if _write(page, web_version(html).encode()):
+                changed.append(page)
         entries.append(
             feed.IssueEntry(
                 number=record.number,
@@ -340,11 +347,11 @@ def rebuild(config: Config, state: State) -> ArchiveResult:
     )
 
 
-def rebuild_archive(config: Config) -> ArchiveResult:
+def rebuild_archive(config: Config, issues: Collection[int] | None = None) -> ArchiveResult:
     """Rebuild under the state's write lock, so a build at the same time waits its turn."""
     path = config.settings.state
     if not path.exists():
         with open_state(path, readonly=True) as state:
-            return rebuild(config, state)
+            return rebuild(config, state, issues)
     with open_state(path) as state, state.write_lock():
-        return rebuild(config, state)
+        return rebuild(config, state, issues)

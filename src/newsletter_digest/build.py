@@ -111,7 +111,9 @@ def outbox_recipient(config: Config) -> str | None:
     return first[0] if len(first) == 1 else None
 
 
-def _message(config: Config, rendered: RenderedIssue, message_id: str, now: datetime) -> bytes:
+def outbox_message(
+    config: Config, rendered: RenderedIssue, message_id: str, now: datetime
+) -> bytes:
     """The outbox copy of the issue as a complete message."""
     s = config.settings
     unsubscribe = unsubscribe_template(s.unsubscribe)
@@ -172,8 +174,9 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
     The issue is made either way, so a broken archive template never keeps it from being
     sent; ``digest archive`` tries again once the problem is fixed.
     """
+    made = {result.record.number, *(record.number for record in result.recovered)}
     try:
-        archive.rebuild_archive(config)
+        archive.rebuild_archive(config, made)
     except DigestError as e:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
@@ -218,7 +221,7 @@ def make_issue(
         plan = plan_next(config, state, now.date(), renderer, use_cache=use_cache)
         copy = personalize(plan.rendered, outbox_recipient(config))
         message_id = compose.new_message_id(config.settings.sender, plan.info.number)
-        eml = _message(config, copy, message_id, now)
+        eml = outbox_message(config, copy, message_id, now)
         record = IssueRecord(
             number=plan.info.number,
             date=plan.info.date,

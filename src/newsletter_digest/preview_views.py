@@ -144,7 +144,7 @@ def _next(config: Config, view: View, now: datetime, issues: tuple[int, ...]) ->
         pending = pipeline.unrecorded(config, state)
     copy = personalize(plan.rendered, pipeline.outbox_recipient(config))
     message_id = compose.new_message_id(s.sender, plan.info.number)
-    eml = pipeline._message(config, copy, message_id, now)  # the outbox's very bytes
+    eml = pipeline.outbox_message(config, copy, message_id, now)  # the outbox's very bytes
     parsed = mailcheck.parse(eml)
     notes = [
         f"issue #{record.number} is in the outbox but not yet recorded (an interrupted build "

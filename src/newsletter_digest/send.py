@@ -91,10 +91,6 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
             _STOP_FLAGS.remove(stop)
 
 
-def _is_ascii(address: str) -> bool:
-    return address.isascii()
-
-
 def load_bodies(config: Config, state: State, record: IssueRecord) -> RenderedIssue:
     """The rendered issue as built; from the outbox files if the state has no copy."""
     kept = state.bodies(record.number)
@@ -266,7 +262,7 @@ def _send_all(
         if should_stop():
             report.stopped = "stopped by a signal; the rest stay pending"
             break
-        utf8 = not (_is_ascii(delivery.recipient) and _is_ascii(sender))
+        utf8 = not (delivery.recipient.isascii() and sender.isascii())
         data = factory.message(delivery.recipient, delivery.message_id)
         envelope = (sender, delivery.recipient, data, utf8)
         outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)
