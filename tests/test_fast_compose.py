@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter_digest.compose import MessageFactory, compose, to_bytes
+from newsletter_digest.compose import MessageFactory, _qp_line, _qp_lines, compose, to_bytes
 from newsletter_digest.models import RenderedIssue
 from newsletter_digest.personal import EMAIL, EMAIL_QUOTED, fill_text, personalize
 
@@ -143,4 +143,22 @@ def test_any_subject_and_text_survive_the_fast_path(subject: str, text: str) -> 
     rendered = RenderedIssue(subject=subject, preheader="", html="<p>x</p>", text=text)
     assert meaning(fast(rendered, "r@example.org", None)) == meaning(
         slow(rendered, "r@example.org", None)
+    )
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list(" \t=.aZé€\x00\x0c\r")), max_size=120)))
+def test_lines_encode_the_same_together_as_one_by_one(lines: list[str]) -> None:
+    """The factory encodes runs of lines in one call; QP must give the same bytes per line."""
+    assert _qp_lines(lines) == b"".join(_qp_line(line) for line in lines)
+
+
+def test_personal_line_amid_long_static_runs_is_filled() -> None:
+    text = "\n".join([*(f"static line {n} = {'x' * n}" for n in range(90)), f"to {EMAIL}", "end"])
+    rendered = RenderedIssue(subject="S", preheader="P", html="<p>hi</p>\n", text=text + "\n")
+    message = parse(fast(rendered, "ann@example.org", None))
+    body = next(message.iter_parts()).get_content()
+    assert "to ann@example.org\n" in body.replace("\r\n", "\n")
+    assert f"static line 89 = {'x' * 89}" in body
+    assert meaning(fast(rendered, "ann@example.org", None)) == meaning(
+        slow(rendered, "ann@example.org", None)
     )

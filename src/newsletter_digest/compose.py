@@ -133,6 +133,12 @@ def _qp_line(line: str) -> bytes:
     return binascii.b2a_qp(line.encode("utf-8") + b"\r\n", quotetabs=False, istext=True)
 
 
+def _qp_lines(lines: list[str]) -> bytes:
+    """Several lines, quoted-printable, each with its CRLF: the same bytes as line by line."""
+    text = "".join(f"{line}\r\n" for line in lines)
+    return binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True)
+
+
 class _Part:
     """A text/* part encoded once: lines without personal fields are kept as bytes, so a
     recipient costs only the encoding of the few lines that carry their fields."""
@@ -146,11 +152,22 @@ class _Part:
         lines = body.replace("\r\n", "\n").split("\n")
         if lines[-1] == "":
             lines.pop()
-        self._lines: list[bytes | str] = [
-            line if _has_marker(line) else _qp_line(line) for line in lines
-        ]
+        # Runs of lines without fields are encoded in one call each (QP encodes line by
+        # line, so that is the same bytes); lines with fields stay text for encode().
+        self._lines: list[bytes | str] = []
+        run: list[str] = []
+        for line in lines:
+            if _has_marker(line):
+                if run:
+                    self._lines.append(_qp_lines(run))
+                    run = []
+                self._lines.append(line)
+            else:
+                run.append(line)
+        if run:
+            self._lines.append(_qp_lines(run))
         encoded = [line for line in self._lines if isinstance(line, bytes)]
-        self._static = self._head + b"".join(encoded) if len(encoded) == len(lines) else None
+        self._static = self._head + b"".join(encoded) if len(encoded) == len(self._lines) else None
 
     def encode(self, recipient: str) -> bytes:
         """The part for one recipient."""
@@ -163,7 +180,7 @@ class _Part:
 
 
 def _has_marker(text: str) -> bool:
-    return any(marker in text for marker in personal.MARKERS)
+    return personal.PREFIX in text
 
 
 class MessageFactory:

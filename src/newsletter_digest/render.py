@@ -1,8 +1,8 @@
-"""Render an issue: Jinja2 → MJML → HTML (MRML, then css-inline), plus the plain-text part.
+"""Render an issue: Jinja2 → MJML → HTML (MRML, then styles.py), plus the plain-text part.
 
 Pure: the same issue and excerpts give the same subject, preheader, HTML and text. One
 :class:`Renderer` holds everything that is costly to build (two Jinja2 environments with
-their compiled templates, one CSS inliner) and is reused for every issue of a run.
+their compiled templates, the CSS inliners) and is reused for every issue of a run.
 
 Why two environments: every HTML/MJML template is autoescaped whatever its file name, but
 the plain-text part and the subject/preheader are not HTML, so escaping there would turn
@@ -21,7 +21,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import css_inline
 import jinja2
 import mjml
 from markupsafe import Markup
@@ -31,6 +30,12 @@ from newsletter_digest.deliver import folder_name
 from newsletter_digest.errors import ConfigError, TemplateError
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
 from newsletter_digest.personal import RecipientFields
+from newsletter_digest.styles import (
+    DocumentInliner,
+    InlineCSSError,
+    inline_css,
+    split_inline_styles,
+)
 
 __all__ = [
     "DEFAULT_SUBJECT",
@@ -52,10 +57,6 @@ PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 VARIABLES_HINT = (
     "templates see: title, sender, subject, preheader, unsubscribe, footer, base_url, web_url, "
     "issue (number, date) and excerpts (each: id, title, author, source, url, tags, html, text)"
-)
-_INLINE_STYLE = re.compile(
-    r"""<mj-style\b[^>]*?\binline\s*=\s*["']inline["'][^>]*>(.*?)</mj-style\s*>""",
-    re.DOTALL | re.IGNORECASE,
 )
 _MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-z-]+)\b[^>]*?(/?)>")
 _MRML_POSITION = re.compile(r"at position (\d+):(\d+)")
@@ -139,17 +140,6 @@ def tidy_text(value: str) -> str:
     return _BLANK_RUNS.sub("\n\n", lines) + "\n"
 
 
-def split_inline_styles(source: str) -> tuple[str, str]:
-    """Take the ``<mj-style inline="inline">`` blocks out of MJML; return it and their CSS."""
-    rules: list[str] = []
-
-    def take(match: re.Match[str]) -> str:
-        rules.append(match.group(1))
-        return ""
-
-    return _INLINE_STYLE.sub(take, source), "\n".join(rules)
-
-
 def _markdown_filter(value: str) -> Markup:
     """Jinja filter ``markdown``: safe HTML from a Markdown string (e.g. the footer)."""
     return Markup(markdown.to_html(value))  # sanitized by markdown.py
@@ -183,6 +173,7 @@ def _environment(
     env.filters["markdown"] = _markdown_filter
     env.filters["markdown_text"] = markdown.to_text
     env.filters["longdate"] = long_date
+    env.filters["inline_css"] = inline_css
     return env
 
 
@@ -387,7 +378,7 @@ class Renderer:
         self._html_env = _environment(loader, autoescape=True, cache_dir=html_cache)
         self._text_env = _environment(loader, autoescape=False, cache_dir=text_cache)
         self._strings: dict[str, jinja2.Template] = {}
-        self._inliners: dict[str, css_inline.CSSInliner] = {}
+        self._inliner = DocumentInliner()
 
     def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
         """Render subject, preheader, HTML and text of one issue; TemplateError if one fails."""
@@ -488,27 +479,10 @@ class Renderer:
         return self._describe(self._html_env.get_template(HTML_TEMPLATE).filename)
 
     def _inline(self, html: str, css: str) -> str:
-        """Inline the ``<mj-style inline="inline">`` rules into style attributes, as mjml does.
-
-        MRML does not inline them (it leaves them in a <style> tag), so css-inline does it
-        here, with exactly those rules: the other <style> tags are neither applied nor
-        removed, so MJML's own resets stay in <head> and media queries (dark mode, mobile
-        columns) keep working. One inliner per distinct CSS text, i.e. one per run.
-        """
-        if not css.strip():
-            return html
-        inliner = self._inliners.get(css)
-        if inliner is None:
-            inliner = css_inline.CSSInliner(
-                inline_style_tags=False,
-                keep_style_tags=True,
-                load_remote_stylesheets=False,
-                extra_css=css,
-            )
-            self._inliners[css] = inliner
+        """Apply the ``<mj-style inline="inline">`` rules of the templates (see styles.py)."""
         try:
-            return str(inliner.inline(html))
-        except (css_inline.InlineError, ValueError) as e:
+            return self._inliner.inline(html, css)
+        except InlineCSSError as e:
             raise TemplateError(
                 f"{self._html_template_name()}: its inline CSS cannot be inlined: {e}",
                 'check the rules in <mj-style inline="inline"> blocks',
