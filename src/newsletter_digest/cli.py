@@ -7,7 +7,6 @@ with exit code 1; ``-v`` adds the traceback.
 from __future__ import annotations
 
 import sys
-import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,6 +30,8 @@ class DigestGroup(click.Group):
 
 def _fail(e: DigestError, verbose: bool) -> NoReturn:
     if verbose:
+        import traceback  # only here: it costs a start-up ~10 ms otherwise
+
         traceback.print_exc()
     click.secho(f"error: {e.message}", fg="red", err=True)
     if e.hint:
@@ -42,10 +43,12 @@ def _warn(message: str) -> None:
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
-def _config(ctx: click.Context) -> Any:
+def _config(ctx: click.Context, *, writes: bool = False) -> Any:
+    """The validated config. ``writes``: the command writes state, so it may save the
+    validation cache too (read-only commands use it but never create it)."""
     from newsletter_digest.config import find_config, load_config
 
-    return load_config(find_config(ctx.obj.get("config_path")))
+    return load_config(find_config(ctx.obj.get("config_path")), save=writes)
 
 
 def _now() -> datetime:
@@ -90,7 +93,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
     from newsletter_digest import build as pipeline
     from newsletter_digest.report import issue_lines, rotation_line
 
-    config = _config(ctx)
+    config = _config(ctx, writes=not dry_run)
     now = _now()
     if dry_run:
         plan, pending = pipeline.dry_run(config, now.date())
@@ -195,7 +198,7 @@ def send(ctx: click.Context, issue: int | None) -> None:
 
     Recipients who got it are never sent it again; only pending ones are tried.
     """
-    _send(_config(ctx), issue)
+    _send(_config(ctx, writes=True), issue)
 
 
 @cli.command()
@@ -238,7 +241,7 @@ def archive(ctx: click.Context) -> None:
     """
     from newsletter_digest.archive import rebuild_archive
 
-    result = rebuild_archive(_config(ctx))
+    result = rebuild_archive(_config(ctx, writes=True))
     for reason in result.left_out:
         _warn(f"{reason}; left out of the archive")
     plural = "" if result.issues == 1 else "s"
@@ -302,7 +305,7 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
     if now_text is not None and not once:
         raise click.UsageError("--now only works with --once")
-    config = _config(ctx)
+    config = _config(ctx, writes=True)
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
     verbose = bool(ctx.obj.get("verbose"))

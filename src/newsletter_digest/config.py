@@ -1,40 +1,40 @@
 """Load digest.yaml into validated, frozen settings, reporting every problem at once.
 
 Relative paths resolve against the config file's folder, so a project works the same from
-any working directory.
+any working directory. Validation (config_schema.py, pydantic) runs when the file is new
+or changed; its result is cached in ``.digest/config-cache.json`` beside the file, keyed by
+the file's bytes and place and by the schema's code, so a scheduled run that finds the
+same config again starts in a fraction of the time.
 """
 
 from __future__ import annotations
 
-import difflib
+import hashlib
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
-from email.headerregistry import Address
-from email.utils import getaddresses, parseaddr
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
-
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from newsletter_digest import scheduler
 from newsletter_digest.errors import ConfigError
+from newsletter_digest.files import save_cache
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
 
 DEFAULT_FILENAME = "digest.yaml"
 ENV_VAR = "DIGEST_CONFIG"
+CACHE_NAME = ".digest/config-cache.json"
+_SCHEMA_FILES = ("config.py", "config_schema.py")
 
 
-def _no_newlines(value: str) -> str:
+def no_newlines(value: str) -> str:
+    """Refuse a line break in a value that ends up in a header or a single line."""
     if "\r" in value or "\n" in value:
         raise ValueError("must be a single line (no line breaks)")
     return value
@@ -42,7 +42,9 @@ def _no_newlines(value: str) -> str:
 
 def check_address(value: str) -> str:
     """Accept ``addr@domain`` or ``Name <addr@domain>``; reject anything a mail server would."""
-    _no_newlines(value)
+    from email.utils import getaddresses, parseaddr
+
+    no_newlines(value)
     _, addr = parseaddr(value)
     if not addr or "@" not in addr or len(getaddresses([value])) != 1:
         raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
@@ -52,26 +54,38 @@ def check_address(value: str) -> str:
     return value
 
 
+def check_base_url(value: str) -> str:
+    """Accept an absolute http(s) URL with a host and no query or fragment; drop a final /."""
+    no_newlines(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL like 'https://news.example.org'")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: the address of the archive takes no ?query or #fragment")
+    return value.rstrip("/")
+
+
 def mailbox_key(address: str) -> str:
     """What makes two recipient entries one mailbox: the address, case folded."""
+    from email.utils import parseaddr
+
     return parseaddr(address)[1].casefold()
 
 
-class SmtpSettings(BaseModel):
+@dataclass(frozen=True)
+class SmtpSettings:
     """The ``smtp`` section: where and how to send; the password comes from the environment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str
+    port: int | None = None
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password_env: str = "DIGEST_SMTP_PASSWORD"
     ca_file: Path | None = None
-    timeout: float = Field(default=30.0, gt=0)
-    rate: float | None = Field(default=None, gt=0)
-    retries: int = Field(default=3, ge=0, le=20)
-    retry_delay: float = Field(default=2.0, ge=0)
+    timeout: float = 30.0
+    rate: float | None = None
+    retries: int = 3
+    retry_delay: float = 2.0
 
     @property
     def effective_port(self) -> int:
@@ -81,10 +95,9 @@ class SmtpSettings(BaseModel):
         return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
-class ScheduleSettings(BaseModel):
+@dataclass(frozen=True)
+class ScheduleSettings:
     """The ``schedule`` section: when ``digest run`` makes issues (rules in scheduler.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     every: str
     at: str = "09:00"
@@ -92,54 +105,6 @@ class ScheduleSettings(BaseModel):
     start: date = scheduler.DEFAULT_START
     catch_up: Literal["latest", "skip"] = "latest"
     grace: timedelta = timedelta(days=2)
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, value: str) -> str:
-        scheduler.parse_every(value)
-        return value
-
-    @field_validator("at", mode="before")
-    @classmethod
-    def _at(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # YAML 1.1 reads an unquoted 9:00 as the number 540 (base 60).
-            raise ValueError('write the time in quotes, like at: "09:00"')
-        if isinstance(value, str):
-            scheduler.parse_at(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        scheduler.zone(value)
-        return value
-
-    @field_validator("grace", mode="before")
-    @classmethod
-    def _grace(cls, value: Any) -> Any:
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            value = scheduler.parse_duration(value, at_most=scheduler.MAX_GRACE)
-        if isinstance(value, timedelta) and value < timedelta(minutes=1):
-            raise ValueError("expected at least 1m: a busy machine reaches a slot seconds late")
-        return value
-
-    @field_validator("grace")
-    @classmethod
-    def _grace_at_most(cls, value: timedelta) -> timedelta:
-        # Also for a grace YAML gave as a float (seconds), which skips the validator above.
-        if value > scheduler.MAX_GRACE:
-            limit = scheduler.format_duration(scheduler.MAX_GRACE)
-            raise ValueError(f"expected at most {limit} (got {scheduler.format_duration(value)})")
-        return value
-
-    @field_validator("start")
-    @classmethod
-    def _start(cls, value: date) -> date:
-        first, last = scheduler.FIRST_START, scheduler.LAST_START
-        if not first <= value <= last:
-            raise ValueError(f"expected a date from {first} to {last} (got {value})")
-        return value
 
     def to_schedule(self) -> scheduler.Schedule:
         """The schedule the slot maths works with."""
@@ -153,35 +118,22 @@ class ScheduleSettings(BaseModel):
         )
 
 
-class ArchiveSettings(BaseModel):
+@dataclass(frozen=True)
+class ArchiveSettings:
     """The ``archive`` section: the web archive and Atom feed written beside the issues."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    feed_items: int = Field(default=20, ge=1, le=1000)
+    feed_items: int = 20
 
 
-def check_base_url(value: str) -> str:
-    """Accept an absolute http(s) URL with a host and no query or fragment; drop a final /."""
-    _no_newlines(value)
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc or " " in value:
-        raise ValueError(f"{value!r} is not an http(s) URL like 'https://news.example.org'")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{value!r}: the address of the archive takes no ?query or #fragment")
-    return value.rstrip("/")
-
-
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings:
     """The validated digest.yaml; paths are absolute once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-    title: str = Field(min_length=1)
+    title: str
     sender: str
     recipients: tuple[str, ...] = ()
     recipients_file: Path | None = None
-    per_issue: int = Field(default=3, ge=1, le=100)
+    per_issue: int = 3
     subject: str = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
     preheader: str | None = None
     content: Path = Path("content")
@@ -195,66 +147,22 @@ class Settings(BaseModel):
     schedule: ScheduleSettings | None = None
     per_recipient: bool = False
     base_url: str | None = None
-    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
-
-    @field_validator("title", "subject")
-    @classmethod
-    def _single_line(cls, value: str) -> str:
-        return _no_newlines(value)
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        return check_address(value)
-
-    @field_validator("recipients")
-    @classmethod
-    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            check_address(item)
-        return value
-
-    @field_validator("seed", mode="before")
-    @classmethod
-    def _seed(cls, value: Any) -> Any:
-        # A number is a fine seed; keep it as its text so rotation hashes one type.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
-
-    @field_validator("unsubscribe")
-    @classmethod
-    def _unsubscribe(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _no_newlines(value)
-        if not value.startswith(("mailto:", "https://", "http://")) or len(value) < 10:
-            raise ValueError("expected a mailto: or https:// URL")
-        return value
-
-    @model_validator(mode="after")
-    def _one_delivery(self) -> Settings:
-        if self.per_recipient and self.smtp is not None:
-            raise ValueError(
-                "per_recipient and smtp exclude each other: choose the pickup folder or SMTP"
-            )
-        return self
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def sender_address(self) -> Address:
         """The sender as a structured address (for headers and Message-ID domains)."""
+        from email.headerregistry import Address
+        from email.utils import parseaddr
+
         name, addr = parseaddr(self.sender)
         local, _, domain = addr.rpartition("@")
         return Address(display_name=name, username=local, domain=domain)
 
 
-class Config(BaseModel):
+@dataclass(frozen=True)
+class Config:
     """Settings plus where they came from; recipients are streamed, never all held at once."""
-
-    model_config = ConfigDict(frozen=True)
 
     path: Path
     settings: Settings
@@ -277,68 +185,47 @@ class Config(BaseModel):
         return list(islice(dict.fromkeys(self.iter_recipients()), count))
 
 
-_MESSAGES = {
-    "missing": "required key is missing",
-    "extra_forbidden": "unknown key",
-    "int_parsing": "expected an integer",
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "string_type": "expected a string",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "tuple_type": "expected a list",
-    "path_type": "expected a path",
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "model_type": "expected a section of keys",
-    "model_attributes_type": "expected a section of keys",
-    "literal_error": "expected one of",
-}
+def settings_from_values(values: dict[str, Any]) -> Settings:
+    """Settings from validated values: the schema's output, or the same read back as JSON."""
 
+    def path(value: Any) -> Path | None:
+        return None if value is None else Path(value)
 
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed where an unknown key was found (top level or a section)."""
-    model: type[BaseModel] = Settings
-    for part in loc[:-1]:
-        annotation = (
-            model.model_fields[str(part)].annotation if part in model.model_fields else None
+    smtp, schedule = values.get("smtp"), values.get("schedule")
+    if smtp is not None:
+        smtp = SmtpSettings(**smtp | {"ca_file": path(smtp.get("ca_file"))})
+    if schedule is not None:
+        start, grace = schedule["start"], schedule["grace"]
+        schedule = ScheduleSettings(
+            **schedule
+            | {
+                "start": start if isinstance(start, date) else date.fromisoformat(start),
+                "grace": grace if isinstance(grace, timedelta) else timedelta(seconds=grace),
+            }
         )
-        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
-        models = [a for a in nested if issubclass(a, BaseModel)]
-        if not models:
-            break
-        model = models[0]
-    return list(model.model_fields)
+    paths = {key: path(values[key]) for key in ("content", "templates", "outbox", "state")}
+    return Settings(
+        **values
+        | paths
+        | {
+            "recipients": tuple(values["recipients"]),
+            "recipients_file": path(values.get("recipients_file")),
+            "smtp": smtp,
+            "schedule": schedule,
+            "archive": ArchiveSettings(**values["archive"]),
+        }
+    )
 
 
-def _describe(error: Any) -> str:
-    """One line per problem: ``key.path: what is wrong``."""
-    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        fields = _known_keys(tuple(error["loc"]))
-        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
-        return f"{loc}: unknown key{hint}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than"):
-        ctx = error.get("ctx", {})
-        bound = next(
-            f"{op} {ctx[key]}"
-            for key, op in (("ge", ">="), ("le", "<="), ("gt", ">"))
-            if key in ctx
-        )
-        noun = "a number" if any(isinstance(v, float) for v in ctx.values()) else "an integer"
-        return f"{loc}: expected {noun} {bound} (got {error['input']!r})"
-    if kind == "literal_error":
-        return f"{loc}: expected {error['ctx']['expected']} (got {error['input']!r})"
-    if kind == "value_error":
-        return f"{loc}: {error['msg'].removeprefix('Value error, ')}"
-    if kind == "string_too_short":
-        return f"{loc}: must not be empty"
-    message = _MESSAGES.get(kind, error["msg"])
-    if kind != "missing":
-        message += f" (got {error['input']!r})"
-    return f"{loc}: {message}"
+def _plain(value: Any) -> Any:
+    """JSON for the values json does not know: paths as text, dates ISO, durations seconds."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(f"{type(value).__name__} in settings")
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -347,19 +234,28 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError as e:
         raise ConfigError(
             f"no config file at {path}",
             "run digest in a folder with digest.yaml, or pass --config PATH "
             "(a minimal one needs 'title' and 'sender')",
         ) from e
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e}", "check the file is readable UTF-8") from e
+
+
+def _parse_yaml(path: Path, raw: bytes) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read {path}: {e}", "check the file is readable UTF-8") from e
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -413,38 +309,70 @@ def _scan_recipients(path: Path) -> tuple[int, list[str]]:
     return count, problems
 
 
-def load_config(path: Path) -> Config:
-    """Read, validate and resolve a digest.yaml; raise one ConfigError listing every problem."""
-    data = _read_yaml(path)
-    problems: list[str] = []
-    settings: Settings | None = None
+def _cache_key(path: Path, raw: bytes) -> str:
+    """What a cached validation depends on: the file's bytes and place, the schema's code."""
+    digest = hashlib.sha256(raw)
+    digest.update(str(path).encode("utf-8", "surrogateescape"))
+    for name in _SCHEMA_FILES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _cached_settings(cache: Path, key: str) -> Settings | None:
+    """The settings validated for ``key`` before; None when missing, stale or unreadable."""
     try:
-        settings = Settings.model_validate(data)
-    except ValidationError as e:
-        problems = [_describe(err) for err in e.errors()]
+        data = json.loads(cache.read_bytes())
+        if data.get("key") != key:
+            return None
+        return settings_from_values(data["settings"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _validate(path: Path, raw: bytes) -> tuple[Settings | None, list[str]]:
+    """Parse and validate the YAML (pydantic is imported only here); resolve its paths."""
+    from newsletter_digest.config_schema import validate
+
+    values, problems = validate(_parse_yaml(path, raw))
+    if values is None:
+        return None, problems
+    settings = settings_from_values(values)
+    base = path.parent
+    smtp = settings.smtp
+    if smtp is not None and smtp.ca_file is not None:
+        smtp = replace(smtp, ca_file=_resolve(base, smtp.ca_file))
+    resolved = replace(
+        settings,
+        content=_resolve(base, settings.content),
+        templates=_resolve(base, settings.templates),
+        outbox=_resolve(base, settings.outbox),
+        state=_resolve(base, settings.state),
+        recipients_file=(
+            _resolve(base, settings.recipients_file) if settings.recipients_file else None
+        ),
+        smtp=smtp,
+    )
+    return resolved, []
+
+
+def load_config(path: Path, *, save: bool = False) -> Config:
+    """Read, validate and resolve a digest.yaml; raise one ConfigError listing every problem.
+
+    A validation cached for the same bytes is reused; ``save`` stores a new one (commands
+    that write nothing pass False, so they leave no ``.digest`` folder behind).
+    """
+    raw = _read(path)
+    cache = path.parent / CACHE_NAME
+    key = _cache_key(path, raw)
+    settings = _cached_settings(cache, key)
+    problems: list[str] = []
+    if settings is None:
+        settings, problems = _validate(path, raw)
+        if settings is not None and save:
+            entry = {"key": key, "settings": asdict(settings)}
+            save_cache(cache, json.dumps(entry, default=_plain, ensure_ascii=False).encode())
     count = 0
     if settings is not None:
-        base = path.parent
-        settings = settings.model_copy(
-            update={
-                key: _resolve(base, getattr(settings, key))
-                for key in ("content", "templates", "outbox", "state")
-            }
-            | (
-                {
-                    "smtp": settings.smtp.model_copy(
-                        update={"ca_file": _resolve(base, settings.smtp.ca_file)}
-                    )
-                }
-                if settings.smtp is not None and settings.smtp.ca_file is not None
-                else {}
-            )
-            | (
-                {"recipients_file": _resolve(base, settings.recipients_file)}
-                if settings.recipients_file
-                else {}
-            )
-        )
         count = len(settings.recipients)
         if settings.recipients_file is not None:
             in_file, file_problems = _scan_recipients(settings.recipients_file)

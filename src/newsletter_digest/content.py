@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter_digest.errors import ContentError
+from newsletter_digest.files import save_cache
 from newsletter_digest.frontmatter import (
     InvalidFileError,
     fast_front_matter,
@@ -346,22 +346,7 @@ def _read_cache(cache_path: Path, folder_key: str) -> dict[str, list[Any]]:
 def _write_cache(cache_path: Path, folder_key: str, entries: dict[str, list[Any]]) -> None:
     """Replace the cache file atomically; a cache that cannot be written is simply skipped."""
     payload = {"version": _CACHE_VERSION, "folder": folder_key, "entries": entries}
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    tmp: str | None = None
-    try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(cache_path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    save_cache(cache_path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _markdown_files(folder: Path, with_stat: bool) -> list[tuple[str, str, int, int]]:

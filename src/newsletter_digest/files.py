@@ -1,9 +1,10 @@
-"""Crash-safe file writes: temp name, fsync, rename, fsync the folder."""
+"""Crash-safe file writes: temp name, fsync, rename, fsync the folder; and cache files."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -66,3 +67,23 @@ def create_new(path: Path, data: bytes) -> bool:
     finally:
         tmp.unlink(missing_ok=True)
     return True
+
+
+def save_cache(path: Path, data: bytes) -> None:
+    """Replace a cache file atomically, or skip it where it cannot be written.
+
+    No fsync: a cache lost or emptied by a power cut reads as no cache and is rebuilt.
+    """
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).replace(path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

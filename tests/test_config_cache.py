@@ -1,0 +1,153 @@
+"""The validated-config cache: the same answer as a fresh validation, and never a stale one."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsletter_digest import config as runtime
+from newsletter_digest import config_schema as schema
+from newsletter_digest.config import CACHE_NAME, load_config
+from newsletter_digest.errors import ConfigError
+
+FULL = """\
+title: Full
+sender: "Full <full@example.org>"
+recipients: [a@example.org]
+recipients_file: people.txt
+per_issue: 4
+preheader: "This week: {{ excerpts | length }}"
+content: words
+templates: looks
+outbox: out
+state: var/state.db
+unsubscribe: https://example.org/u?e={email}
+footer: "**Bye**"
+seed: 42
+base_url: https://news.example.org/
+archive:
+  feed_items: 5
+smtp:
+  host: mail.example.org
+  port: 2525
+  security: ssl
+  username: me
+  ca_file: ca.pem
+  timeout: 12.5
+  rate: 3
+  retries: 1
+  retry_delay: 0.5
+schedule:
+  every: 2 weeks
+  at: "07:30"
+  timezone: Europe/Berlin
+  start: 2026-01-05
+  catch_up: skip
+  grace: 90m
+"""
+
+
+def write(folder: Path, text: str) -> Path:
+    (folder / "people.txt").write_text("b@example.org\n", encoding="utf-8")
+    path = folder / "digest.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cached_settings_are_the_validated_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    fresh = load_config(path, save=True)
+    assert (tmp_path / CACHE_NAME).is_file()
+    cached = load_config(path)
+    assert cached == fresh
+    assert cached.settings.schedule is not None and cached.settings.smtp is not None
+    assert cached.settings.schedule.to_schedule() == fresh.settings.schedule.to_schedule()
+    assert cached.settings.smtp.ca_file == tmp_path / "ca.pem"
+    assert cached.settings.state == tmp_path / "var" / "state.db"
+    assert cached.recipient_count == 2
+
+
+def test_a_warm_start_does_not_import_pydantic_or_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    probe = (
+        "import sys; from pathlib import Path; from newsletter_digest.config import load_config;"
+        f"load_config(Path({str(path)!r}), save=True);"
+        "print(sorted(m for m in ('pydantic', 'yaml') if m in sys.modules))"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout.strip() == "['pydantic', 'yaml']"  # first run validates
+    assert runs[1].stdout.strip() == "[]"  # the next one reads the cache
+
+
+def test_an_edited_config_is_validated_again(tmp_path: Path) -> None:
+    path = write(tmp_path, "title: T\nsender: a@example.org\nper_issue: 3\n")
+    load_config(path, save=True)
+    path.write_text("title: T\nsender: a@example.org\nper_issue: 5\n", encoding="utf-8")
+    assert load_config(path, save=True).settings.per_issue == 5
+    path.write_text("title: T\nsender: a@example.org\nper_issue: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="per_issue: expected an integer >= 1"):
+        load_config(path, save=True)
+
+
+def test_the_same_file_elsewhere_resolves_its_own_paths(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    text = "title: T\nsender: a@example.org\n"
+    first = load_config(write(tmp_path / "a", text), save=True)
+    second = load_config(write(tmp_path / "b", text), save=True)
+    assert first.settings.content == tmp_path / "a" / "content"
+    assert second.settings.content == tmp_path / "b" / "content"
+
+
+@pytest.mark.parametrize("junk", [b"", b"{not json", b'{"key": 1}', b'{"key": "x", "s": 1}'])
+def test_a_broken_cache_is_ignored_and_replaced(tmp_path: Path, junk: bytes) -> None:
+    path = write(tmp_path, FULL)
+    expected = load_config(path)
+    cache = tmp_path / CACHE_NAME
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(junk)
+    assert load_config(path, save=True) == expected
+    assert cache.read_bytes() != junk
+
+
+def test_read_only_loads_write_no_cache(tmp_path: Path) -> None:
+    load_config(write(tmp_path, FULL))
+    assert not (tmp_path / ".digest").exists()
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "model"),
+    [
+        (runtime.Settings, schema.SettingsSchema),
+        (runtime.SmtpSettings, schema.SmtpSchema),
+        (runtime.ScheduleSettings, schema.ScheduleSchema),
+        (runtime.ArchiveSettings, schema.ArchiveSchema),
+    ],
+)
+def test_runtime_settings_and_schema_agree_on_keys_and_defaults(
+    dataclass: type, model: type[schema.BaseModel]
+) -> None:
+    fields = {f.name: f for f in dataclasses.fields(dataclass)}
+    assert list(fields) == list(model.model_fields)
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            assert fields[name].default is dataclasses.MISSING, name
+            continue
+        field = fields[name]
+        default = (
+            field.default_factory()  # type: ignore[misc]
+            if field.default_factory is not dataclasses.MISSING
+            else field.default
+        )
+        schema_default = info.get_default(call_default_factory=True)
+        if isinstance(schema_default, schema.BaseModel):
+            schema_default = schema_default.model_dump()
+            default = dataclasses.asdict(default)
+        assert default == schema_default, name
