@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from newsletter_digest.markdown import is_safe_url, to_html, to_text
@@ -112,3 +117,45 @@ def test_image_in_text_is_its_alt() -> None:
 def test_empty_body() -> None:
     assert to_html("") == ""
     assert to_text("") == ""
+
+
+def _probe(store: Path, body: str) -> list[str]:
+    """Render ``body`` in a new process with ``store``; its HTML, text and modules loaded."""
+    code = (
+        "import json, sys; from pathlib import Path; from newsletter_digest import markdown;"
+        f"markdown.load_store(Path({str(store)!r}));"
+        f"r = markdown.render({body!r}); markdown.save_store();"
+        "print(json.dumps([r.html, r.text, 'markdown_it' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout))
+
+
+def test_rendered_bodies_are_kept_for_the_next_run(tmp_path: Path) -> None:
+    store = tmp_path / "markdown.json"
+    body = "Some *emphasis* and [a link](https://example.org/)."
+    first = _probe(store, body)
+    assert first == [to_html(body), to_text(body), True]
+    assert _probe(store, body) == [to_html(body), to_text(body), False]  # no parser needed
+    other = "A **different** body."
+    assert _probe(store, other) == [to_html(other), to_text(other), True]
+    assert _probe(store, body)[2] is False  # the store keeps both
+
+
+@pytest.mark.parametrize("junk", [b"", b"[]", b'{"key": "other", "bodies": {}}'])
+def test_a_broken_or_stale_store_is_ignored(tmp_path: Path, junk: bytes) -> None:
+    store = tmp_path / "markdown.json"
+    store.write_bytes(junk)
+    body = "Fresh *text*."
+    assert _probe(store, body) == [to_html(body), to_text(body), True]
+
+
+def test_a_store_from_other_code_is_not_trusted(tmp_path: Path) -> None:
+    store = tmp_path / "markdown.json"
+    body = "Trusted *text*."
+    _probe(store, body)
+    data = json.loads(store.read_bytes())
+    data["bodies"][body] = ["<script>stale</script>", "stale"]
+    data["key"] = "0" * 64  # what an older version of markdown.py would have written
+    store.write_text(json.dumps(data), encoding="utf-8")
+    assert _probe(store, body)[:2] == [to_html(body), to_text(body)]

@@ -431,3 +431,24 @@ def test_a_subject_too_deep_for_python_is_a_template_error() -> None:
     subject = "{{ " + "(" * 300 + "title" + ")" * 300 + " }}"
     with pytest.raises(TemplateError, match=r"^digest\.yaml subject: RecursionError"):
         render(branding=replace(BRANDING, subject=subject))
+
+
+def test_cached_subject_follows_the_config(tmp_path: Path) -> None:
+    """Subject and preheader strings go through the bytecode cache, keyed by their text."""
+    cache = tmp_path / "cache"
+    first = replace(BRANDING, subject="First {{ title }}", preheader="Pre {{ issue.number }}")
+    assert Renderer(None, first, cache).render(ISSUE, [excerpt(1)]).subject == "First Test Weekly"
+    compiled = sorted((cache / "text").iterdir())
+    again = Renderer(None, first, cache).render(ISSUE, [excerpt(1)])
+    assert (again.subject, again.preheader) == ("First Test Weekly", "Pre 7")
+    assert sorted((cache / "text").iterdir()) == compiled  # read back, not compiled anew
+    second = replace(first, subject="Second {{ title }}")
+    assert Renderer(None, second, cache).render(ISSUE, [excerpt(1)]).subject == (
+        "Second Test Weekly"
+    )
+
+
+def test_cached_subject_errors_still_name_the_key(tmp_path: Path) -> None:
+    broken = replace(BRANDING, subject="{{ title ")
+    with pytest.raises(TemplateError, match=r"digest\.yaml subject"):
+        Renderer(None, broken, tmp_path / "cache").render(ISSUE, [excerpt(1)])

@@ -17,9 +17,6 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
-from email.utils import getaddresses
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -38,8 +35,10 @@ from newsletter_digest.render import (
     PACKAGE_TEMPLATES,
     ExcerptView,
     TemplateLoader,
+    bytecode_cache,
     excerpt_view,
     long_date,
+    template_cache_dir,
     template_error,
     template_path,
 )
@@ -143,6 +142,10 @@ def web_version(html: str) -> str:
 
 def _outbox_addressee(eml: Path) -> str | None:
     """The one address an outbox ``.eml`` is written to, if it is written to one."""
+    from email.parser import BytesHeaderParser
+    from email.policy import default as default_policy
+    from email.utils import getaddresses
+
     try:
         with eml.open("rb") as handle:
             headers = BytesHeaderParser(policy=default_policy).parse(handle)
@@ -176,12 +179,16 @@ def impersonal_html(outbox: Path, state: State, record: IssueRecord) -> str | No
     return _scrub(html, _outbox_addressee(folder / f"{stem}.eml"))
 
 
-def _environment(templates: Path | None) -> jinja2.Environment:
-    """Autoescaped Jinja2 for the archive page: the user's templates first, then ours."""
+def _environment(templates: Path | None, cache_dir: Path | None = None) -> jinja2.Environment:
+    """Autoescaped Jinja2 for the archive page: the user's templates first, then ours.
+
+    ``cache_dir`` keeps the compiled template between runs (commands that write only).
+    """
     loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
     if templates is not None and templates.is_dir():
         loaders.insert(0, TemplateLoader(templates))
     env = jinja2.Environment(
+        bytecode_cache=bytecode_cache(cache_dir),
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -193,7 +200,10 @@ def _environment(templates: Path | None) -> jinja2.Environment:
 
 
 def render_index(
-    config: Config, issues: Sequence[feed.IssueEntry], feed_href: str | None = None
+    config: Config,
+    issues: Sequence[feed.IssueEntry],
+    feed_href: str | None = None,
+    cache_dir: Path | None = None,
 ) -> str:
     """The archive page: every issue (newest first) linking to its web version.
 
@@ -202,7 +212,7 @@ def render_index(
     """
     s = config.settings
     try:
-        template = _environment(s.templates).get_template(TEMPLATE)
+        template = _environment(s.templates, cache_dir).get_template(TEMPLATE)
         return template.render(title=s.title, issues=issues, feed_href=feed_href)
     except Exception as e:
         raise template_error(
@@ -328,7 +338,8 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
         if _write(feed_path, data):
             changed.append(feed_path)
     index = outbox / INDEX
-    page_html = render_index(config, entries, FEED if feed_path else None)
+    cache_dir = template_cache_dir(config.settings.state) / "archive"
+    page_html = render_index(config, entries, FEED if feed_path else None, cache_dir)
     try:
         outbox.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter_digest import archive, compose, deliver, rotation
+from newsletter_digest import archive, compose, deliver, markdown, rotation
 from newsletter_digest.config import Config
 from newsletter_digest.content import load_content
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
@@ -23,7 +23,7 @@ from newsletter_digest.models import (
     Slot,
 )
 from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
-from newsletter_digest.render import Branding, Renderer
+from newsletter_digest.render import Branding, Renderer, template_cache_dir
 from newsletter_digest.state import State, open_state
 
 
@@ -76,7 +76,7 @@ def make_renderer(config: Config, *, cache: bool = False) -> Renderer:
         preheader=s.preheader,
         base_url=s.base_url,
     )
-    cache_dir = s.state.parent / "template-cache" if cache else None
+    cache_dir = template_cache_dir(s.state) if cache else None
     return Renderer(s.templates, branding, cache_dir)
 
 
@@ -165,7 +165,9 @@ def build(
 ) -> BuildResult:
     """Make the next issue (see :func:`make_issue`), then bring the web archive up to date."""
     result = make_issue(config, now, use_cache=use_cache, slot=slot)
-    return publish_archive(config, result)
+    result = publish_archive(config, result)
+    markdown.save_store()  # the bodies rendered for the first time, for the next run
+    return result
 
 
 def publish_archive(config: Config, result: BuildResult) -> BuildResult:

@@ -13,14 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from newsletter_digest.models import Problem
-
-# yaml.safe_load's loader, with the C parser when PyYAML has libyaml (several times faster);
-# both build only plain data (SafeConstructor), never Python objects.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
@@ -189,9 +182,17 @@ def _impossible_date_line(front: str) -> int:
 
 
 def yaml_front_matter(front: str, path: Path) -> Mapping[Any, Any]:
-    """Parse front matter with PyYAML's safe loader; problems name the line in the file."""
+    """Parse front matter with PyYAML's safe loader; problems name the line in the file.
+
+    PyYAML is imported here, not at the top: most front matter never needs it.
+    """
+    import yaml
+
+    # The C parser when PyYAML has libyaml (several times faster); both safe loaders build
+    # only plain data (SafeConstructor), never Python objects.
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        meta = yaml.load(front, Loader=_YAML_LOADER)  # a safe loader: no arbitrary objects
+        meta = yaml.load(front, Loader=loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = 2 + mark.line if mark is not None else None

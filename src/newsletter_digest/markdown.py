@@ -4,20 +4,38 @@ Excerpt bodies are CommonMark (plus ``~~strikethrough~~``). Raw HTML is never pa
 through: it shows as literal text. Only absolute ``http(s)`` and ``mailto`` links survive
 (any other link renders as its text alone), and images only load from ``http(s)`` (any
 other image renders as its alt text). Both renderings share one parser, built once.
+
+Rendered bodies are also kept on disk between runs (:func:`load_store`/:func:`save_store`,
+keyed by this module's code and markdown-it's), so a run whose excerpts were all seen
+before never imports the parser at all.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import NamedTuple
+import hashlib
+import importlib.util
+import json
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
-from markdown_it.token import Token
-from markdown_it.tree import SyntaxTreeNode
+from newsletter_digest.files import save_cache
 
-__all__ = ["Rendered", "is_safe_url", "render", "to_html", "to_text"]
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_core import StateCore
+    from markdown_it.tree import SyntaxTreeNode
+
+__all__ = [
+    "Rendered",
+    "is_safe_url",
+    "load_store",
+    "render",
+    "save_store",
+    "to_html",
+    "to_text",
+]
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
@@ -44,6 +62,8 @@ def _allow_every_link(url: str) -> bool:
 
 def _sanitize(state: StateCore) -> None:
     """Drop links and images whose URL an email must not carry, keeping their text."""
+    from markdown_it.token import Token
+
     for block in state.tokens:
         if block.type != "inline" or not block.children:
             continue
@@ -67,16 +87,16 @@ def _sanitize(state: StateCore) -> None:
         block.children = kept
 
 
-def _build() -> MarkdownIt:
+@cache
+def _parser() -> MarkdownIt:
     """Build the one parser: CommonMark, raw HTML off, strikethrough on, URLs policed."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("strikethrough")
     md.validateLink = _allow_every_link  # type: ignore[method-assign]
     md.core.ruler.push("email_safe_urls", _sanitize)
     return md
-
-
-_MD = _build()
 
 
 class Rendered(NamedTuple):
@@ -86,13 +106,69 @@ class Rendered(NamedTuple):
     text: str
 
 
+# Bodies rendered in earlier runs (load_store) or in this one; where they are kept on disk.
+_stored: dict[str, Rendered] = {}
+_store_path: Path | None = None
+_added = False
+STORE_LIMIT = 20_000  # bodies kept on disk; beyond it the store starts again from this run
+
+
 @lru_cache(maxsize=1024)
 def render(markdown: str) -> Rendered:
     """Parse a Markdown body once and render it both ways (cached: bodies recur)."""
-    tokens = _MD.parse(markdown)
-    html = str(_MD.renderer.render(tokens, _MD.options, {}))
+    global _added
+    found = _stored.get(markdown)
+    if found is not None:
+        return found
+    from markdown_it.tree import SyntaxTreeNode
+
+    md = _parser()
+    tokens = md.parse(markdown)
+    html = str(md.renderer.render(tokens, md.options, {}))
     text = "\n\n".join(_blocks(SyntaxTreeNode(tokens).children)).strip("\n")
-    return Rendered(html, text)
+    _stored[markdown] = rendered = Rendered(html, text)
+    _added = True
+    return rendered
+
+
+@cache
+def _fingerprint() -> str:
+    """What rendered bodies depend on: this module's code and the markdown-it version."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    spec = importlib.util.find_spec("markdown_it")  # finds the package without importing it
+    if spec is not None and spec.origin:
+        digest.update(Path(spec.origin).read_bytes())  # holds __version__
+    return digest.hexdigest()
+
+
+def load_store(path: Path) -> None:
+    """Reuse the bodies an earlier run rendered and keep new ones there (see save_store).
+
+    A missing, unreadable or stale store (other code, other markdown-it) is ignored.
+    """
+    global _store_path
+    _store_path = path
+    try:
+        data: Any = json.loads(path.read_bytes())
+        if data["key"] != _fingerprint():
+            return
+        entries = {body: Rendered(html, text) for body, (html, text) in data["bodies"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return
+    _stored.update(entries)
+
+
+def save_store() -> None:
+    """Write the store named by load_store, if this run rendered a body it did not hold."""
+    global _added, _stored
+    if not _added or _store_path is None:
+        return
+    if len(_stored) > STORE_LIMIT:
+        _stored = {body: _stored[body] for body in list(_stored)[-STORE_LIMIT // 2 :]}
+    bodies = {body: list(rendered) for body, rendered in _stored.items()}
+    data = {"key": _fingerprint(), "bodies": bodies}
+    save_cache(_store_path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+    _added = False
 
 
 def to_html(markdown: str) -> str:

@@ -43,6 +43,8 @@ __all__ = [
     "ExcerptView",
     "Renderer",
     "TemplateLoader",
+    "bytecode_cache",
+    "template_cache_dir",
     "template_error",
     "template_path",
     "web_url",
@@ -145,7 +147,12 @@ def _markdown_filter(value: str) -> Markup:
     return Markup(markdown.to_html(value))  # sanitized by markdown.py
 
 
-def _bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
+def template_cache_dir(state: Path) -> Path:
+    """Where compiled templates are kept: beside the state database."""
+    return state.parent / "template-cache"
+
+
+def bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
     """Compiled templates kept on disk between runs; none where the folder cannot be made."""
     if folder is None:
         return None
@@ -161,7 +168,7 @@ def _environment(
 ) -> jinja2.Environment:
     """One Jinja2 environment: strict undefined, compiled templates kept for the run."""
     env = jinja2.Environment(
-        bytecode_cache=_bytecode_cache(cache_dir),
+        bytecode_cache=bytecode_cache(cache_dir),
         loader=loader,
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
@@ -348,7 +355,8 @@ class Renderer:
         """Set up the loaders (user folder first, then the built-in templates).
 
         ``cache_dir`` keeps compiled templates between runs (Jinja2's bytecode cache, checked
-        against each template's source), which saves most of a short command's time.
+        against each template's source) and rendered Markdown bodies, which saves most of a
+        short command's time.
         """
         if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
             raise TemplateError(
@@ -378,6 +386,8 @@ class Renderer:
         self._html_env = _environment(loader, autoescape=True, cache_dir=html_cache)
         self._text_env = _environment(loader, autoescape=False, cache_dir=text_cache)
         self._strings: dict[str, jinja2.Template] = {}
+        if cache_dir is not None:
+            markdown.load_store(cache_dir / "markdown.json")  # saved by the build at its end
         self._inliner = DocumentInliner()
 
     def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
@@ -443,11 +453,24 @@ class Renderer:
         template = self._strings.get(label)
         if template is None:
             try:
-                template = self._text_env.from_string(source)
+                template = self._compile_string(label, source)
             except Exception as e:
                 raise self._error(e, label) from e
             self._strings[label] = template
         return template
+
+    def _compile_string(self, label: str, source: str) -> jinja2.Template:
+        """``from_string`` through the bytecode cache (Jinja2 only caches loaded files)."""
+        env = self._text_env
+        cache = env.bytecode_cache
+        if cache is None:
+            return env.from_string(source)
+        name = f"<digest.yaml {label}>"
+        bucket = cache.get_bucket(env, name, None, source)  # keyed by the source's checksum
+        if bucket.code is None:
+            bucket.code = env.compile(source, name)
+            cache.set_bucket(bucket)
+        return env.template_class.from_code(env, bucket.code, env.make_globals(None))
 
     def _render_string(self, label: str, source: str, context: Mapping[str, Any]) -> str:
         """Render a configured Jinja string such as the subject."""

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
-
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import create_new, fsync_dir
 from newsletter_digest.frontmatter import split_front_matter
@@ -191,6 +189,8 @@ def _teaser_parts(teaser: str) -> tuple[str, str, str]:
 
 def _file_text(title: str, body: str, added: date | None) -> str:
     """Return an excerpt file's text: YAML front matter, a blank line, the body."""
+    import yaml  # here, not at the top: only the import command writes YAML
+
     meta: dict[str, object] = {"title": title}
     if added is not None:
         meta["added"] = added
