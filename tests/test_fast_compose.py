@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import email
+import json
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter_digest.compose import MessageFactory, _qp_line, _qp_lines, compose, to_bytes
+from newsletter_digest.build import outbox_message
+from newsletter_digest.compose import (
+    MessageFactory,
+    _qp_line,
+    _qp_lines,
+    compose,
+    list_id,
+    to_bytes,
+)
+from newsletter_digest.config import load_config
 from newsletter_digest.models import RenderedIssue
 from newsletter_digest.personal import EMAIL, EMAIL_QUOTED, fill_text, personalize
 
@@ -32,7 +43,7 @@ def meaning(data: bytes) -> tuple[dict[str, str], list[tuple[str, str]]]:
     skip = {"content-type", "content-transfer-encoding"}
     headers = {k.lower(): str(v) for k, v in message.items() if k.lower() not in skip}
     parts = [
-        (part.get_content_type(), part.get_content().replace("\r\n", "\n").rstrip("\n"))
+        (part.get_content_type(), part.get_content().replace("\r\n", "\n"))
         for part in message.iter_parts()
     ]
     return headers, parts
@@ -162,3 +173,46 @@ def test_personal_line_amid_long_static_runs_is_filled() -> None:
     assert meaning(fast(rendered, "ann@example.org", None)) == meaning(
         slow(rendered, "ann@example.org", None)
     )
+
+
+@pytest.mark.parametrize(
+    "recipients",
+    [[], ["ann@example.org"], ["Zoë <zoe@exämple.org>"], ["ann@example.org", "bob@example.org"]],
+)
+def test_outbox_copy_means_what_the_standard_library_message_means(
+    tmp_path: Path, recipients: list[str]
+) -> None:
+    """The outbox .eml: to its sole reader, else to nobody in particular; never a list."""
+    (tmp_path / "digest.yaml").write_text(
+        json.dumps(
+            {
+                "title": "Weekly",
+                "sender": SENDER,
+                "recipients": recipients,
+                "unsubscribe": "https://example.org/u?e={email}",
+            }
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "digest.yaml")
+    sole = recipients[0] if len(recipients) == 1 else None
+    rendered = personalize(
+        RenderedIssue(subject="S", preheader="P", html=f"<p>{EMAIL}</p>\n", text=f"{EMAIL}\n"),
+        sole,
+    )
+    fast_bytes = outbox_message(config, rendered, "<1.digest@example.org>", WHEN)
+    slow_message = compose(
+        rendered,
+        sender=SENDER,
+        recipients=recipients,
+        date=WHEN,
+        message_id="<1.digest@example.org>",
+        unsubscribe=fill_text("https://example.org/u?e=" + EMAIL_QUOTED, sole),
+        list_name=list_id("Weekly", SENDER),
+    )
+    slow_bytes = to_bytes(slow_message, utf8=sole is not None and not sole.isascii())
+    assert meaning(fast_bytes) == meaning(slow_bytes)
+    to = parse(fast_bytes)["To"]
+    if len(recipients) > 1:
+        assert str(to) == "undisclosed-recipients:;"
+        assert "example.org" not in str(to)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from email.headerregistry import Group
 from pathlib import Path
 
 from newsletter_digest import archive, compose, deliver, markdown, rotation
@@ -22,7 +23,7 @@ from newsletter_digest.models import (
     Selection,
     Slot,
 )
-from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
+from newsletter_digest.personal import personalize, unsubscribe_template
 from newsletter_digest.render import Branding, Renderer, template_cache_dir
 from newsletter_digest.state import State, open_state
 
@@ -114,20 +115,23 @@ def outbox_recipient(config: Config) -> str | None:
 def outbox_message(
     config: Config, rendered: RenderedIssue, message_id: str, now: datetime
 ) -> bytes:
-    """The outbox copy of the issue as a complete message."""
+    """The outbox copy of the issue as a complete message.
+
+    To its sole reader, if it has one; otherwise to "undisclosed-recipients" (or, with no
+    readers at all, to the sender), so a list of readers is never shown.
+    """
     s = config.settings
-    unsubscribe = unsubscribe_template(s.unsubscribe)
-    msg = compose.compose(
+    first = config.first_recipients(2)
+    sole = first[0] if len(first) == 1 else None
+    to: str | Group = sole or (Group("undisclosed-recipients") if first else s.sender)
+    factory = compose.MessageFactory(
         rendered,
         sender=s.sender,
-        recipients=config.first_recipients(2),
         date=now,
-        message_id=message_id,
-        unsubscribe=fill_text(unsubscribe, outbox_recipient(config)) if unsubscribe else None,
+        unsubscribe=unsubscribe_template(s.unsubscribe),
         list_name=compose.list_id(s.title, s.sender),
     )
-    sole = outbox_recipient(config)
-    return compose.to_bytes(msg, utf8=sole is not None and not sole.isascii())
+    return factory.message(sole, message_id, to=to)
 
 
 def unrecorded(config: Config, state: State) -> list[IssueRecord]:

@@ -150,8 +150,8 @@ class _Part:
         ).encode()
         self._fill = fill
         lines = body.replace("\r\n", "\n").split("\n")
-        if lines[-1] == "":
-            lines.pop()
+        if lines[-1] == "" and len(lines) > 1:
+            lines.pop()  # an empty body stays one empty line, as the standard library has it
         # Runs of lines without fields are encoded in one call each (QP encodes line by
         # line, so that is the same bytes); lines with fields stay text for encode().
         self._lines: list[bytes | str] = []
@@ -166,11 +166,14 @@ class _Part:
                 run.append(line)
         if run:
             self._lines.append(_qp_lines(run))
+        # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps
+        # the body's last line break, as the standard library's generator does.
+        self._lines.append(b"\r\n")
         encoded = [line for line in self._lines if isinstance(line, bytes)]
         self._static = self._head + b"".join(encoded) if len(encoded) == len(self._lines) else None
 
-    def encode(self, recipient: str) -> bytes:
-        """The part for one recipient."""
+    def encode(self, recipient: str | None) -> bytes:
+        """The part for one recipient (None: personal fields blank)."""
         if self._static is not None:
             return self._static
         return self._head + b"".join(
@@ -219,12 +222,22 @@ class MessageFactory:
         self._html = _Part(self._boundary, "html", rendered.html, personal.fill_html)
         self._end = f"--{self._boundary}--\r\n".encode()
 
-    def message(self, recipient: str, message_id: str) -> bytes:
-        """The complete message for one recipient, ready for ``sendmail`` or an .eml file."""
+    def message(
+        self, recipient: str | None, message_id: str, *, to: str | Group | None = None
+    ) -> bytes:
+        """The complete message for one recipient, ready for ``sendmail`` or an .eml file.
+
+        ``to`` replaces the To header (the outbox copy of an issue with many readers shows
+        none of them); personal fields are then ``recipient``'s, or blank with None.
+        """
         p = personal
-        utf8 = not recipient.isascii()
-        to = recipient if _PLAIN_ADDRESS.fullmatch(recipient) else to_address(recipient)
-        head = [self._from, _fold("To", to, utf8=utf8)]
+        shown: str | Address | Group | None = recipient if to is None else to
+        if shown is None:
+            raise ValueError("a message needs a recipient or a To header")
+        utf8 = recipient is not None and not recipient.isascii()
+        if isinstance(shown, str) and not _PLAIN_ADDRESS.fullmatch(shown):
+            shown = to_address(shown)
+        head = [self._from, _fold("To", shown, utf8=utf8)]
         head.append(
             self._subject or _fold("Subject", p.fill_text(self._rendered.subject, recipient))
         )

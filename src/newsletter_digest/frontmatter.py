@@ -30,9 +30,8 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
 # Characters PyYAML rejects (its error message is the one to show), reads as line breaks, or
 # treats specially around plain scalars (tabs).
-_FAST_REJECT = re.compile(
-    "[^\x0a\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+# Listed rather than as the negation of what is allowed, which takes ~8 ms to compile.
+_FAST_REJECT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 
 class InvalidFileError(Exception):
