@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from email.headerregistry import Group
 from pathlib import Path
 
 from newsletter_digest import archive, compose, deliver, markdown, rotation
@@ -123,7 +122,7 @@ def outbox_message(
     s = config.settings
     first = config.first_recipients(2)
     sole = first[0] if len(first) == 1 else None
-    to: str | Group = sole or (Group("undisclosed-recipients") if first else s.sender)
+    to = sole or (compose.UNDISCLOSED if first else s.sender)
     factory = compose.MessageFactory(
         rendered,
         sender=s.sender,

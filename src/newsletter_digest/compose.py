@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import binascii
 import functools
+import os
 import re
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from email import policy
-from email.headerregistry import Address, Group
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from typing import TYPE_CHECKING
 
 from newsletter_digest import personal
+from newsletter_digest.addresses import date_header, is_simple_name, split_address
 from newsletter_digest.errors import ComposeError
 from newsletter_digest.models import RenderedIssue
 
-# SMTP policy: CRLF line ends and lines folded well below RFC 5322's 998-octet limit.
-WIRE_POLICY = policy.SMTP.clone(max_line_length=78)
-UTF8_POLICY = WIRE_POLICY.clone(utf8=True)
+if TYPE_CHECKING:
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.policy import EmailPolicy
+
+# The To header of a message to many readers, none of whom it shows (an empty RFC 5322 group).
+UNDISCLOSED = "undisclosed-recipients:;"
 _SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@functools.cache
+def _policies() -> tuple[EmailPolicy[EmailMessage], EmailPolicy[EmailMessage]]:
+    """The SMTP policy (CRLF line ends, lines folded well below RFC 5322's 998 octets), and
+    the same for UTF-8 headers. Built on first use: most messages never need them."""
+    from email import policy
+
+    wire = policy.SMTP.clone(max_line_length=78)
+    return wire, wire.clone(utf8=True)
 
 
 def _header_value(name: str, value: str) -> str:
@@ -33,26 +48,38 @@ def _header_value(name: str, value: str) -> str:
     return value
 
 
-def to_address(value: str) -> Address:
-    """Parse 'Name <a@b>' into an Address; non-ASCII display names are encoded later."""
+def _mailbox(value: str) -> tuple[str, str, str]:
+    """(display name, local part, domain) of 'Name <a@b>'; ComposeError if it is no address."""
     _header_value("address", value)
-    name, addr = parseaddr(value)
+    name, addr = split_address(value)
     local, at, domain = addr.rpartition("@")
     if not at or not local or not domain:
         raise ComposeError(f"{value!r} is not an email address", "use the form a@example.org")
+    return name, local, domain
+
+
+def to_address(value: str) -> Address:
+    """Parse 'Name <a@b>' into an Address; non-ASCII display names are encoded later."""
+    from email.headerregistry import Address
+
+    name, local, domain = _mailbox(value)
     return Address(display_name=name, username=local, domain=domain)
 
 
 def new_message_id(sender: str, issue_number: int) -> str:
-    """A unique Message-ID on the sender's domain, so providers can tie it to the sender."""
-    domain = to_address(sender).domain
-    return make_msgid(idstring=f"digest.{issue_number}", domain=domain)
+    """A unique Message-ID on the sender's domain, so providers can tie it to the sender.
+
+    The form of ``email.utils.make_msgid``: time, process, 64 random bits, the issue.
+    """
+    domain = _mailbox(sender)[2]
+    unique = f"{int(time.time() * 100)}.{os.getpid()}.{secrets.randbits(64)}"
+    return f"<{unique}.digest.{issue_number}@{domain}>"
 
 
 def list_id(title: str, sender: str) -> str:
     """RFC 2919 List-Id: the newsletter title and a stable id under the sender's domain."""
     slug = _SLUG.sub("-", title.lower()).strip("-") or "digest"
-    domain = to_address(sender).domain
+    domain = _mailbox(sender)[2]
     label = title.replace('"', "'")
     return f'"{label}" <{slug[:40]}.{domain}>'
 
@@ -67,8 +94,16 @@ def compose(
     unsubscribe: str | None,
     list_name: str | None = None,
 ) -> EmailMessage:
-    """One complete message for the issue; several recipients are kept out of sight."""
-    msg = EmailMessage(policy=WIRE_POLICY)
+    """One complete message for the issue; several recipients are kept out of sight.
+
+    The standard library's way, all of it: the reference :class:`MessageFactory` is tested
+    against, and the naive path of the benchmarks.
+    """
+    from email.headerregistry import Group
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    msg = EmailMessage(policy=_policies()[0])
     msg["From"] = to_address(sender)
     if len(recipients) == 1:
         msg["To"] = to_address(recipients[0])
@@ -97,7 +132,7 @@ def to_bytes(msg: EmailMessage, *, utf8: bool = False) -> bytes:
 
     ``utf8`` keeps non-ASCII addresses as UTF-8 (RFC 6531), for servers with SMTPUTF8.
     """
-    return msg.as_bytes(policy=UTF8_POLICY if utf8 else WIRE_POLICY)
+    return msg.as_bytes(policy=_policies()[1 if utf8 else 0])
 
 
 Fill = Callable[[str, str | None], str]
@@ -113,18 +148,28 @@ def _verbatim(name: str, value: str) -> bool:
     return name != "To" or _PLAIN_ADDRESS.fullmatch(value) is not None
 
 
-def _fold(name: str, value: str | Address | Group, *, utf8: bool = False) -> bytes:
+def _fold(name: str, value: str | Address, *, utf8: bool = False) -> bytes:
     """One header line (folded, RFC 2047-encoded where needed), as the slow path writes it."""
-    wire = UTF8_POLICY if utf8 else WIRE_POLICY
     if isinstance(value, str) and _verbatim(name, _header_value(name, value)):
         return f"{name}: {value}\r\n".encode("ascii")
+    wire = _policies()[1 if utf8 else 0]
     header_name, header = wire.header_store_parse(name, value)
     return wire.fold_binary(header_name, header)
 
 
 @functools.lru_cache(maxsize=64)
 def _from_header(sender: str) -> bytes:
-    """The From line; cached, since one run (or one process pool worker) has one sender."""
+    """The From line; cached, since one run (or one process pool worker) has one sender.
+
+    A sender of plain words and an ASCII address is written as it is (the policy would
+    write the same); anything else is left to the standard library.
+    """
+    name, local, domain = _mailbox(sender)
+    address = f"{local}@{domain}"
+    line = f"From: {name} <{address}>" if name else f"From: {address}"
+    plain = not name or is_simple_name(name)
+    if plain and _PLAIN_ADDRESS.fullmatch(address) and len(line) <= 78:
+        return f"{line}\r\n".encode("ascii")
     return _fold("From", to_address(sender))
 
 
@@ -207,7 +252,7 @@ class MessageFactory:
         self._unsubscribe = unsubscribe
         self._boundary = f"=_digest_{uuid.uuid4().hex[:16]}"
         self._from = _from_header(sender)
-        common = [_fold("Date", format_datetime(date))]
+        common = [_fold("Date", date_header(date))]
         if list_name:
             common.append(_fold("List-Id", list_name))
         self._common = b"".join(common)
@@ -222,22 +267,25 @@ class MessageFactory:
         self._html = _Part(self._boundary, "html", rendered.html, personal.fill_html)
         self._end = f"--{self._boundary}--\r\n".encode()
 
-    def message(
-        self, recipient: str | None, message_id: str, *, to: str | Group | None = None
-    ) -> bytes:
+    def message(self, recipient: str | None, message_id: str, *, to: str | None = None) -> bytes:
         """The complete message for one recipient, ready for ``sendmail`` or an .eml file.
 
-        ``to`` replaces the To header (the outbox copy of an issue with many readers shows
-        none of them); personal fields are then ``recipient``'s, or blank with None.
+        ``to`` replaces the To header: an address, or :data:`UNDISCLOSED` (the outbox copy
+        of an issue with many readers shows none of them). Personal fields are then
+        ``recipient``'s, or blank with None.
         """
         p = personal
-        shown: str | Address | Group | None = recipient if to is None else to
+        shown = recipient if to is None else to
         if shown is None:
             raise ValueError("a message needs a recipient or a To header")
         utf8 = recipient is not None and not recipient.isascii()
-        if isinstance(shown, str) and not _PLAIN_ADDRESS.fullmatch(shown):
-            shown = to_address(shown)
-        head = [self._from, _fold("To", shown, utf8=utf8)]
+        if shown == UNDISCLOSED:
+            to_line = f"To: {UNDISCLOSED}\r\n".encode()
+        elif _PLAIN_ADDRESS.fullmatch(shown):
+            to_line = _fold("To", shown, utf8=utf8)
+        else:
+            to_line = _fold("To", to_address(shown), utf8=utf8)
+        head = [self._from, to_line]
         head.append(
             self._subject or _fold("Subject", p.fill_text(self._rendered.subject, recipient))
         )

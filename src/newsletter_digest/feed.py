@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parseaddr
 from html import escape
 from urllib.parse import quote
 
+from newsletter_digest.addresses import split_address
 from newsletter_digest.render import ExcerptView
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -53,7 +53,7 @@ def rfc3339(value: datetime) -> str:
 
 def tag_uri(sender: str, day: date, specific: str) -> str:
     """``tag:example.org,2026-01-05:digest/issue-1``: the sender's domain owns the name."""
-    _, address = parseaddr(sender)
+    _, address = split_address(sender)
     local, _, domain = address.rpartition("@")
     return f"tag:{domain.lower()},{day.isoformat()}:{quote(local + specific, safe='/+-._~@')}"
 
@@ -107,7 +107,7 @@ def atom_feed(
     _add(feed, "title", title)
     _add(feed, "updated", rfc3339(max(moment(e.created_at) for e in entries)))
     author = _add(feed, "author")
-    _add(author, "name", parseaddr(sender)[0] or title)
+    _add(author, "name", split_address(sender)[0] or title)
     _add(feed, "generator", "newsletter-digest")
     if base_url:
         _add(feed, "link", rel="alternate", type="text/html", href=f"{base_url}/")

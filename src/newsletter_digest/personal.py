@@ -7,11 +7,11 @@ inlining and URL filters; filling them in is a few ``str.replace`` calls per rec
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from email.utils import parseaddr
 from functools import lru_cache
 from html import escape
 from urllib.parse import quote
 
+from newsletter_digest.addresses import split_address
 from newsletter_digest.models import RenderedIssue
 
 PREFIX = "x-digest-recipient-"  # every marker starts with it: one test finds them all
@@ -44,7 +44,7 @@ def _values(recipient: str | None) -> tuple[str, str, str]:
     """Address, URL-quoted address and display name (cached: one message fills several)."""
     if recipient is None:
         return "", "", ""
-    name, address = parseaddr(recipient)
+    name, address = split_address(recipient)
     return address, quote(address, safe="@"), name
 
 
