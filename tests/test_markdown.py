@@ -122,9 +122,9 @@ def test_empty_body() -> None:
 def _probe(store: Path, body: str) -> list[str]:
     """Render ``body`` in a new process with ``store``; its HTML, text and modules loaded."""
     code = (
-        "import json, sys; from pathlib import Path; from newsletter_digest import markdown;"
-        f"markdown.load_store(Path({str(store)!r}));"
-        f"r = markdown.render({body!r}); markdown.save_store();"
+        "import json, sys; from pathlib import Path; from newsletter_digest import markdown, memo;"
+        f"memo.load(Path({str(store)!r}));"
+        f"r = markdown.render({body!r}); memo.save();"
         "print(json.dumps([r.html, r.text, 'markdown_it' in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -142,7 +142,7 @@ def test_rendered_bodies_are_kept_for_the_next_run(tmp_path: Path) -> None:
     assert _probe(store, body)[2] is False  # the store keeps both
 
 
-@pytest.mark.parametrize("junk", [b"", b"[]", b'{"key": "other", "bodies": {}}'])
+@pytest.mark.parametrize("junk", [b"", b"[]", b'{"key": "other", "tables": {}}'])
 def test_a_broken_or_stale_store_is_ignored(tmp_path: Path, junk: bytes) -> None:
     store = tmp_path / "markdown.json"
     store.write_bytes(junk)
@@ -155,7 +155,7 @@ def test_a_store_from_other_code_is_not_trusted(tmp_path: Path) -> None:
     body = "Trusted *text*."
     _probe(store, body)
     data = json.loads(store.read_bytes())
-    data["bodies"][body] = ["<script>stale</script>", "stale"]
+    data["tables"]["markdown"][body] = ["<script>stale</script>", "stale"]
     data["key"] = "0" * 64  # what an older version of markdown.py would have written
     store.write_text(json.dumps(data), encoding="utf-8")
     assert _probe(store, body)[:2] == [to_html(body), to_text(body)]

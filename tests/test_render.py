@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from html.parser import HTMLParser
@@ -452,3 +455,31 @@ def test_cached_subject_errors_still_name_the_key(tmp_path: Path) -> None:
     broken = replace(BRANDING, subject="{{ title ")
     with pytest.raises(TemplateError, match=r"digest\.yaml subject"):
         Renderer(None, broken, tmp_path / "cache").render(ISSUE, [excerpt(1)])
+
+
+def test_a_second_run_renders_the_same_without_markdown_it_or_css_inline(tmp_path: Path) -> None:
+    """What a scheduled build saves: Markdown and inlined CSS come from the memo."""
+    code = (
+        "import json, sys; from datetime import date; from pathlib import Path;"
+        "from newsletter_digest import memo; from newsletter_digest.models import *;"
+        "from newsletter_digest.render import Branding, Renderer;"
+        f"r = Renderer(None, Branding(title='T', sender='a@example.org', footer='**F**'),"
+        f" Path({str(tmp_path)!r}));"
+        "e = Excerpt(id='x', title='X', body='A [link](https://example.org/) *here*.',"
+        " path=Path('x.md'));"
+        "out = r.render(IssueInfo(1, date(2026, 1, 5)), [e]); memo.save();"
+        "print(json.dumps([out.html, out.text, sorted(m for m in sys.modules"
+        " if m in ('markdown_it', 'css_inline'))]))"
+    )
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0][2] == ["css_inline", "markdown_it"]
+    assert runs[1][2] == []
+    assert runs[1][:2] == runs[0][:2]
+    assert re.search(r'<a href="https://example.org/" style="[^"]*#2f5d50', runs[1][0])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter_digest import archive, compose, deliver, markdown, rotation
+from newsletter_digest import archive, compose, deliver, memo, rotation
 from newsletter_digest.config import Config
 from newsletter_digest.content import load_content
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
@@ -169,7 +169,7 @@ def build(
     """Make the next issue (see :func:`make_issue`), then bring the web archive up to date."""
     result = make_issue(config, now, use_cache=use_cache, slot=slot)
     result = publish_archive(config, result)
-    markdown.save_store()  # the bodies rendered for the first time, for the next run
+    memo.save()  # what was rendered for the first time, for the next run
     return result
 
 

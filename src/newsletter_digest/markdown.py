@@ -5,37 +5,24 @@ through: it shows as literal text. Only absolute ``http(s)`` and ``mailto`` link
 (any other link renders as its text alone), and images only load from ``http(s)`` (any
 other image renders as its alt text). Both renderings share one parser, built once.
 
-Rendered bodies are also kept on disk between runs (:func:`load_store`/:func:`save_store`,
-keyed by this module's code and markdown-it's), so a run whose excerpts were all seen
-before never imports the parser at all.
+Rendered bodies are also kept between runs (memo.py), so a run whose excerpts were all
+seen before never imports the parser at all.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 from functools import cache, lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from newsletter_digest.files import save_cache
+from newsletter_digest import memo
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.rules_core import StateCore
     from markdown_it.tree import SyntaxTreeNode
 
-__all__ = [
-    "Rendered",
-    "is_safe_url",
-    "load_store",
-    "render",
-    "save_store",
-    "to_html",
-    "to_text",
-]
+__all__ = ["Rendered", "is_safe_url", "render", "to_html", "to_text"]
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
@@ -106,69 +93,20 @@ class Rendered(NamedTuple):
     text: str
 
 
-# Bodies rendered in earlier runs (load_store) or in this one; where they are kept on disk.
-_stored: dict[str, Rendered] = {}
-_store_path: Path | None = None
-_added = False
-STORE_LIMIT = 20_000  # bodies kept on disk; beyond it the store starts again from this run
-
-
 @lru_cache(maxsize=1024)
 def render(markdown: str) -> Rendered:
     """Parse a Markdown body once and render it both ways (cached: bodies recur)."""
-    global _added
-    found = _stored.get(markdown)
-    if found is not None:
-        return found
+    stored = memo.lookup("markdown", markdown)
+    if stored is not None:
+        return Rendered(*stored)
     from markdown_it.tree import SyntaxTreeNode
 
     md = _parser()
     tokens = md.parse(markdown)
     html = str(md.renderer.render(tokens, md.options, {}))
     text = "\n\n".join(_blocks(SyntaxTreeNode(tokens).children)).strip("\n")
-    _stored[markdown] = rendered = Rendered(html, text)
-    _added = True
-    return rendered
-
-
-@cache
-def _fingerprint() -> str:
-    """What rendered bodies depend on: this module's code and the markdown-it version."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    spec = importlib.util.find_spec("markdown_it")  # finds the package without importing it
-    if spec is not None and spec.origin:
-        digest.update(Path(spec.origin).read_bytes())  # holds __version__
-    return digest.hexdigest()
-
-
-def load_store(path: Path) -> None:
-    """Reuse the bodies an earlier run rendered and keep new ones there (see save_store).
-
-    A missing, unreadable or stale store (other code, other markdown-it) is ignored.
-    """
-    global _store_path
-    _store_path = path
-    try:
-        data: Any = json.loads(path.read_bytes())
-        if data["key"] != _fingerprint():
-            return
-        entries = {body: Rendered(html, text) for body, (html, text) in data["bodies"].items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return
-    _stored.update(entries)
-
-
-def save_store() -> None:
-    """Write the store named by load_store, if this run rendered a body it did not hold."""
-    global _added, _stored
-    if not _added or _store_path is None:
-        return
-    if len(_stored) > STORE_LIMIT:
-        _stored = {body: _stored[body] for body in list(_stored)[-STORE_LIMIT // 2 :]}
-    bodies = {body: list(rendered) for body, rendered in _stored.items()}
-    data = {"key": _fingerprint(), "bodies": bodies}
-    save_cache(_store_path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-    _added = False
+    memo.remember("markdown", markdown, [html, text])
+    return Rendered(html, text)
 
 
 def to_html(markdown: str) -> str:

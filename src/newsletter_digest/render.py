@@ -25,7 +25,7 @@ import jinja2
 import mjml
 from markupsafe import Markup
 
-from newsletter_digest import markdown
+from newsletter_digest import markdown, memo
 from newsletter_digest.deliver import folder_name
 from newsletter_digest.errors import ConfigError, TemplateError
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
@@ -355,8 +355,8 @@ class Renderer:
         """Set up the loaders (user folder first, then the built-in templates).
 
         ``cache_dir`` keeps compiled templates between runs (Jinja2's bytecode cache, checked
-        against each template's source) and rendered Markdown bodies, which saves most of a
-        short command's time.
+        against each template's source) and rendered Markdown and inlined CSS (memo.py), which
+        saves most of a short command's time.
         """
         if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
             raise TemplateError(
@@ -387,7 +387,7 @@ class Renderer:
         self._text_env = _environment(loader, autoescape=False, cache_dir=text_cache)
         self._strings: dict[str, jinja2.Template] = {}
         if cache_dir is not None:
-            markdown.load_store(cache_dir / "markdown.json")  # saved by the build at its end
+            memo.load(cache_dir / "memo.json")  # saved by the build at its end
         self._inliner = DocumentInliner()
 
     def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:

@@ -2,7 +2,8 @@
 
 - The ``inline_css`` template filter styles one HTML fragment (an excerpt's body, the
   footer) with the CSS it is given. A fragment recurs across issues and, with per-reader
-  excerpts, across messages, so the result is cached: a few microseconds per message.
+  excerpts, across messages, so the result is cached (and kept between runs by memo.py):
+  a few microseconds per message.
 - ``<mj-style inline="inline">`` blocks, as in MJML: MRML leaves them in a <style> tag, so
   :class:`DocumentInliner` applies them to the whole compiled document, which costs most of
   a millisecond for every message rendered. The shipped templates use the filter.
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import css_inline
 from markupsafe import Markup, escape
+
+from newsletter_digest import memo
+
+if TYPE_CHECKING:
+    import css_inline
 
 __all__ = ["DocumentInliner", "InlineCSSError", "inline_css", "split_inline_styles"]
 
@@ -55,11 +61,19 @@ def inline_css(html: str, css: str) -> Markup:
 def _inline_fragment(html: str, css: str) -> str:
     if not css.strip():
         return html
+    key = f"{css}\x00{html}"
+    stored = memo.lookup("inline_css", key)
+    if isinstance(stored, str):
+        return stored
+    import css_inline
+
     try:
         out = str(css_inline.inline_fragment(f"{_WRAPPER_OPEN}{html}{_WRAPPER_CLOSE}", css))
     except (css_inline.InlineError, ValueError) as e:
         raise InlineCSSError(f"inline_css cannot apply its CSS: {e}") from e
-    return out.removeprefix(_WRAPPER_OPEN).removesuffix(_WRAPPER_CLOSE)
+    result = out.removeprefix(_WRAPPER_OPEN).removesuffix(_WRAPPER_CLOSE)
+    memo.remember("inline_css", key, result)
+    return result
 
 
 class DocumentInliner:
@@ -77,6 +91,8 @@ class DocumentInliner:
         """``html`` with ``css`` inlined; InlineCSSError when css-inline refuses it."""
         if not css.strip():
             return html
+        import css_inline
+
         inliner = self._inliners.get(css)
         if inliner is None:
             inliner = css_inline.CSSInliner(
