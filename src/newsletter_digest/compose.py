@@ -152,9 +152,32 @@ def _fold(name: str, value: str | Address, *, utf8: bool = False) -> bytes:
     """One header line (folded, RFC 2047-encoded where needed), as the slow path writes it."""
     if isinstance(value, str) and _verbatim(name, _header_value(name, value)):
         return f"{name}: {value}\r\n".encode("ascii")
+    if name == "Subject" and isinstance(value, str):
+        encoded = _encoded_subject(value)
+        if encoded is not None:
+            return encoded
     wire = _policies()[1 if utf8 else 0]
     header_name, header = wire.header_store_parse(name, value)
     return wire.fold_binary(header_name, header)
+
+
+def _encoded_subject(value: str) -> bytes | None:
+    """A long or non-ASCII subject, folded and RFC 2047-encoded by ``email.header``.
+
+    Decoded, it is the same text the policy's line gives, but ``email.header`` imports in
+    3 ms where ``email.policy`` takes 24. None when the result would not do (a word too
+    long to fold, or text that looks like an encoded word), so the policy writes it.
+    """
+    from email.header import Header
+
+    if "=?" in value:
+        return None
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(value, charset, maxlinelen=78, header_name="Subject").encode(linesep="\r\n")
+    line = f"Subject: {folded}\r\n"
+    if any(len(part) > 78 for part in line.split("\r\n")) or not line.isascii():
+        return None
+    return line.encode("ascii")
 
 
 @functools.lru_cache(maxsize=64)
