@@ -7,7 +7,7 @@ config validation, compiled templates, rendered Markdown); "next" is every later
 which finds those caches. Byte-compiled modules are written as usual, so the numbers are
 what a user's second command sees. The command is the installed `digest` script.
 
-Usage: python bench/bench_startup.py [--runs 7]
+Usage: python bench/bench_startup.py [--runs 15]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def fresh_example(parent: Path, name: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     build = [*DIGEST, "build", "--no-send"]
@@ -83,6 +84,19 @@ def main() -> None:
             f"  digest build, next (caches warm):      {next_s * 1000:6.0f} ms  "
             f"({next_s / bare_s:.1f}x the bare import; target 2x)"
         )
+    # Each round ran the three side by side, so its ratio is little moved by slow drifts in
+    # the machine's speed (other jobs, CPU frequency); the median of those is the steadiest.
+    ratios = sorted(run[1] / base[1] for run, base in zip(following, bare, strict=True))
+    firsts = sorted(run[1] / base[1] for run, base in zip(first, bare, strict=True))
+    print(
+        f"CPU time ratio per round, median of {args.runs}: next {statistics.median(ratios):.2f}x "
+        f"(quartiles {_quartiles(ratios)}), first {statistics.median(firsts):.2f}x"
+    )
+
+
+def _quartiles(values: list[float]) -> str:
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:.2f}-{high:.2f}"
 
 
 if __name__ == "__main__":

@@ -267,15 +267,19 @@ def _created_at(record: IssueRecord) -> str:
     return record.created_at
 
 
-def _write(path: Path, data: bytes) -> bool:
-    """Write ``path`` atomically unless it already holds ``data``; whether it changed."""
+def _write(path: Path, data: bytes, *, durable: bool = True) -> bool:
+    """Write ``path`` atomically unless it already holds ``data``; whether it changed.
+
+    ``durable=False`` for the index and the feed: every build writes them again, so one lost
+    to a power cut costs nothing, and a build saves their fsyncs.
+    """
     try:
         # A temp file left by a writer that was killed (the caller holds the lock).
         for stale in path.parent.glob(f".{path.name}.tmp-*"):
             stale.unlink(missing_ok=True)
         if path.is_file() and path.read_bytes() == data:
             return False
-        atomic_write(path, data)
+        atomic_write(path, data, durable=durable)
     except OSError as e:
         raise OutboxError(
             f"cannot write {path}: {e.strerror or e}",
@@ -335,7 +339,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
             base_url=s.base_url,
             entries=shown,
         )
-        if _write(feed_path, data):
+        if _write(feed_path, data, durable=False):
             changed.append(feed_path)
     index = outbox / INDEX
     cache_dir = template_cache_dir(config.settings.state) / "archive"
@@ -347,7 +351,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
             f"cannot create the outbox {outbox}: {e.strerror or e}",
             "set 'outbox' in digest.yaml to a folder you can write",
         ) from e
-    if _write(index, page_html.encode()):
+    if _write(index, page_html.encode(), durable=False):
         changed.append(index)
     return ArchiveResult(
         issues=len(entries),

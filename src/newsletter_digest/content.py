@@ -30,7 +30,6 @@ from newsletter_digest.frontmatter import (
     yaml_front_matter,
 )
 from newsletter_digest.models import Excerpt, Problem
-from newsletter_digest.teasers import clean_text, first_sentence_title
 
 URL_SCHEMES = ("http", "https", "mailto")
 
@@ -213,6 +212,8 @@ def _unknown_key(key: object, front: str, path: Path) -> Problem:
 
 def _decode(data: bytes, path: Path) -> str:
     """Decode a file's bytes as UTF-8, cleaned as excerpts keep text (see clean_text)."""
+    from newsletter_digest.teasers import clean_text  # here: only a file not cached is read
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -253,6 +254,8 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
             Problem(path, "no text after the front matter; write the excerpt below it", body_line)
         )
     if "title" not in fields:
+        from newsletter_digest.teasers import first_sentence_title
+
         fields["title"] = first_sentence_title(body) or stem
     return Excerpt(id=stem, body=body, path=path, **fields)
 
