@@ -22,7 +22,10 @@ from newsletter_digest.files import save_cache
 
 __all__ = ["LIMIT", "load", "lookup", "remember", "save"]
 
-LIMIT = 20_000  # entries kept in the file; beyond it, only the newer half is kept
+# Entries kept per table: every body and fragment of a content folder of up to about a
+# thousand excerpts. A bigger folder rarely shows an excerpt again soon after (rotation
+# goes round all of them first), so keeping more would only make the file slower to read.
+LIMIT = 1_000
 _CODE = ("markdown.py", "styles.py", "memo.py")
 _LIBRARIES = ("markdown_it", "css_inline")
 
@@ -83,7 +86,7 @@ def save() -> None:
         return
     for name, entries in _tables.items():
         if len(entries) > LIMIT:
-            _tables[name] = dict(list(entries.items())[-LIMIT // 2 :])
+            _tables[name] = dict(list(entries.items())[-LIMIT:])  # the newest
     data = {"key": _fingerprint(), "tables": _tables}
     save_cache(_path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
     _added = False

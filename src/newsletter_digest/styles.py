@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -57,11 +58,17 @@ def inline_css(html: str, css: str) -> Markup:
     return Markup(_inline_fragment(str(escape(html)), str(css)))  # css-inline re-serialises
 
 
+@lru_cache(maxsize=64)
+def _css_id(css: str) -> str:
+    """A short name for a CSS text, so memo keys do not repeat the whole of it."""
+    return hashlib.blake2b(css.encode(), digest_size=10).hexdigest()
+
+
 @lru_cache(maxsize=4096)
 def _inline_fragment(html: str, css: str) -> str:
     if not css.strip():
         return html
-    key = f"{css}\x00{html}"
+    key = f"{_css_id(css)}:{html}"
     stored = memo.lookup("inline_css", key)
     if isinstance(stored, str):
         return stored
