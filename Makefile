@@ -32,6 +32,7 @@ bench: $(STAMP)  ## print the benchmark figures (a few minutes; bench_memory.py 
 	$(BIN)/python bench/bench_messages.py
 	$(BIN)/python bench/bench_personal.py
 	$(BIN)/python bench/bench_smtp.py --recipients 1000
+	$(BIN)/python bench/bench_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
