@@ -13,6 +13,7 @@ from newsletter_digest import config as runtime
 from newsletter_digest import config_schema as schema
 from newsletter_digest.config import CACHE_NAME, load_config
 from newsletter_digest.errors import ConfigError
+from newsletter_digest.files import code_fingerprint
 
 FULL = """\
 title: Full
@@ -151,3 +152,40 @@ def test_runtime_settings_and_schema_agree_on_keys_and_defaults(
             schema_default = schema_default.model_dump()
             default = dataclasses.asdict(default)
         assert default == schema_default, name
+
+
+def test_home_is_the_home_of_the_run_that_reads_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "title: T\nsender: a@example.org\nstate: ~/digest/state.db\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "ann"))
+    assert load_config(path, save=True).settings.state == tmp_path / "ann/digest/state.db"
+    monkeypatch.setenv("HOME", str(tmp_path / "bob"))  # cron, sudo or another user
+    assert load_config(path).settings.state == tmp_path / "bob/digest/state.db"
+
+
+def test_code_fingerprint_follows_modules_and_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mod_a.py").write_text("X = 1\n", encoding="utf-8")
+    package = tmp_path / "pkg_b"
+    package.mkdir()
+    (package / "__init__.py").write_text("__version__ = '1.0'\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_fingerprint(["mod_a"], ["pkg_b"])
+    assert first is not None and first == code_fingerprint(["mod_a"], ["pkg_b"])
+    (tmp_path / "mod_a.py").write_text("X = 2\n", encoding="utf-8")
+    second = code_fingerprint(["mod_a"], ["pkg_b"])
+    assert second != first
+    (package / "__init__.py").write_text("__version__ = '1.10'\n", encoding="utf-8")
+    assert code_fingerprint(["mod_a"], ["pkg_b"]) != second  # another version installed
+    assert code_fingerprint(["no_such_module_here"]) is None  # nothing cached, never stale
+
+
+def test_without_a_fingerprint_nothing_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "_schema_fingerprint", lambda: None)
+    path = write(tmp_path, FULL)
+    assert load_config(path, save=True).settings.per_issue == 4
+    assert not (tmp_path / CACHE_NAME).exists()

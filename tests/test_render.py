@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 
 from newsletter_digest.errors import TemplateError
@@ -436,19 +437,27 @@ def test_a_subject_too_deep_for_python_is_a_template_error() -> None:
         render(branding=replace(BRANDING, subject=subject))
 
 
-def test_cached_subject_follows_the_config(tmp_path: Path) -> None:
+def test_cached_subject_follows_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Subject and preheader strings go through the bytecode cache, keyed by their text."""
     cache = tmp_path / "cache"
     first = replace(BRANDING, subject="First {{ title }}", preheader="Pre {{ issue.number }}")
     assert Renderer(None, first, cache).render(ISSUE, [excerpt(1)]).subject == "First Test Weekly"
-    compiled = sorted((cache / "text").iterdir())
+    compiled: list[str] = []
+    compile_source = jinja2.Environment.compile
+
+    def counting(env: jinja2.Environment, source: Any, name: Any = None, *a: Any, **k: Any) -> Any:
+        compiled.append(str(name))
+        return compile_source(env, source, name, *a, **k)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
     again = Renderer(None, first, cache).render(ISSUE, [excerpt(1)])
     assert (again.subject, again.preheader) == ("First Test Weekly", "Pre 7")
-    assert sorted((cache / "text").iterdir()) == compiled  # read back, not compiled anew
+    assert compiled == []  # every template and both strings read back, none compiled anew
     second = replace(first, subject="Second {{ title }}")
     assert Renderer(None, second, cache).render(ISSUE, [excerpt(1)]).subject == (
         "Second Test Weekly"
     )
+    assert compiled == ["<digest.yaml subject>"]  # only the changed string
 
 
 def test_cached_subject_errors_still_name_the_key(tmp_path: Path) -> None:
@@ -483,3 +492,15 @@ def test_a_second_run_renders_the_same_without_markdown_it_or_css_inline(tmp_pat
     assert runs[1][2] == []
     assert runs[1][:2] == runs[0][:2]
     assert re.search(r'<a href="https://example.org/" style="[^"]*#2f5d50', runs[1][0])
+
+
+def test_inline_css_that_matches_every_element_keeps_the_fragment_whole(tmp_path: Path) -> None:
+    (tmp_path / "digest.mjml.j2").write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text>"
+        "{{ excerpts[0].html | inline_css('* { color: #123456; } div { margin: 0; }') }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>",
+        encoding="utf-8",
+    )
+    out = render(excerpt(1), templates=tmp_path)
+    assert re.search(r'<p style="color:\s*#123456;?">The body of post 1', out.html)
+    assert out.html.count("<div") == out.html.count("</div>")

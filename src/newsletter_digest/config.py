@@ -15,13 +15,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
+from functools import cache
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from newsletter_digest.errors import ConfigError
-from newsletter_digest.files import save_cache
+from newsletter_digest.files import code_fingerprint, save_cache
 
 if TYPE_CHECKING:
     from email.headerregistry import Address
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_FILENAME = "digest.yaml"
 ENV_VAR = "DIGEST_CONFIG"
 CACHE_NAME = ".digest/config-cache.json"
-_SCHEMA_FILES = ("config.py", "config_schema.py")
+_SCHEMA_MODULES = ("config", "config_schema", "scheduler")
 
 
 def no_newlines(value: str) -> str:
@@ -113,14 +114,17 @@ class ScheduleSettings:
         """The schedule the slot maths works with."""
         from newsletter_digest import scheduler
 
-        return scheduler.Schedule(
-            every=scheduler.parse_every(self.every),
-            at=scheduler.parse_at(self.at),
-            zone=scheduler.zone(self.timezone),
-            start=self.start,
-            catch_up=self.catch_up,
-            grace=self.grace,
-        )
+        try:
+            return scheduler.Schedule(
+                every=scheduler.parse_every(self.every),
+                at=scheduler.parse_at(self.at),
+                zone=scheduler.zone(self.timezone),
+                start=self.start,
+                catch_up=self.catch_up,
+                grace=self.grace,
+            )
+        except ValueError as e:  # validated already; a time zone gone from the system, say
+            raise ConfigError(f"schedule: {e}", "fix the schedule section of digest.yaml") from e
 
 
 @dataclass(frozen=True)
@@ -314,12 +318,25 @@ def _scan_recipients(path: Path) -> tuple[int, list[str]]:
     return count, problems
 
 
-def _cache_key(path: Path, raw: bytes) -> str:
-    """What a cached validation depends on: the file's bytes and place, the schema's code."""
+@cache
+def _schema_fingerprint() -> str | None:
+    """The code a validation depends on: the schema, its checks, pydantic and Python."""
+    return code_fingerprint(
+        [f"newsletter_digest.{name}" for name in _SCHEMA_MODULES], ["pydantic", "pydantic_core"]
+    )
+
+
+def _cache_key(path: Path, raw: bytes) -> str | None:
+    """What a cached validation depends on: the file's bytes and place, the schema's code.
+
+    None (no caching) when the code cannot be fingerprinted.
+    """
+    schema = _schema_fingerprint()
+    if schema is None:
+        return None
     digest = hashlib.sha256(raw)
     digest.update(str(path).encode("utf-8", "surrogateescape"))
-    for name in _SCHEMA_FILES:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    digest.update(schema.encode())
     return digest.hexdigest()
 
 
@@ -335,18 +352,19 @@ def _cached_settings(cache: Path, key: str) -> Settings | None:
 
 
 def _validate(path: Path, raw: bytes) -> tuple[Settings | None, list[str]]:
-    """Parse and validate the YAML (pydantic is imported only here); resolve its paths."""
+    """Parse and validate the YAML (pydantic is imported only here), paths as written."""
     from newsletter_digest.config_schema import validate
 
     values, problems = validate(_parse_yaml(path, raw))
-    if values is None:
-        return None, problems
-    settings = settings_from_values(values)
-    base = path.parent
+    return (None, problems) if values is None else (settings_from_values(values), [])
+
+
+def _resolved(settings: Settings, base: Path) -> Settings:
+    """Paths made absolute against the config's folder (``~`` is the current user's home)."""
     smtp = settings.smtp
     if smtp is not None and smtp.ca_file is not None:
         smtp = replace(smtp, ca_file=_resolve(base, smtp.ca_file))
-    resolved = replace(
+    return replace(
         settings,
         content=_resolve(base, settings.content),
         templates=_resolve(base, settings.templates),
@@ -357,7 +375,6 @@ def _validate(path: Path, raw: bytes) -> tuple[Settings | None, list[str]]:
         ),
         smtp=smtp,
     )
-    return resolved, []
 
 
 def load_config(path: Path, *, save: bool = False) -> Config:
@@ -369,15 +386,16 @@ def load_config(path: Path, *, save: bool = False) -> Config:
     raw = _read(path)
     cache = path.parent / CACHE_NAME
     key = _cache_key(path, raw)
-    settings = _cached_settings(cache, key)
+    settings = _cached_settings(cache, key) if key is not None else None
     problems: list[str] = []
     if settings is None:
         settings, problems = _validate(path, raw)
-        if settings is not None and save:
+        if settings is not None and save and key is not None:
             entry = {"key": key, "settings": asdict(settings)}
             save_cache(cache, json.dumps(entry, default=_plain, ensure_ascii=False).encode())
     count = 0
     if settings is not None:
+        settings = _resolved(settings, path.parent)
         count = len(settings.recipients)
         if settings.recipients_file is not None:
             in_file, file_problems = _scan_recipients(settings.recipients_file)

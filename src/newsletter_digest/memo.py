@@ -10,15 +10,12 @@ be written; a lost or broken file is simply an empty memo.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from newsletter_digest.files import save_cache
+from newsletter_digest.files import code_fingerprint, save_cache
 
 __all__ = ["LIMIT", "load", "lookup", "remember", "save"]
 
@@ -26,8 +23,8 @@ __all__ = ["LIMIT", "load", "lookup", "remember", "save"]
 # thousand excerpts. A bigger folder rarely shows an excerpt again soon after (rotation
 # goes round all of them first), so keeping more would only make the file slower to read.
 LIMIT = 1_000
-_CODE = ("markdown.py", "styles.py", "memo.py")
-_LIBRARIES = ("markdown_it", "css_inline")
+_CODE = ("newsletter_digest.markdown", "newsletter_digest.styles", "newsletter_digest.memo")
+_LIBRARIES = ("markdown_it", "mdurl", "css_inline")
 
 _tables: dict[str, dict[str, Any]] = {}
 _path: Path | None = None
@@ -40,37 +37,34 @@ def lookup(table: str, key: str) -> Any | None:
 
 
 def remember(table: str, key: str, value: Any) -> None:
-    """Keep a JSON-able result for this run, and for the next ones once :func:`save` runs."""
+    """Keep a JSON-able result for the next runs, once :func:`save` runs.
+
+    Only where :func:`load` named a file: elsewhere (the preview, say) the callers' own
+    in-process caches are enough, and the memo would only grow.
+    """
     global _added
+    if _path is None:
+        return
     _tables.setdefault(table, {})[key] = value
     _added = True
 
 
 @cache
-def _fingerprint() -> str:
-    """What the results depend on: our rendering code and the installed libraries."""
-    digest = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _CODE:
-        digest.update((here / name).read_bytes())
-    for package in _LIBRARIES:
-        spec = importlib.util.find_spec(package)  # finds a package without importing it
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            with os.scandir(folder) as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    if entry.is_file():
-                        stat = entry.stat()
-                        digest.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()
+def _fingerprint() -> str | None:
+    """What the results depend on: our rendering code, the libraries, Python (None: unknown)."""
+    return code_fingerprint(_CODE, _LIBRARIES)
 
 
 def load(path: Path) -> None:
     """Read the memo at ``path`` (saved there later); a missing or stale file is ignored."""
     global _path
+    key = _fingerprint()
+    if key is None:
+        return  # the code cannot be told apart from another version's: keep no memo
     _path = path
     try:
         data: Any = json.loads(path.read_bytes())
-        if data["key"] != _fingerprint() or not isinstance(data["tables"], dict):
+        if data["key"] != key or not isinstance(data["tables"], dict):
             return
         tables = {str(name): dict(entries) for name, entries in data["tables"].items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -80,7 +74,10 @@ def load(path: Path) -> None:
 
 
 def save() -> None:
-    """Write the memo back to where :func:`load` read it, if this run added to it."""
+    """Write the memo back to where :func:`load` read it, if this run added to it.
+
+    Never fails: a memo that cannot be written is simply not there next time.
+    """
     global _added
     if not _added or _path is None:
         return
@@ -88,5 +85,9 @@ def save() -> None:
         if len(entries) > LIMIT:
             _tables[name] = dict(list(entries.items())[-LIMIT:])  # the newest
     data = {"key": _fingerprint(), "tables": _tables}
-    save_cache(_path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError):  # text that is not Unicode (a lone surrogate, say)
+        return
+    save_cache(_path, text)
     _added = False

@@ -29,8 +29,9 @@ _INLINE_STYLE = re.compile(
     r"""<mj-style\b[^>]*?\binline\s*=\s*["']inline["'][^>]*>(.*?)</mj-style\s*>""",
     re.DOTALL | re.IGNORECASE,
 )
-_WRAPPER_OPEN = "<div>"
-_WRAPPER_CLOSE = "</div>"
+# The fragment goes in one <div> for css-inline; CSS that matches it (``*``, ``div``) gives
+# that div a style attribute, so it is taken off by pattern, not by its exact text.
+_WRAPPED = re.compile(r"\A<div\b[^>]*>(.*)</div>\Z", re.DOTALL)
 
 
 class InlineCSSError(ValueError):
@@ -75,10 +76,13 @@ def _inline_fragment(html: str, css: str) -> str:
     import css_inline
 
     try:
-        out = str(css_inline.inline_fragment(f"{_WRAPPER_OPEN}{html}{_WRAPPER_CLOSE}", css))
+        out = str(css_inline.inline_fragment(f"<div>{html}</div>", css))
     except (css_inline.InlineError, ValueError) as e:
         raise InlineCSSError(f"inline_css cannot apply its CSS: {e}") from e
-    result = out.removeprefix(_WRAPPER_OPEN).removesuffix(_WRAPPER_CLOSE)
+    wrapped = _WRAPPED.fullmatch(out)
+    if wrapped is None:  # pragma: no cover - css-inline keeps the element it was given
+        raise InlineCSSError("inline_css: css-inline did not return the fragment it was given")
+    result = wrapped.group(1)
     memo.remember("inline_css", key, result)
     return result
 
