@@ -6,7 +6,6 @@ import binascii
 import functools
 import os
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -72,7 +71,7 @@ def new_message_id(sender: str, issue_number: int) -> str:
     The form of ``email.utils.make_msgid``: time, process, 64 random bits, the issue.
     """
     domain = _mailbox(sender)[2]
-    unique = f"{int(time.time() * 100)}.{os.getpid()}.{secrets.randbits(64)}"
+    unique = f"{int(time.time() * 100)}.{os.getpid()}.{int.from_bytes(os.urandom(8), 'big')}"
     return f"<{unique}.digest.{issue_number}@{domain}>"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import secrets
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -58,7 +57,7 @@ def create_new(path: Path, data: bytes) -> bool:
 
     ``link`` refuses an existing name, so a file that appeared meanwhile is never replaced.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     # 0o666 lets the umask decide the mode, like any new file (mkstemp would give 0o600).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
