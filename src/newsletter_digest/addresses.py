@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-__all__ = ["date_header", "domain_of", "is_simple_name", "split_address"]
+__all__ = ["date_header", "is_simple_name", "split_address"]
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
@@ -37,11 +37,6 @@ def split_address(value: str) -> tuple[str, str]:
 def is_simple_name(name: str) -> bool:
     """Whether a display name is plain ASCII words that a header shows without quotes."""
     return _SIMPLE_NAME.fullmatch(name) is not None
-
-
-def domain_of(mailbox: str) -> str:
-    """The domain of a mailbox's address ("" when it has none)."""
-    return split_address(mailbox)[1].rpartition("@")[2]
 
 
 def date_header(when: datetime) -> str:
