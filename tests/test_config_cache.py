@@ -132,26 +132,14 @@ def test_read_only_loads_write_no_cache(tmp_path: Path) -> None:
         (runtime.ArchiveSettings, schema.ArchiveSchema),
     ],
 )
-def test_runtime_settings_and_schema_agree_on_keys_and_defaults(
+def test_runtime_settings_and_schema_agree_on_keys(
     dataclass: type, model: type[schema.BaseModel]
 ) -> None:
-    fields = {f.name: f for f in dataclasses.fields(dataclass)}
-    assert list(fields) == list(model.model_fields)
-    for name, info in model.model_fields.items():
-        if info.is_required():
-            assert fields[name].default is dataclasses.MISSING, name
-            continue
-        field = fields[name]
-        default = (
-            field.default_factory()  # type: ignore[misc]
-            if field.default_factory is not dataclasses.MISSING
-            else field.default
-        )
-        schema_default = info.get_default(call_default_factory=True)
-        if isinstance(schema_default, schema.BaseModel):
-            schema_default = schema_default.model_dump()
-            default = dataclasses.asdict(default)
-        assert default == schema_default, name
+    """Same keys, same order; defaults only in the schema, so they cannot disagree."""
+    fields = dataclasses.fields(dataclass)
+    assert [f.name for f in fields] == list(model.model_fields)
+    assert all(f.default is dataclasses.MISSING for f in fields)
+    assert all(f.default_factory is dataclasses.MISSING for f in fields)
 
 
 def test_home_is_the_home_of_the_run_that_reads_the_cache(

@@ -187,13 +187,21 @@ def test_markdown_html_is_styled_in_style_attributes() -> None:
     assert "<strong>Example Media</strong>" in out.html
 
 
-def test_inline_css_filter_styles_a_fragment_and_escapes_plain_text(tmp_path: Path) -> None:
-    (tmp_path / "digest.mjml.j2").write_text(
-        "<mjml><mj-body><mj-section><mj-column><mj-text>"
-        "{{ excerpts[0].html | inline_css('p { color: #123456; }') }}"
-        "{{ excerpts[0].title | inline_css('b { color: red; }') }}"
+def one_text_template(folder: Path, text: str) -> Path:
+    """A digest.mjml.j2 override in ``folder``: one mj-text holding ``text``."""
+    (folder / "digest.mjml.j2").write_text(
+        f"<mjml><mj-body><mj-section><mj-column><mj-text>{text}"
         "</mj-text></mj-column></mj-section></mj-body></mjml>",
         encoding="utf-8",
+    )
+    return folder
+
+
+def test_inline_css_filter_styles_a_fragment_and_escapes_plain_text(tmp_path: Path) -> None:
+    one_text_template(
+        tmp_path,
+        "{{ excerpts[0].html | inline_css('p { color: #123456; }') }}"
+        "{{ excerpts[0].title | inline_css('b { color: red; }') }}",
     )
     out = render(excerpt(1, title="<b>bold?</b>"), templates=tmp_path)
     assert re.search(r'<p style="color:\s*#123456;?">The body of post 1', out.html)
@@ -495,11 +503,8 @@ def test_a_second_run_renders_the_same_without_markdown_it_or_css_inline(tmp_pat
 
 
 def test_inline_css_that_matches_every_element_keeps_the_fragment_whole(tmp_path: Path) -> None:
-    (tmp_path / "digest.mjml.j2").write_text(
-        "<mjml><mj-body><mj-section><mj-column><mj-text>"
-        "{{ excerpts[0].html | inline_css('* { color: #123456; } div { margin: 0; }') }}"
-        "</mj-text></mj-column></mj-section></mj-body></mjml>",
-        encoding="utf-8",
+    one_text_template(
+        tmp_path, "{{ excerpts[0].html | inline_css('* { color: #123456; } div { margin: 0; }') }}"
     )
     out = render(excerpt(1), templates=tmp_path)
     assert re.search(r'<p style="color:\s*#123456;?">The body of post 1', out.html)

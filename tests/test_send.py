@@ -371,7 +371,18 @@ def test_a_stop_during_retries_ends_them_instead_of_firing_them_back_to_back(
     greylisted = "reader1@example.org"
     behaviour = Behaviour(defer={greylisted: 10})
     server = servers(behaviour)
-    settings = SmtpSettings(host="127.0.0.1", port=server.port, security="none", timeout=5)
+    settings = SmtpSettings(
+        host="127.0.0.1",
+        port=server.port,
+        security="none",
+        username=None,
+        password_env="DIGEST_SMTP_PASSWORD",
+        ca_file=None,
+        timeout=5,
+        rate=None,
+        retries=3,
+        retry_delay=2.0,
+    )
     sleeps: list[float] = []
 
     def should_stop() -> bool:

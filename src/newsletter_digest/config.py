@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from functools import cache
 from itertools import islice
@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from newsletter_digest.addresses import split_address
 from newsletter_digest.errors import ConfigError
 from newsletter_digest.files import code_fingerprint, save_cache
 
 if TYPE_CHECKING:
-    from email.headerregistry import Address
-
     from newsletter_digest import scheduler
 
 DEFAULT_FILENAME = "digest.yaml"
@@ -69,9 +68,7 @@ def check_base_url(value: str) -> str:
 
 def mailbox_key(address: str) -> str:
     """What makes two recipient entries one mailbox: the address, case folded."""
-    from email.utils import parseaddr
-
-    return parseaddr(address)[1].casefold()
+    return split_address(address)[1].casefold()
 
 
 @dataclass(frozen=True)
@@ -79,15 +76,15 @@ class SmtpSettings:
     """The ``smtp`` section: where and how to send; the password comes from the environment."""
 
     host: str
-    port: int | None = None
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: str = "DIGEST_SMTP_PASSWORD"
-    ca_file: Path | None = None
-    timeout: float = 30.0
-    rate: float | None = None
-    retries: int = 3
-    retry_delay: float = 2.0
+    port: int | None
+    security: Literal["starttls", "ssl", "none"]
+    username: str | None
+    password_env: str
+    ca_file: Path | None
+    timeout: float
+    rate: float | None
+    retries: int
+    retry_delay: float
 
     @property
     def effective_port(self) -> int:
@@ -102,13 +99,11 @@ class ScheduleSettings:
     """The ``schedule`` section: when ``digest run`` makes issues (rules in scheduler.py)."""
 
     every: str
-    at: str = "09:00"
-    timezone: str = "UTC"
-    # scheduler.DEFAULT_START, written out so that only `digest run` imports the scheduler
-    # (zoneinfo and all); a test holds the two together.
-    start: date = date(2024, 1, 1)
-    catch_up: Literal["latest", "skip"] = "latest"
-    grace: timedelta = timedelta(days=2)
+    at: str
+    timezone: str
+    start: date
+    catch_up: Literal["latest", "skip"]
+    grace: timedelta
 
     def to_schedule(self) -> scheduler.Schedule:
         """The schedule the slot maths works with."""
@@ -131,42 +126,36 @@ class ScheduleSettings:
 class ArchiveSettings:
     """The ``archive`` section: the web archive and Atom feed written beside the issues."""
 
-    feed_items: int = 20
+    feed_items: int
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated digest.yaml; paths are absolute once loaded."""
+    """The validated digest.yaml; paths are absolute once loaded.
+
+    Built from validated values only (:func:`settings_from_values`), sections included, so
+    no field has a default here: defaults, bounds and checks are the schema's alone.
+    """
 
     title: str
     sender: str
-    recipients: tuple[str, ...] = ()
-    recipients_file: Path | None = None
-    per_issue: int = 3
-    subject: str = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
-    preheader: str | None = None
-    content: Path = Path("content")
-    templates: Path = Path("templates")
-    outbox: Path = Path("outbox")
-    state: Path = Path(".digest/state.db")
-    unsubscribe: str | None = None
-    footer: str | None = None
-    seed: str = "digest"
-    smtp: SmtpSettings | None = None
-    schedule: ScheduleSettings | None = None
-    per_recipient: bool = False
-    base_url: str | None = None
-    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
-
-    @property
-    def sender_address(self) -> Address:
-        """The sender as a structured address (for headers and Message-ID domains)."""
-        from email.headerregistry import Address
-        from email.utils import parseaddr
-
-        name, addr = parseaddr(self.sender)
-        local, _, domain = addr.rpartition("@")
-        return Address(display_name=name, username=local, domain=domain)
+    recipients: tuple[str, ...]
+    recipients_file: Path | None
+    per_issue: int
+    subject: str
+    preheader: str | None
+    content: Path
+    templates: Path
+    outbox: Path
+    state: Path
+    unsubscribe: str | None
+    footer: str | None
+    seed: str
+    smtp: SmtpSettings | None
+    schedule: ScheduleSettings | None
+    per_recipient: bool
+    base_url: str | None
+    archive: ArchiveSettings
 
 
 @dataclass(frozen=True)

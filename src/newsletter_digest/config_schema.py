@@ -2,8 +2,8 @@
 
 Imported only when a config must be validated: a config that was validated before is read
 back from its cache by config.py, which keeps pydantic (a quarter of a second to import and
-build) off the path of every scheduled run. Defaults here and in config.py's dataclasses
-must agree; a test holds them together.
+build) off the path of every scheduled run. config.py's dataclasses carry the same keys
+(a test holds the two lists together) but no defaults: those are written here only.
 """
 
 from __future__ import annotations

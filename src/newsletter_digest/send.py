@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from newsletter_digest import compose, deliver
+from newsletter_digest.addresses import split_address
 from newsletter_digest.compose import MessageFactory
 from newsletter_digest.config import Config
 from newsletter_digest.errors import DeliveryError
@@ -255,7 +256,7 @@ def _send_all(
     retries = (s.smtp.retries, s.smtp.retry_delay) if s.smtp and not s.per_recipient else (0, 0.0)
     factory = message_factory(config, load_bodies(config, state, record), _now_local())
     pacer = Pacer(s.smtp.rate if s.smtp and not s.per_recipient else None, sleep)
-    sender = s.sender_address.addr_spec
+    sender = split_address(s.sender)[1]
     total = state.count_deliveries(record.number, UNFINISHED)
     todo = state.iter_deliveries(record.number, UNFINISHED)
     for done, delivery in enumerate(todo, 1):
