@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -40,7 +39,7 @@ def excerpt(n: int, **changes: Any) -> Excerpt:
         source="The Source",
         tags=("news",),
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def render(
@@ -153,7 +152,7 @@ def test_unsubscribe_link_when_configured() -> None:
     out = render()
     assert 'href="https://example.org/unsubscribe?list=1&amp;u=2"' in out.html
     assert "Unsubscribe" in out.html
-    bare = render(branding=replace(BRANDING, unsubscribe=None, footer=None))
+    bare = render(branding=BRANDING._replace(unsubscribe=None, footer=None))
     assert "Unsubscribe" not in bare.html
     assert "nsubscribe" not in bare.text
 
@@ -262,13 +261,12 @@ def test_derived_preheader_is_trimmed() -> None:
 
 
 def test_configured_preheader() -> None:
-    branding = replace(BRANDING, preheader="This week:\n {{ excerpts | length }} picks & more")
+    branding = BRANDING._replace(preheader="This week:\n {{ excerpts | length }} picks & more")
     assert render(branding=branding).preheader == "This week: 2 picks & more"
 
 
 def test_subject_non_ascii_one_line_unescaped() -> None:
-    branding = replace(
-        BRANDING,
+    branding = BRANDING._replace(
         title="Grüße & Ciao",
         subject="{{ title }} —\n #{{ issue.number }} ({{ issue.date }}):\t{{ excerpts[0].title }}",
     )
@@ -346,7 +344,7 @@ def test_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
 
 def test_undefined_variable_in_subject() -> None:
     with pytest.raises(TemplateError, match=r"subject, line 1: 'nope' is undefined"):
-        render(branding=replace(BRANDING, subject="{{ title }} {{ nope }}"))
+        render(branding=BRANDING._replace(subject="{{ title }} {{ nope }}"))
 
 
 def test_missing_include_names_the_includer(tmp_path: Path) -> None:
@@ -377,7 +375,7 @@ def test_check_is_clean_with_defaults() -> None:
 def test_check_reports_problems_without_raising(tmp_path: Path) -> None:
     (tmp_path / "digest.mjml.j2").write_text("<mjml>\n{% if %}\n</mjml>\n", encoding="utf-8")
     (tmp_path / "notes.md").write_text("{{ not a template", encoding="utf-8")
-    branding = replace(BRANDING, subject="{{ title", preheader="{{ excerpts | nofilter }}")
+    branding = BRANDING._replace(subject="{{ title", preheader="{{ excerpts | nofilter }}")
     problems = Renderer(tmp_path, branding).check()
     assert len(problems) == 3, problems
     assert any("digest.mjml.j2, line 2" in p for p in problems)
@@ -442,13 +440,13 @@ def test_a_template_too_deep_for_python_is_a_template_error(tmp_path: Path) -> N
 def test_a_subject_too_deep_for_python_is_a_template_error() -> None:
     subject = "{{ " + "(" * 300 + "title" + ")" * 300 + " }}"
     with pytest.raises(TemplateError, match=r"^digest\.yaml subject: RecursionError"):
-        render(branding=replace(BRANDING, subject=subject))
+        render(branding=BRANDING._replace(subject=subject))
 
 
 def test_cached_subject_follows_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Subject and preheader strings go through the bytecode cache, keyed by their text."""
     cache = tmp_path / "cache"
-    first = replace(BRANDING, subject="First {{ title }}", preheader="Pre {{ issue.number }}")
+    first = BRANDING._replace(subject="First {{ title }}", preheader="Pre {{ issue.number }}")
     assert Renderer(None, first, cache).render(ISSUE, [excerpt(1)]).subject == "First Test Weekly"
     compiled: list[str] = []
     compile_source = jinja2.Environment.compile
@@ -461,7 +459,7 @@ def test_cached_subject_follows_the_config(tmp_path: Path, monkeypatch: pytest.M
     again = Renderer(None, first, cache).render(ISSUE, [excerpt(1)])
     assert (again.subject, again.preheader) == ("First Test Weekly", "Pre 7")
     assert compiled == []  # every template and both strings read back, none compiled anew
-    second = replace(first, subject="Second {{ title }}")
+    second = first._replace(subject="Second {{ title }}")
     assert Renderer(None, second, cache).render(ISSUE, [excerpt(1)]).subject == (
         "Second Test Weekly"
     )
@@ -469,7 +467,7 @@ def test_cached_subject_follows_the_config(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cached_subject_errors_still_name_the_key(tmp_path: Path) -> None:
-    broken = replace(BRANDING, subject="{{ title ")
+    broken = BRANDING._replace(subject="{{ title ")
     with pytest.raises(TemplateError, match=r"digest\.yaml subject"):
         Renderer(None, broken, tmp_path / "cache").render(ISSUE, [excerpt(1)])
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jinja2
@@ -72,12 +71,11 @@ WEB_STYLE = """<style>
 WEB_NAV = f'<nav class="digest-web-nav"><a href="../{INDEX}">&larr; All issues</a></nav>'
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveResult:
+class ArchiveResult(NamedTuple):
     """What a rebuild made: the issues in the archive, the files it changed, what it left out."""
 
     issues: int
-    index: Path
+    page: Path
     feed: Path | None
     changed: tuple[Path, ...] = ()
     left_out: tuple[str, ...] = ()
@@ -329,7 +327,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
     if entries:
         feed_path = outbox / FEED
         shown = [
-            replace(entry, excerpts=read_excerpts((outbox / entry.href).parent))
+            entry._replace(excerpts=read_excerpts((outbox / entry.href).parent))
             for entry in entries[: s.archive.feed_items]
         ]
         data = feed.atom_feed(
@@ -355,7 +353,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
         changed.append(index)
     return ArchiveResult(
         issues=len(entries),
-        index=index,
+        page=index,
         feed=feed_path,
         changed=tuple(changed),
         left_out=tuple(left_out),

@@ -6,9 +6,9 @@ preview shows exactly the issue that the next build makes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from newsletter_digest import archive, compose, deliver, memo, rotation
 from newsletter_digest.config import Config
@@ -27,8 +27,7 @@ from newsletter_digest.render import Branding, Renderer, template_cache_dir
 from newsletter_digest.state import State, open_state
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     """The next issue, fully rendered, before anything is written."""
 
     info: IssueInfo
@@ -42,15 +41,14 @@ class Plan:
         return deliver.folder_name(self.info.number)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildResult:
+class BuildResult(NamedTuple):
     """What ``build`` did: the issue it made (or recovered) and what it warned about."""
 
     record: IssueRecord
     folder: Path
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
-    recovered: tuple[IssueRecord, ...] = field(default=())
+    recovered: tuple[IssueRecord, ...] = ()
     # False when recovered issues may have gone out already (the state lost track of them).
     sendable: bool = True
 
@@ -185,14 +183,14 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
     except DigestError as e:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
-        return replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+        return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
     except Exception as e:
         # Deliberately broad: the issue is recorded already, and the CLI and the runner send
         # it only once this returns, so an archive failure of any kind (even a bug here) must
         # not stop it from going out. 'digest -v archive' shows the traceback.
         warning = f"the web archive was not updated: {type(e).__name__}: {e}"
         hint = "run 'digest -v archive' to see what failed"
-        return replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+        return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
     return result
 
 

@@ -245,7 +245,7 @@ def archive(ctx: click.Context) -> None:
     for reason in result.left_out:
         _warn(f"{reason}; left out of the archive")
     plural = "" if result.issues == 1 else "s"
-    click.echo(f"Archive of {result.issues} issue{plural}: {_rel(result.index)}")
+    click.echo(f"Archive of {result.issues} issue{plural}: {_rel(result.page)}")
     if result.feed is not None:
         click.echo(f"  feed: {_rel(result.feed)}")
     click.echo(f"  {len(result.changed)} files updated")

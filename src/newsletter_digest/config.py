@@ -13,12 +13,11 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from functools import cache
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from newsletter_digest.addresses import split_address
@@ -71,8 +70,7 @@ def mailbox_key(address: str) -> str:
     return split_address(address)[1].casefold()
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
+class SmtpSettings(NamedTuple):
     """The ``smtp`` section: where and how to send; the password comes from the environment."""
 
     host: str
@@ -94,8 +92,7 @@ class SmtpSettings:
         return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
-@dataclass(frozen=True)
-class ScheduleSettings:
+class ScheduleSettings(NamedTuple):
     """The ``schedule`` section: when ``digest run`` makes issues (rules in scheduler.py)."""
 
     every: str
@@ -122,15 +119,13 @@ class ScheduleSettings:
             raise ConfigError(f"schedule: {e}", "fix the schedule section of digest.yaml") from e
 
 
-@dataclass(frozen=True)
-class ArchiveSettings:
+class ArchiveSettings(NamedTuple):
     """The ``archive`` section: the web archive and Atom feed written beside the issues."""
 
     feed_items: int
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The validated digest.yaml; paths are absolute once loaded.
 
     Built from validated values only (:func:`settings_from_values`), sections included, so
@@ -158,8 +153,7 @@ class Settings:
     archive: ArchiveSettings
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Settings plus where they came from; recipients are streamed, never all held at once."""
 
     path: Path
@@ -329,6 +323,15 @@ def _cache_key(path: Path, raw: bytes) -> str | None:
     return digest.hexdigest()
 
 
+def settings_values(settings: Settings) -> dict[str, Any]:
+    """The settings as plain values, sections included: what settings_from_values reads."""
+    values = settings._asdict()
+    for section in ("smtp", "schedule", "archive"):
+        if values[section] is not None:
+            values[section] = values[section]._asdict()
+    return values
+
+
 def _cached_settings(cache: Path, key: str) -> Settings | None:
     """The settings validated for ``key`` before; None when missing, stale or unreadable."""
     try:
@@ -352,9 +355,8 @@ def _resolved(settings: Settings, base: Path) -> Settings:
     """Paths made absolute against the config's folder (``~`` is the current user's home)."""
     smtp = settings.smtp
     if smtp is not None and smtp.ca_file is not None:
-        smtp = replace(smtp, ca_file=_resolve(base, smtp.ca_file))
-    return replace(
-        settings,
+        smtp = smtp._replace(ca_file=_resolve(base, smtp.ca_file))
+    return settings._replace(
         content=_resolve(base, settings.content),
         templates=_resolve(base, settings.templates),
         outbox=_resolve(base, settings.outbox),
@@ -380,7 +382,7 @@ def load_config(path: Path, *, save: bool = False) -> Config:
     if settings is None:
         settings, problems = _validate(path, raw)
         if settings is not None and save and key is not None:
-            entry = {"key": key, "settings": asdict(settings)}
+            entry = {"key": key, "settings": settings_values(settings)}
             save_cache(cache, json.dumps(entry, default=_plain, ensure_ascii=False).encode())
     count = 0
     if settings is not None:

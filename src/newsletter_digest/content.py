@@ -16,10 +16,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import save_cache
@@ -45,8 +44,7 @@ _CACHE_VERSION = 1
 _RACY_NS = 2_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class ContentLoad:
+class ContentLoad(NamedTuple):
     """The excerpts that loaded, in file-name order, and the problems of files left out."""
 
     excerpts: tuple[Excerpt, ...]

@@ -11,9 +11,9 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.files import fsync_dir, write_new
@@ -104,8 +104,7 @@ def issue_numbers(outbox: Path) -> list[int]:
     return sorted(found)
 
 
-@dataclass(frozen=True, slots=True)
-class Orphan:
+class Orphan(NamedTuple):
     """An issue folder in the outbox that the state never recorded (a build was cut short)."""
 
     folder: Path

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from html import escape
+from typing import NamedTuple
 from urllib.parse import quote
 
 from newsletter_digest.addresses import split_address
@@ -26,8 +26,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-@dataclass(frozen=True, slots=True)
-class IssueEntry:
+class IssueEntry(NamedTuple):
     """One issue as the archive page and the feed show it."""
 
     number: int

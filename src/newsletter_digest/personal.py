@@ -6,9 +6,9 @@ inlining and URL filters; filling them in is a few ``str.replace`` calls per rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from html import escape
+from typing import NamedTuple
 from urllib.parse import quote
 
 from newsletter_digest.addresses import split_address
@@ -20,8 +20,7 @@ EMAIL_QUOTED = "x-digest-recipient-emailq-5f1c"
 NAME = "x-digest-recipient-name-5f1c"
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientFields:
+class RecipientFields(NamedTuple):
     """What templates see as ``recipient``: markers until the recipient is known."""
 
     email: str = EMAIL
@@ -72,8 +71,7 @@ def personalize(rendered: RenderedIssue, recipient: str | None) -> RenderedIssue
     """The issue as ``recipient`` gets it; ``None`` gives the impersonal copy (outbox, web)."""
     if not has_markers(rendered):
         return rendered
-    return replace(
-        rendered,
+    return rendered._replace(
         subject=fill_text(rendered.subject, recipient),
         preheader=fill_text(rendered.preheader, recipient),
         html=fill_html(rendered.html, recipient),

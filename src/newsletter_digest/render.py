@@ -16,10 +16,9 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 import mjml
@@ -65,8 +64,7 @@ _MRML_POSITION = re.compile(r"at position (\d+):(\d+)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-@dataclass(frozen=True, slots=True)
-class Branding:
+class Branding(NamedTuple):
     """What the newsletter says about itself; subject and preheader are Jinja strings."""
 
     title: str
@@ -85,8 +83,7 @@ def web_url(base_url: str | None, number: int) -> str | None:
     return f"{base_url.rstrip('/')}/{folder_name(number)}/"
 
 
-@dataclass(frozen=True, slots=True)
-class ExcerptView:
+class ExcerptView(NamedTuple):
     """An excerpt as templates see it: safe HTML and plain-text bodies, a vetted url."""
 
     id: str

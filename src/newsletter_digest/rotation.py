@@ -25,7 +25,7 @@ import hashlib
 import heapq
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.models import Excerpt, Pick, Selection
@@ -37,8 +37,7 @@ _Kind = tuple[int, float, str | None, tuple[str, ...]]
 _Entry = tuple[int, float, int, int, bytes, str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
+class _State(NamedTuple):
     """Where the rotation stands: the last issue's highest cycle, cursors, showings per cycle.
 
     ``cursors[i]`` is the ``(cycle, done)`` cursor of ``pool[i]``.
