@@ -237,6 +237,17 @@ def test_personal_fields_of_any_template_stay_out_of_the_web_version(
     assert 'href="https://example.org/u?who="' in web
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["o&#39;neil@example.org", "o&#x27;neil@example.org", "o%27neil@example.org", "o'neil@x"],
+)
+def test_an_address_with_a_quote_is_scrubbed_however_it_was_escaped(written: str) -> None:
+    """Outbox copies from older versions wrote a quote as &#x27;; this one writes &#39;."""
+    address = "o'neil@example.org" if written != "o'neil@x" else written
+    html = f"<p>Sent to {written}.</p>"
+    assert archive._scrub(html, address) == "<p>Sent to .</p>"
+
+
 def test_web_version_of_bare_html_still_links_back() -> None:
     page = archive.web_version("<p>hello</p>")
     assert page.index(archive.WEB_NAV) < page.index("<p>hello</p>")

@@ -16,12 +16,12 @@ import json
 import re
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
-from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import escape
 
 from newsletter_digest import feed
 from newsletter_digest.config import Config
@@ -158,7 +158,11 @@ def _scrub(html: str, address: str | None) -> str:
     if not address:
         return html
     for form in {address, quote(address, safe="@")}:
-        html = html.replace(escape(form), "").replace(form, "")
+        escaped = str(escape(form))
+        # Escaped as markupsafe does (&#39;), and as html.escape did in older outboxes.
+        older = escaped.replace("&#39;", "&#x27;").replace("&#34;", "&quot;")
+        for written in (escaped, older, form):
+            html = html.replace(written, "")
     return html
 
 

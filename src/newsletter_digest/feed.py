@@ -12,9 +12,10 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from html import escape
 from typing import NamedTuple
 from urllib.parse import quote
+
+from markupsafe import escape
 
 from newsletter_digest.addresses import split_address
 from newsletter_digest.render import ExcerptView

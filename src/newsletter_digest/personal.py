@@ -7,9 +7,10 @@ inlining and URL filters; filling them in is a few ``str.replace`` calls per rec
 from __future__ import annotations
 
 from functools import lru_cache
-from html import escape
 from typing import NamedTuple
 from urllib.parse import quote
+
+from markupsafe import escape
 
 from newsletter_digest.addresses import split_address
 from newsletter_digest.models import RenderedIssue
@@ -61,9 +62,9 @@ def fill_html(html: str, recipient: str | None) -> str:
         return html
     email, quoted, name = _values(recipient)
     return (
-        html.replace(EMAIL_QUOTED, escape(quoted))
-        .replace(EMAIL, escape(email))
-        .replace(NAME, escape(name))
+        html.replace(EMAIL_QUOTED, str(escape(quoted)))
+        .replace(EMAIL, str(escape(email)))
+        .replace(NAME, str(escape(name)))
     )
 
 
