@@ -22,6 +22,7 @@ HEAVY = (
     "markdown_it",  # rendered bodies are kept in the memo
     "css_inline",  # inlined fragments too
     "email.policy",  # headers that need no encoding are written directly
+    "html",  # HTML is escaped by markupsafe, which Jinja2 loads anyway
     "smtplib",  # only `send`
     "http.server",  # only `preview`
     "watchfiles",  # only `preview`

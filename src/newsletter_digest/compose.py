@@ -160,17 +160,40 @@ def _fold(name: str, value: str | Address, *, utf8: bool = False) -> bytes:
     return wire.fold_binary(header_name, header)
 
 
-def _encoded_subject(value: str) -> bytes | None:
-    """A long or non-ASCII subject, folded and RFC 2047-encoded by ``email.header``.
+def _folded_at_spaces(name: str, value: str, limit: int = 78) -> str | None:
+    """``name: value`` folded before spaces so no line passes ``limit``; None if a word is longer.
 
-    Decoded, it is the same text the policy's line gives, but ``email.header`` imports in
-    3 ms where ``email.policy`` takes 24. None when the result would not do (a word too
-    long to fold, or text that looks like an encoded word), so the policy writes it.
+    Unfolding (dropping each CRLF) gives the line back exactly, as RFC 5322 requires.
     """
-    from email.header import Header
+    line = f"{name}: {value}"
+    lines: list[str] = []
+    start, first_word = 0, len(name) + 2
+    while len(line) - start > limit:
+        cut = line.rfind(" ", max(start + 1, first_word), start + limit + 1)
+        if cut < 0:
+            return None
+        lines.append(line[start:cut])
+        start = cut
+    lines.append(line[start:])
+    return "\r\n".join(lines) + "\r\n"
 
+
+def _encoded_subject(value: str) -> bytes | None:
+    """A long or non-ASCII subject, folded (and RFC 2047-encoded where it must be).
+
+    Plain ASCII words are folded here; anything else by ``email.header``, which imports in
+    3 ms where ``email.policy`` takes 24. Decoded, both give the text the policy's line
+    gives. None when the result would not do (a word too long to fold, or text that looks
+    like an encoded word), so the policy writes it.
+    """
     if "=?" in value:
         return None
+    if value.isascii() and value.isprintable() and " ".join(value.split()) == value:
+        folded = _folded_at_spaces("Subject", value)
+        if folded is not None:
+            return folded.encode("ascii")
+    from email.header import Header
+
     charset = "us-ascii" if value.isascii() else "utf-8"
     folded = Header(value, charset, maxlinelen=78, header_name="Subject").encode(linesep="\r\n")
     line = f"Subject: {folded}\r\n"
