@@ -23,6 +23,7 @@ HEAVY = (
     "css_inline",  # inlined fragments too
     "email.policy",  # headers that need no encoding are written directly
     "html",  # HTML is escaped by markupsafe, which Jinja2 loads anyway
+    "newsletter_digest.frontmatter",  # excerpts are read from the content cache
     "smtplib",  # only `send`
     "http.server",  # only `preview`
     "watchfiles",  # only `preview`

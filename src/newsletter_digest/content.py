@@ -9,7 +9,6 @@ matter (``key: value`` lines) is read without the YAML library, and an optional 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import json
 import os
@@ -22,13 +21,7 @@ from typing import Any, NamedTuple
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import save_cache
-from newsletter_digest.frontmatter import (
-    InvalidFileError,
-    fast_front_matter,
-    split_front_matter,
-    yaml_front_matter,
-)
-from newsletter_digest.models import Excerpt, Problem
+from newsletter_digest.models import Excerpt, InvalidFileError, Problem
 
 URL_SCHEMES = ("http", "https", "mailto")
 
@@ -199,6 +192,8 @@ def _unknown_key(key: object, front: str, path: Path) -> Problem:
     """Return the problem for a key Excerpt has no field for, suggesting the likely one."""
     if not isinstance(key, str):
         return Problem(path, f"front matter key {key!r} must be a name like 'title'", 2)
+    import difflib
+
     close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     advice = f"did you mean '{close[0]}'?" if close else "remove it"
     return Problem(
@@ -229,6 +224,13 @@ def _decode(data: bytes, path: Path) -> str:
 
 def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
     """Turn one file's bytes into an Excerpt, or raise InvalidFileError with its problems."""
+    # Here, not at the top: a build whose files are all in the cache parses none.
+    from newsletter_digest.frontmatter import (
+        fast_front_matter,
+        split_front_matter,
+        yaml_front_matter,
+    )
+
     text = _decode(data, path)
     try:
         front, body, body_line = split_front_matter(text)

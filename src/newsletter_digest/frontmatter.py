@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from newsletter_digest.models import Problem
+from newsletter_digest.models import InvalidFileError, Problem
 
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
@@ -32,14 +32,6 @@ _DATE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
 # treats specially around plain scalars (tabs).
 # Listed rather than as the negation of what is allowed, which takes ~8 ms to compile.
 _FAST_REJECT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-
-
-class InvalidFileError(Exception):
-    """A file cannot be used; carries the problems to report for it."""
-
-    def __init__(self, *problems: Problem) -> None:
-        super().__init__(problems)
-        self.problems = problems
 
 
 def split_front_matter(text: str) -> tuple[str | None, str, int]:

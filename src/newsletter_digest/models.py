@@ -43,6 +43,14 @@ class Problem(NamedTuple):
         return f"{where}: {self.message}"
 
 
+class InvalidFileError(Exception):
+    """A file cannot be used; carries the problems to report for it."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
 class Pick(NamedTuple):
     """One excerpt shown in one issue, and the rotation cycle its showing counts toward."""
 
