@@ -5,9 +5,10 @@ any working directory. Validation (config_schema.py, pydantic) runs when the fil
 or changed; its result is cached in ``.digest/config-cache.json`` beside the file, keyed by
 the file's bytes and place and by the schema's code, so a scheduled run that finds the
 same config again starts in a fraction of the time.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the settings are NamedTuples, which compile
+each string annotation at every start (see models.py).
+"""
 
 import hashlib
 import json
@@ -102,7 +103,7 @@ class ScheduleSettings(NamedTuple):
     catch_up: Literal["latest", "skip"]
     grace: timedelta
 
-    def to_schedule(self) -> scheduler.Schedule:
+    def to_schedule(self) -> "scheduler.Schedule":
         """The schedule the slot maths works with."""
         from newsletter_digest import scheduler
 
