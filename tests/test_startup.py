@@ -48,10 +48,10 @@ def example(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def build(folder: Path) -> str:
+def build(folder: Path, *options: str) -> str:
     """Run `digest build --no-send` in a new process; the heavy modules it loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), "build", "--no-send"],
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), "build", *(options or ["--no-send"])],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -65,6 +65,16 @@ def test_a_warm_build_imports_nothing_it_does_not_need(example: Path) -> None:
     assert "pydantic" in first  # the first run validates the config
     loaded = [build(example) for _ in range(4)]  # 8 excerpts, 3 an issue: all seen by now
     assert loaded[-1] == ""
+
+
+def test_a_dry_run_reads_the_caches_a_build_left(example: Path) -> None:
+    assert "markdown_it" in build(example, "--dry-run")  # nothing cached: renders it all
+    assert not (example / ".digest").exists()
+    for _ in range(3):
+        build(example)
+    caches = sorted(path.stat().st_mtime_ns for path in (example / ".digest").rglob("*"))
+    assert build(example, "--dry-run") == ""
+    assert sorted(path.stat().st_mtime_ns for path in (example / ".digest").rglob("*")) == caches
 
 
 def test_a_changed_config_is_validated_again(example: Path) -> None:

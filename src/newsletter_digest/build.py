@@ -58,11 +58,11 @@ def content_cache_path(config: Config) -> Path:
     return config.settings.state.parent / "content-cache.json"
 
 
-def make_renderer(config: Config, *, cache: bool = False) -> Renderer:
+def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = True) -> Renderer:
     """One renderer (one Jinja2 environment, compiled templates) for the whole run.
 
-    ``cache`` keeps compiled templates beside the state; only commands that may write
-    there use it (not the dry run or the preview).
+    ``cache`` uses the compiled templates and rendered bodies kept beside the state;
+    ``save_cache=False`` reads them without adding any (the dry run changes nothing).
     """
     s = config.settings
     branding = Branding(
@@ -75,7 +75,7 @@ def make_renderer(config: Config, *, cache: bool = False) -> Renderer:
         base_url=s.base_url,
     )
     cache_dir = template_cache_dir(s.state) if cache else None
-    return Renderer(s.templates, branding, cache_dir)
+    return Renderer(s.templates, branding, cache_dir, save_cache=save_cache)
 
 
 def plan_next(
@@ -85,14 +85,17 @@ def plan_next(
     renderer: Renderer | None = None,
     *,
     use_cache: bool = True,
+    save_cache: bool = True,
     skip: int = 0,
 ) -> Plan:
     """Pick and render the issue that comes next after what ``state`` recorded.
 
+    ``use_cache`` reads excerpts from the content cache, ``save_cache`` updates it.
     ``skip`` looks further ahead: 1 is the issue after next, as if the next one were made.
     """
     s = config.settings
-    loaded = load_content(s.content, content_cache_path(config) if use_cache else None)
+    cache_path = content_cache_path(config) if use_cache else None
+    loaded = load_content(s.content, cache_path, save=save_cache)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
     history = state.history() + [record.picks for record in unrecorded(config, state)]
     ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
@@ -272,9 +275,11 @@ def _check_slot_free(state: State, slot: Slot) -> None:
 def dry_run(config: Config, today: date) -> tuple[Plan, list[IssueRecord]]:
     """The next new issue's plan, and the unrecorded issues the next build records first.
 
-    Touches neither the outbox, the state nor the cache.
+    Touches neither the outbox, the state nor the caches (it reads them: each is keyed by
+    everything its results depend on, so the plan is the same as without them).
     """
-    renderer = make_renderer(config)
+    renderer = make_renderer(config, cache=True, save_cache=False)
     with open_state(config.settings.state, readonly=True) as state:
         pending = unrecorded(config, state)
-        return plan_next(config, state, today, renderer, use_cache=False), pending
+        plan = plan_next(config, state, today, renderer, save_cache=False)
+        return plan, pending

@@ -408,17 +408,17 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_content(folder: Path, cache_path: Path | None = None) -> ContentLoad:
+def load_content(folder: Path, cache_path: Path | None = None, *, save: bool = True) -> ContentLoad:
     """Load every visible ``*.md`` file in folder; bad files become problems, not errors.
 
     With ``cache_path``, results for files whose (name, mtime, size) did not change are reused
-    from that file, which is rewritten only when something changed.
+    from that file, which is rewritten only when something changed (and ``save`` is true).
     """
     with _gc_paused():
-        return _load(folder, cache_path)
+        return _load(folder, cache_path, save)
 
 
-def _load(folder: Path, cache_path: Path | None) -> ContentLoad:
+def _load(folder: Path, cache_path: Path | None, save: bool) -> ContentLoad:
     """Do load_content's work."""
     files = _markdown_files(folder, with_stat=cache_path is not None)
     folder_key = os.path.abspath(folder)  # noqa: PTH100 - a plain str key, computed once
@@ -448,6 +448,6 @@ def _load(folder: Path, cache_path: Path | None) -> ContentLoad:
             excerpts.append(result)
         else:
             problems.extend(result)
-    if cache_path is not None and (changed or len(fresh) != len(cached)):
+    if save and cache_path is not None and (changed or len(fresh) != len(cached)):
         _write_cache(cache_path, folder_key, fresh)
     return ContentLoad(excerpts=tuple(excerpts), problems=tuple(problems))

@@ -149,10 +149,23 @@ def template_cache_dir(state: Path) -> Path:
     return state.parent / "template-cache"
 
 
-def bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
-    """Compiled templates kept on disk between runs; none where the folder cannot be made."""
+class _ReadOnlyBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates read from the cache but never written (the dry run writes nothing)."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        """Keep what was compiled for this run only."""
+
+
+def bytecode_cache(folder: Path | None, *, save: bool = True) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept on disk between runs; none where the folder cannot be made.
+
+    ``save=False`` only reads what earlier runs kept (checked against each template's source
+    as always), and creates nothing.
+    """
     if folder is None:
         return None
+    if not save:
+        return _ReadOnlyBytecodeCache(str(folder)) if folder.is_dir() else None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -161,11 +174,15 @@ def bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
 
 
 def _environment(
-    loader: jinja2.BaseLoader, *, autoescape: bool, cache_dir: Path | None = None
+    loader: jinja2.BaseLoader,
+    *,
+    autoescape: bool,
+    cache_dir: Path | None = None,
+    save_cache: bool = True,
 ) -> jinja2.Environment:
     """One Jinja2 environment: strict undefined, compiled templates kept for the run."""
     env = jinja2.Environment(
-        bytecode_cache=bytecode_cache(cache_dir),
+        bytecode_cache=bytecode_cache(cache_dir, save=save_cache),
         loader=loader,
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
@@ -347,13 +364,18 @@ class Renderer:
     """Renders issues with one pair of Jinja2 environments and one CSS inliner per run."""
 
     def __init__(
-        self, templates_dir: Path | None, branding: Branding, cache_dir: Path | None = None
+        self,
+        templates_dir: Path | None,
+        branding: Branding,
+        cache_dir: Path | None = None,
+        *,
+        save_cache: bool = True,
     ) -> None:
         """Set up the loaders (user folder first, then the built-in templates).
 
         ``cache_dir`` keeps compiled templates between runs (Jinja2's bytecode cache, checked
         against each template's source) and rendered Markdown and inlined CSS (memo.py), which
-        saves most of a short command's time.
+        saves most of a short command's time. ``save_cache=False`` only reads them.
         """
         if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
             raise TemplateError(
@@ -380,11 +402,15 @@ class Renderer:
         html_cache, text_cache = (
             (cache_dir / "html", cache_dir / "text") if cache_dir else (None, None)
         )
-        self._html_env = _environment(loader, autoescape=True, cache_dir=html_cache)
-        self._text_env = _environment(loader, autoescape=False, cache_dir=text_cache)
+        self._html_env = _environment(
+            loader, autoescape=True, cache_dir=html_cache, save_cache=save_cache
+        )
+        self._text_env = _environment(
+            loader, autoescape=False, cache_dir=text_cache, save_cache=save_cache
+        )
         self._strings: dict[str, jinja2.Template] = {}
         if cache_dir is not None:
-            memo.load(cache_dir / "memo.json")  # saved by the build at its end
+            memo.load(cache_dir / "memo.json")  # saved by the build at its end, if at all
         self._inliner = DocumentInliner()
 
     def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
