@@ -25,7 +25,7 @@ from markupsafe import escape
 
 from newsletter_digest import feed
 from newsletter_digest.config import Config
-from newsletter_digest.deliver import folder_name
+from newsletter_digest.deliver import folder_name, issue_folders
 from newsletter_digest.errors import OutboxError, TemplateError
 from newsletter_digest.files import atomic_write
 from newsletter_digest.models import Excerpt, IssueRecord
@@ -299,12 +299,13 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
     s = config.settings
     outbox = s.outbox
     records = state.issues()
+    present = set(issue_folders(outbox).values())
     entries: list[feed.IssueEntry] = []
     changed: list[Path] = []
     left_out: list[str] = []
     for record in records:
         folder = outbox / record.folder
-        if not folder.is_dir():
+        if record.folder not in present:
             left_out.append(f"issue #{record.number}: {folder} is missing")
             continue
         page = folder / INDEX
