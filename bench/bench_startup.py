@@ -7,13 +7,17 @@ config validation, compiled templates, rendered Markdown); "next" is every later
 which finds those caches. Byte-compiled modules are written as usual, so the numbers are
 what a user's second command sees. The command is the installed `digest` script.
 
-Usage: python bench/bench_startup.py [--runs 15]
+Where valgrind is installed, the same three are also counted in instructions executed
+(callgrind): a figure that other work on the machine does not move, unlike time.
+
+Usage: python bench/bench_startup.py [--runs 15] [--no-instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -38,6 +42,22 @@ def wall(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
     return elapsed, cpu
 
 
+def instructions(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions one run of ``command`` executes, counted by valgrind's callgrind."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr}")
+    return int(match.group(1))
+
+
 def fresh_example(parent: Path, name: str) -> Path:
     """A copy of the bundled example (config, content, templates) with no state."""
     folder = parent / name
@@ -52,9 +72,10 @@ def fresh_example(parent: Path, name: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-instructions", action="store_true", help="skip the valgrind count")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    build = [*DIGEST, "build", "--no-send"]
+    build = [sys.executable, *DIGEST, "build", "--no-send"]
     bare_import = [sys.executable, "-c", "import jinja2, mjml"]
     bare: list[tuple[float, float]] = []
     first: list[tuple[float, float]] = []
@@ -70,6 +91,13 @@ def main() -> None:
             bare.append(wall(bare_import, parent, env))
             first.append(wall(build, fresh_example(parent, f"first-{n}"), env))
             following.append(wall(build, project, env))
+        counts = None
+        if not args.no_instructions and shutil.which("valgrind"):
+            counts = (
+                instructions(bare_import, parent, env),
+                instructions(build, fresh_example(parent, "first-counted"), env),
+                instructions(build, project, env),
+            )
     for label, index in (("wall clock", 0), ("CPU time", 1)):
         bare_s = min(run[index] for run in bare)
         first_s = min(run[index] for run in first)
@@ -92,6 +120,15 @@ def main() -> None:
         f"CPU time ratio per round, median of {args.runs}: next {statistics.median(ratios):.2f}x "
         f"(quartiles {_quartiles(ratios)}), first {statistics.median(firsts):.2f}x"
     )
+    if counts is not None:
+        bare_n, first_n, next_n = counts
+        print("instructions executed (valgrind callgrind; not moved by load):")
+        for label, count in (
+            ("bare python -c 'import jinja2, mjml'", bare_n),
+            ("digest build, first (nothing cached)", first_n),
+            ("digest build, next (caches warm)", next_n),
+        ):
+            print(f"  {label + ':':38s} {count / 1e6:6.0f} M  ({count / bare_n:.2f}x)")
 
 
 def _quartiles(values: list[float]) -> str:
