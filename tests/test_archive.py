@@ -13,6 +13,8 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_excerpt
 from newsletter_digest import archive, build, feed
@@ -149,6 +151,49 @@ def test_feed_times_without_an_offset_are_utc() -> None:
     assert feed.tag_uri("A <News@Example.ORG>", date(2026, 1, 5), "/issue-1") == (
         "tag:example.org,2026-01-05:News/issue-1"
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    title=st.text(max_size=40),
+    subject=st.text(max_size=80),
+    titles=st.lists(st.text(max_size=30), max_size=3),
+)
+def test_any_text_makes_a_well_formed_feed_that_reads_back(
+    title: str, subject: str, titles: list[str]
+) -> None:
+    """Whatever the texts hold (markup, quotes, controls, lone surrogates), the feed parses
+    strictly and says them back, less only the characters XML cannot carry."""
+    entry = feed.IssueEntry(
+        number=3,
+        date=date(2026, 1, 5),
+        created_at="2026-01-05T09:30:00+01:00",
+        subject=subject,
+        titles=tuple(titles),
+        href="issue-0003/index.html",
+        url=f"{BASE}/issue-0003/?a=1&b='2'",
+    )
+    data = feed.atom_feed(
+        title=title,
+        sender="News <news@example.org>",
+        since=date(2026, 1, 5),
+        base_url=BASE,
+        entries=[entry],
+    )
+    root = ET.fromstring(data)
+    ns = {"a": feed.ATOM}
+    allowed = re.compile("[^\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+    def kept(text: str) -> str:
+        return "".join(allowed.findall(text)).replace("\r\n", "\n").replace("\r", "\n")
+
+    assert (root.findtext("a:title", namespaces=ns) or "") == kept(title)
+    assert (root.findtext("a:entry/a:title", namespaces=ns) or "") == kept(subject)
+    link = root.find("a:entry/a:link", ns)
+    assert link is not None and link.get("href") == f"{BASE}/issue-0003/?a=1&b='2'"
+    content = root.findtext("a:entry/a:content", namespaces=ns) or ""
+    listed = "".join(kept(t) for t in titles)  # one <li> each, read back end to end
+    assert PageReader(content).text == " ".join(f"{listed}\nRead this issue on the web".split())
 
 
 # --- markup in titles -------------------------------------------------------------------

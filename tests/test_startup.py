@@ -24,6 +24,7 @@ HEAVY = (
     "email.policy",  # headers that need no encoding are written directly
     "html",  # HTML is escaped by markupsafe, which Jinja2 loads anyway
     "newsletter_digest.frontmatter",  # excerpts are read from the content cache
+    "xml.etree.ElementTree",  # the feed is written as text
     "smtplib",  # only `send`
     "http.server",  # only `preview`
     "watchfiles",  # only `preview`
