@@ -466,6 +466,16 @@ def test_an_issue_whose_folder_is_gone_is_left_out(project: Path, digest: Digest
     assert "issue-0001/" not in index and "issue-0002/index.html" in index
 
 
+def test_a_stray_folder_with_the_same_number_hides_no_issue(project: Path, digest: Digest) -> None:
+    assert digest("build").exit_code == 0
+    outbox = project / "outbox"
+    (outbox / "issue-00001").mkdir()  # same number, another spelling: not the recorded one
+    result = digest("archive")
+    assert result.exit_code == 0, result.output
+    assert "left out" not in result.output
+    assert "issue-0001/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
+
+
 def test_archive_before_any_issue_says_so_and_writes_no_feed(project: Path, digest: Digest) -> None:
     result = digest("archive")
     assert result.exit_code == 0, result.output

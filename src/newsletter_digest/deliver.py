@@ -92,27 +92,27 @@ def write_issue(outbox: Path, number: int, files: Mapping[str, bytes]) -> Path:
     return final
 
 
-def issue_folders(outbox: Path) -> dict[int, str]:
-    """The complete issue folders in the outbox: their names by number.
+def issue_folders(outbox: Path) -> list[tuple[int, str]]:
+    """The complete issue folders in the outbox: (number, name) of each, in no order.
 
     One directory listing, whose entries say which are folders (no stat per issue): every
     build looks, and the outbox grows by one folder an issue.
     """
-    found = {}
+    found = []
     try:
         with os.scandir(outbox) as entries:
             for entry in entries:
                 match = _FOLDER.match(entry.name)
                 if match and entry.is_dir():
-                    found[int(match.group(1))] = entry.name
+                    found.append((int(match.group(1)), entry.name))
     except (FileNotFoundError, NotADirectoryError):
-        return {}
+        return []
     return found
 
 
 def issue_numbers(outbox: Path) -> list[int]:
     """Numbers of the complete issue folders in the outbox, ascending."""
-    return sorted(issue_folders(outbox))
+    return sorted({number for number, _ in issue_folders(outbox)})
 
 
 class Orphan(NamedTuple):
