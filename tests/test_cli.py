@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email
+import os
 import re
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from email import policy
 from pathlib import Path
@@ -16,6 +18,7 @@ from click.testing import CliRunner, Result
 from conftest import write_excerpt
 from newsletter_digest import state as state_module
 from newsletter_digest.cli import cli
+from newsletter_digest.render import PACKAGE_TEMPLATES
 
 Digest = Callable[..., Result]
 
@@ -105,6 +108,37 @@ def test_dry_run_shows_what_build_then_makes_and_changes_nothing(
     promised = re.findall(r"\[(post-\d), cycle", dry.output)
     assert digest("build").exit_code == 0
     assert picked(project, 2) == promised
+
+
+def test_dry_run_after_changes_reads_the_caches_and_adds_nothing_to_them(
+    project: Path, digest: Digest
+) -> None:
+    """Changed inputs give the dry run things to compile and parse; none of it is kept."""
+    assert digest("build").exit_code == 0
+    excerpt = project / "content" / "post-2.md"
+    excerpt.write_text(excerpt.read_text(encoding="utf-8") + "\nA new line.\n", encoding="utf-8")
+    an_hour_ago = time.time() - 3600  # old enough to be cached, were it a build
+    os.utime(excerpt, (an_hour_ago, an_hour_ago))
+    override = project / "templates" / "digest.txt.j2"
+    override.parent.mkdir()
+    override.write_text(
+        (PACKAGE_TEMPLATES / "digest.txt.j2").read_text(encoding="utf-8") + "\nP.S. changed\n",
+        encoding="utf-8",
+    )
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + 'subject: "New {{ issue.number }}"\n',
+        encoding="utf-8",
+    )
+    paths = sorted(project.rglob("*"))
+    before = snapshot(project)
+    dry = digest("build", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "New 2" in dry.output
+    assert sorted(project.rglob("*")) == paths
+    assert snapshot(project) == before
+    assert digest("build").exit_code == 0
+    assert "P.S. changed" in (project / "outbox/issue-0002/issue-0002.txt").read_text("utf-8")
 
 
 def test_dry_run_on_a_fresh_project_creates_no_state(project: Path, digest: Digest) -> None:
