@@ -82,14 +82,20 @@ def content_html(entry: IssueEntry) -> str:
     return "\n".join(parts)
 
 
-def _xml(text: str) -> str:
-    """Text (or an attribute value) as XML: forbidden characters dropped, &, <, >, ", ' escaped."""
-    return str(escape(_NOT_XML.sub("", text)))
+def _xml(text: str, *, attribute: bool = False) -> str:
+    """Text or an attribute value as XML: forbidden characters dropped, &, <, >, ", ' escaped,
+    and what a parser would normalise (CR; in attributes, also LF and tab) as references."""
+    escaped = str(escape(_NOT_XML.sub("", text))).replace("\r", "&#13;")
+    if attribute:
+        escaped = escaped.replace("\n", "&#10;").replace("\t", "&#9;")
+    return escaped
 
 
 def _element(tag: str, text: str | None = None, *, indent: int = 1, **attrs: str) -> str:
     """One element on its own line: ``<tag a="v">text</tag>``, or ``<tag a="v" />``."""
-    start = tag + "".join(f' {name}="{_xml(value)}"' for name, value in attrs.items())
+    start = tag + "".join(
+        f' {name}="{_xml(value, attribute=True)}"' for name, value in attrs.items()
+    )
     pad = "  " * indent
     return f"{pad}<{start} />" if text is None else f"{pad}<{start}>{_xml(text)}</{tag}>"
 
