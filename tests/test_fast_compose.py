@@ -160,13 +160,14 @@ def test_any_subject_and_text_survive_the_fast_path(subject: str, text: str) -> 
 @settings(max_examples=300, deadline=None)
 @given(
     words=st.lists(
-        st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30),
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=90),
         min_size=1,
         max_size=40,
     )
 )
 def test_long_ascii_subjects_fold_at_spaces_and_read_back_whole(words: list[str]) -> None:
-    """Folded here, without the email package: short lines, and the subject the policy reads."""
+    """Folded here, without the email package: short lines (but for a word too long to fold),
+    and the subject the policy reads."""
     subject = " ".join(words)
     rendered = RenderedIssue(subject=subject, preheader="", html="<p>x</p>", text="x")
     data = fast(rendered, "r@example.org", None)
@@ -174,9 +175,8 @@ def test_long_ascii_subjects_fold_at_spaces_and_read_back_whole(words: list[str]
     line = data[start : data.index(b"\r\n", start)]
     while data[start + len(line) + 2 : start + len(line) + 3] == b" ":  # its folded lines
         line += b"\r\n" + data[start + len(line) + 2 :].split(b"\r\n", 1)[0]
-    assert max(len(part) for part in line.split(b"\r\n")) <= 78 or any(
-        len(word) > 60 for word in words
-    )
+    for part in line.split(b"\r\n"):  # short, or one word too long to fold
+        assert len(part) <= 78 or b" " not in part.removeprefix(b"Subject: ").strip(), line
     if "=?" not in subject:
         assert line.replace(b"\r\n", b"") == f"Subject: {subject}".encode()
     assert parse(data)["Subject"] == subject

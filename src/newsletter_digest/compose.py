@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 # The To header of a message to many readers, none of whom it shows (an empty RFC 5322 group).
 UNDISCLOSED = "undisclosed-recipients:;"
+# RFC 5322's limit for any line of a message, CRLF not counted.
+MAX_LINE = 998
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -140,7 +142,7 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 def _verbatim(name: str, value: str) -> bool:
     """Plain ASCII that needs no encoding or folding: most headers of most messages."""
-    if not value.isascii() or "=?" in value or len(name) + len(value) + 4 > 998:
+    if not value.isascii() or "=?" in value or len(name) + len(value) + 4 > MAX_LINE:
         return False
     if name == "Subject":
         return len(name) + len(value) + 2 <= 78
@@ -161,21 +163,26 @@ def _fold(name: str, value: str | Address, *, utf8: bool = False) -> bytes:
 
 
 def _folded_at_spaces(name: str, value: str, limit: int = 78) -> str | None:
-    """``name: value`` folded before spaces so no line passes ``limit``; None if a word is longer.
+    """``name: value`` folded before spaces, lines within ``limit`` where the words allow.
 
-    Unfolding (dropping each CRLF) gives the line back exactly, as RFC 5322 requires.
+    A word too long for that gets a line of its own (RFC 5322 allows up to 998 characters);
+    None when even that is too long. Unfolding (dropping each CRLF) gives the line back
+    exactly, as RFC 5322 requires.
     """
     line = f"{name}: {value}"
     lines: list[str] = []
     start, first_word = 0, len(name) + 2
     while len(line) - start > limit:
-        cut = line.rfind(" ", max(start + 1, first_word), start + limit + 1)
+        low = max(start + 1, first_word)
+        cut = line.rfind(" ", low, start + limit + 1)
         if cut < 0:
-            return None
+            cut = line.find(" ", low)  # after the long word, which has the line to itself
+            if cut < 0:
+                break
         lines.append(line[start:cut])
         start = cut
     lines.append(line[start:])
-    return "\r\n".join(lines) + "\r\n"
+    return None if any(len(part) > MAX_LINE for part in lines) else "\r\n".join(lines) + "\r\n"
 
 
 def _encoded_subject(value: str) -> bytes | None:
