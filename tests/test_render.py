@@ -342,6 +342,20 @@ def test_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
     assert "excerpts" in info.value.hint
 
 
+@pytest.mark.parametrize("expression", ["excerpt.index", "excerpt.count", "issue.count"])
+def test_a_field_named_like_a_tuple_method_is_undefined_too(
+    tmp_path: Path, expression: str
+) -> None:
+    """Records are NamedTuples; their tuple methods must not stand in for a missing field."""
+    (tmp_path / "partials").mkdir()
+    partial = tmp_path / "partials" / "excerpt.txt.j2"
+    partial.write_text(f"{{{{ excerpt.title }}}}\n{{{{ {expression} }}}}\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as info:
+        render(templates=tmp_path)
+    assert "line 2" in info.value.message
+    assert expression.split(".")[1] in info.value.message
+
+
 def test_undefined_variable_in_subject() -> None:
     with pytest.raises(TemplateError, match=r"subject, line 1: 'nope' is undefined"):
         render(branding=BRANDING._replace(subject="{{ title }} {{ nope }}"))

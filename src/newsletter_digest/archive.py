@@ -33,6 +33,7 @@ from newsletter_digest.personal import personalize
 from newsletter_digest.render import (
     PACKAGE_TEMPLATES,
     ExcerptView,
+    RecordEnvironment,
     TemplateLoader,
     bytecode_cache,
     excerpt_view,
@@ -189,7 +190,7 @@ def _environment(templates: Path | None, cache_dir: Path | None = None) -> jinja
     loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
     if templates is not None and templates.is_dir():
         loaders.insert(0, TemplateLoader(templates))
-    env = jinja2.Environment(
+    env = RecordEnvironment(
         bytecode_cache=bytecode_cache(cache_dir),
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,

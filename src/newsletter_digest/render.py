@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_SUBJECT",
     "Branding",
     "ExcerptView",
+    "RecordEnvironment",
     "Renderer",
     "TemplateLoader",
     "bytecode_cache",
@@ -173,6 +174,21 @@ def bytecode_cache(folder: Path | None, *, save: bool = True) -> jinja2.Bytecode
     return jinja2.FileSystemBytecodeCache(str(folder))
 
 
+_TUPLE_METHODS = frozenset(("count", "index"))
+
+
+class RecordEnvironment(jinja2.Environment):
+    """Jinja2 for templates that see our records (NamedTuples): a typo that happens to name
+    a tuple method (``issue.count``, ``excerpt.index``) is undefined, as for any other name,
+    so ``digest check`` reports it instead of the email showing ``<built-in method ...>``."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Look ``attribute`` up on ``obj`` as Jinja2 does, but not tuple methods on a record."""
+        if attribute in _TUPLE_METHODS and isinstance(obj, tuple) and hasattr(obj, "_fields"):
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def _environment(
     loader: jinja2.BaseLoader,
     *,
@@ -181,7 +197,7 @@ def _environment(
     save_cache: bool = True,
 ) -> jinja2.Environment:
     """One Jinja2 environment: strict undefined, compiled templates kept for the run."""
-    env = jinja2.Environment(
+    env = RecordEnvironment(
         bytecode_cache=bytecode_cache(cache_dir, save=save_cache),
         loader=loader,
         autoescape=autoescape,
