@@ -138,6 +138,9 @@ def to_bytes(msg: EmailMessage, *, utf8: bool = False) -> bytes:
 
 Fill = Callable[[str, str | None], str]
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+# What the email package decodes as an RFC 2047 encoded word (email.header.ecre), even
+# mid-word; text with a "=?" that does not match it reads back as it is written.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[qQbB]\?.*?\?=", re.MULTILINE)
 
 
 def _verbatim(name: str, value: str) -> bool:
@@ -190,10 +193,10 @@ def _encoded_subject(value: str) -> bytes | None:
 
     Plain ASCII words are folded here; anything else by ``email.header``, which imports in
     3 ms where ``email.policy`` takes 24. Decoded, both give the text the policy's line
-    gives. None when the result would not do (a word too long to fold, or text that looks
-    like an encoded word), so the policy writes it.
+    gives. None when the result would not do (a word too long to fold, or text a reader
+    would decode as an encoded word), so the policy writes it.
     """
-    if "=?" in value:
+    if "=?" in value and _ENCODED_WORD.search(value):
         return None
     if value.isascii() and value.isprintable() and " ".join(value.split()) == value:
         folded = _folded_at_spaces("Subject", value)
