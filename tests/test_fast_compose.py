@@ -153,14 +153,18 @@ def test_fast_message_is_7bit_with_short_crlf_lines() -> None:
 def test_any_subject_and_text_survive_the_fast_path(subject: str, text: str) -> None:
     subject = " ".join(subject.split()) or "x"
     rendered = RenderedIssue(subject=subject, preheader="", html="<p>x</p>", text=text)
-    assert meaning(fast(rendered, "r@example.org", None)) == slow_meaning(rendered)
+    agrees_with_slow(fast(rendered, "r@example.org", None), rendered)
 
 
-def slow_meaning(rendered: RenderedIssue) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """What the slow path's message means, but for the leading space the policy's parser reads
-    into a subject that the policy folded right after "Subject:" (mail clients drop it)."""
-    headers, parts = meaning(slow(rendered, "r@example.org", None))
-    return {**headers, "subject": headers["subject"].lstrip()}, parts
+def agrees_with_slow(data: bytes, rendered: RenderedIssue) -> None:
+    """The fast message reads back the subject exactly and otherwise means what the slow one
+    means. The slow one is no oracle for the subject: the policy sometimes reads it back
+    with a leading space, or a doubled one where it RFC 2047-encodes a long word."""
+    ours, parts = meaning(data)
+    theirs, slow_parts = meaning(slow(rendered, "r@example.org", None))
+    assert ours.pop("subject") == rendered.subject
+    theirs.pop("subject")
+    assert (ours, parts) == (theirs, slow_parts)
 
 
 def subject_lines(data: bytes) -> list[bytes]:
@@ -185,6 +189,7 @@ def subject_lines(data: bytes) -> list[bytes]:
     words=["0", "0", "00", "00", "0000", "00000", "0000000", "000000000", "0" * 12 + "=?", "0" * 16]
 )
 @example(words=["a", "=?", "b", "=?x?y?=", *["word"] * 20])
+@example(words=["b" * 70, "a" * 80])  # the policy reads it back with a doubled space
 def test_long_ascii_subjects_fold_at_spaces_and_read_back_whole(words: list[str]) -> None:
     """Folded here, without the email package: short lines (but for a word too long to fold),
     and the subject the policy reads, "=?" and all unless it spells an encoded word."""
@@ -197,7 +202,7 @@ def test_long_ascii_subjects_fold_at_spaces_and_read_back_whole(words: list[str]
         assert len(part) <= 78 or b" " not in part.removeprefix(b"Subject: ").strip(), lines
     assert b"".join(lines) == f"Subject: {subject}".encode()
     assert parse(data)["Subject"] == subject
-    assert meaning(data) == slow_meaning(rendered)
+    agrees_with_slow(data, rendered)
 
 
 @pytest.mark.parametrize(
