@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from newsletter_digest.markdown import is_safe_url, to_html, to_text
+from newsletter_digest.markdown import (
+    _plain_prose,
+    is_safe_url,
+    parse_and_render,
+    render,
+    to_html,
+    to_text,
+)
 
 
 def test_basic_markdown_renders() -> None:
@@ -159,3 +168,60 @@ def test_a_store_from_other_code_is_not_trusted(tmp_path: Path) -> None:
     data["key"] = "0" * 64  # what an older version of markdown.py would have written
     store.write_text(json.dumps(data), encoding="utf-8")
     assert _probe(store, body)[:2] == [to_html(body), to_text(body)]
+
+
+# Text from every character that means something in Markdown, and some that do not.
+MARKDOWN_ISH = st.text(
+    st.sampled_from(list("ab1 9.)\n\\`*_~[]<>&#=+-!:\"'(\t\u00a0\u200bé’…")), max_size=60
+)
+
+
+@given(MARKDOWN_ISH)
+@example("1\\. one\\\n2\\. two")  # escaped list markers, as `digest import` writes them
+@example("a\\\n\nb")  # a backslash that ends a paragraph is text
+@example("a\\\\\nb")  # an escaped backslash, then a soft break
+@example('say "hi" & <go>')
+def test_plain_prose_is_rendered_exactly_as_markdown_it_would(body: str) -> None:
+    """Whenever the plain-prose path answers, markdown-it gives the same HTML and text."""
+    plain = _plain_prose(body)
+    if plain is not None:
+        assert plain == parse_and_render(body)
+
+
+WORD = st.text(st.sampled_from(list("abcXYZ019éü’…“”.,;:!?'\"()/%$@-")), min_size=1, max_size=8)
+FIRST = st.text(st.sampled_from(list("aZéÖ")), min_size=1, max_size=5)
+ESCAPED = st.sampled_from(["\\.", "\\*", "\\#", "\\[", "\\_", "\\&", "\\<", "\\\\"])
+LINE = st.builds(
+    lambda first, words: " ".join([first, *words]),
+    FIRST,
+    st.lists(st.one_of(WORD, ESCAPED), max_size=8),
+)
+PARAGRAPH = st.builds(
+    lambda lines, breaks: "".join(
+        line + (brk if n < len(lines) - 1 else "")
+        for n, (line, brk) in enumerate(zip(lines, breaks, strict=False))
+    ),
+    st.lists(LINE, min_size=1, max_size=5),
+    st.lists(st.sampled_from(["\n", "\\\n"]), min_size=5, max_size=5),
+)
+
+
+@given(st.lists(PARAGRAPH, min_size=1, max_size=4), st.sampled_from(["\n\n", "\n\n\n"]))
+def test_teasers_in_plain_prose_need_no_parser(paragraphs: list[str], gap: str) -> None:
+    """Prose with hard and soft breaks and escaped punctuation takes the plain path."""
+    body = gap.join(paragraphs)
+    plain = _plain_prose(body)
+    assert plain is not None, body
+    assert plain == parse_and_render(body)
+
+
+def test_bundled_excerpts_render_without_the_parser() -> None:
+    """The example's teasers (imported from plain text) are all plain prose."""
+    bodies = [
+        path.read_text(encoding="utf-8").split("---", 2)[2].strip()
+        for path in sorted((Path(__file__).parent.parent / "content").glob("*.md"))
+    ]
+    assert len(bodies) >= 8
+    for body in bodies:
+        assert _plain_prose(body) is not None, body
+        assert render(body) == parse_and_render(body)
