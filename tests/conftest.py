@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import settings
 
 from newsletter_digest.cli import cli
-
-# CI (.ci/run) tries the same examples on every run, so a merge never turns red on a case
-# drawn at random; `make test` draws new ones each time, to find such cases before a merge.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 CONFIG = """\
 title: "Test Weekly"
