@@ -205,12 +205,33 @@ def test_long_ascii_subjects_fold_at_spaces_and_read_back_whole(words: list[str]
     agrees_with_slow(data, rendered)
 
 
+@given(
+    st.lists(
+        st.sampled_from(["=?", "?=", "?q?", "?B?", "x", "us-ascii", "=41", "=4", "_", "?", "="]),
+        min_size=1,
+        max_size=12,
+    ).map("".join),
+    st.sampled_from(["", "a ", "a", " b", "b"]),
+)
+@example("=?x?q?=41", "Quiz: ")
+def test_text_the_encoded_word_check_lets_through_reads_back_as_written(
+    word: str, around: str
+) -> None:
+    """What _ENCODED_WORD does not match, the email package does not decode."""
+    value = f"{around}{word}{around[::-1]}".strip() or "x"
+    if _ENCODED_WORD.search(value) is None:
+        message = parse(f"Subject: {value}\r\n\r\nx\r\n".encode())
+        assert message["Subject"] == value
+
+
 @pytest.mark.parametrize(
     "subject",
     [
         "Read =?utf-8?q?caf=C3=A9?= today",
         "ab=?utf-8?q?x?=cd and more",
         " ".join(["=?us-ascii?q?long?="] * 12),
+        "Quiz: =?x?q?=41",  # no closing "?=", and still decoded
+        "New prices =?us-ascii?Q?=24100 for all",
     ],
 )
 def test_subjects_spelling_an_encoded_word_are_written_as_the_policy_writes_them(

@@ -138,9 +138,11 @@ def to_bytes(msg: EmailMessage, *, utf8: bool = False) -> bytes:
 
 Fill = Callable[[str, str | None], str]
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
-# What the email package decodes as an RFC 2047 encoded word (email.header.ecre), even
-# mid-word; text with a "=?" that does not match it reads back as it is written.
-_ENCODED_WORD = re.compile(r"=\?[^?]*\?[qQbB]\?.*?\?=", re.MULTILINE)
+# What the email package decodes as an RFC 2047 encoded word, even mid-word: one closed by
+# "?=" (email.header.ecre), or a Q word whose text starts "=XX", which its parser reads on
+# to the next "?=" or the end of the header. Text with a "=?" that matches neither reads
+# back as it is written.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[qQbB]\?(?:.*?\?=|=[0-9A-Fa-f]{2})")
 
 
 def _verbatim(name: str, value: str) -> bool:
