@@ -96,11 +96,11 @@ class Rendered(NamedTuple):
 
 
 # Plain prose: no character that starts inline syntax (code, emphasis, strikethrough, links,
-# raw HTML, entities) but in a backslash escape, and no line that could start a block
-# (heading, quote, list, rule, setext underline, indented code).
-# tests/test_markdown.py holds the result to markdown-it's.
+# raw HTML) and nothing like an entity but in a backslash escape (so "Q&A" is fine), and no
+# line that could start a block (heading, quote, list, rule, setext underline, indented
+# code). tests/test_markdown.py holds the result to markdown-it's.
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_INLINE_SYNTAX = re.compile(r"[\\`*_~\[\]<>&]")
+_INLINE_SYNTAX = re.compile(r"[\\`*_~\[\]<>]|&#|&[A-Za-z0-9]+;")
 _BLOCK_START = re.compile(r"[\s#>=+\-]|\d+[.)]")
 
 
@@ -132,7 +132,7 @@ def _plain_prose(markdown: str) -> Rendered | None:
             or line[-1] == " "
             or not line.isprintable()
             or _BLOCK_START.match(line)
-            or _INLINE_SYNTAX.search(_ESCAPE.sub("", line))
+            or _INLINE_SYNTAX.search(_ESCAPE.sub(" ", line))
         ):
             return None
         paragraphs[-1].append((_ESCAPE.sub(r"\1", line), hard))
