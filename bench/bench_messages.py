@@ -12,7 +12,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from newsletter_digest.compose import MessageFactory, compose, to_bytes
+from naive import naive_message
+from newsletter_digest.compose import MessageFactory
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
 from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
 from newsletter_digest.render import Branding, Renderer
@@ -59,15 +60,14 @@ def main() -> None:
     naive_n = max(200, args.recipients // 10)
     start = time.process_time()
     for n, reader in enumerate(readers[:naive_n]):
-        msg = compose(
+        naive_message(
             personalize(rendered, reader),
             sender=SENDER,
-            recipients=[reader],
+            recipient=reader,
             date=date,
             message_id=f"<{n}.bench@example.org>",
             unsubscribe=fill_text(unsubscribe, reader),
         )
-        to_bytes(msg)
     naive = naive_n / (time.process_time() - start)
 
     start = time.process_time()

@@ -19,7 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter_digest.compose import MessageFactory, compose, to_bytes
+from naive import naive_message
+from newsletter_digest.compose import MessageFactory
 from newsletter_digest.models import Excerpt, IssueInfo
 from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
 from newsletter_digest.render import Branding, Renderer
@@ -56,15 +57,15 @@ def naive(index: int) -> bytes:
     renderer = Renderer(None, BRANDING)  # a new environment per message
     rendered = personalize(renderer.render(ISSUE, own_excerpts(index)), reader(index))
     assert UNSUBSCRIBE is not None
-    msg = compose(
+    msg = naive_message(
         rendered,
         sender=SENDER,
-        recipients=[reader(index)],
+        recipient=reader(index),
         date=WHEN,
         message_id=f"<{index}.bench@example.org>",
         unsubscribe=fill_text(UNSUBSCRIBE, reader(index)),
     )
-    return to_bytes(msg)
+    return msg
 
 
 _renderer: Renderer | None = None

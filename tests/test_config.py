@@ -48,7 +48,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
         load_config(path)
     message = info.value.message
     assert "4 problems" in message
-    assert "sender:" in message and "not an email address" in message
+    assert "sender:" in message and "is not an address like" in message
     assert "per_issue: expected an integer" in message
     assert "unsubscribe: expected a mailto: or https:// URL" in message
     assert "contnet: unknown key; did you mean 'content'?" in message

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,21 +68,6 @@ def test_cached_settings_are_the_validated_settings(tmp_path: Path) -> None:
     assert cached.settings.smtp.ca_file == tmp_path / "ca.pem"
     assert cached.settings.state == tmp_path / "var" / "state.db"
     assert cached.recipient_count == 2
-
-
-def test_a_warm_start_does_not_import_pydantic_or_yaml(tmp_path: Path) -> None:
-    path = write(tmp_path, FULL)
-    probe = (
-        "import sys; from pathlib import Path; from newsletter_digest.config import load_config;"
-        f"load_config(Path({str(path)!r}), save=True);"
-        "print(sorted(m for m in ('pydantic', 'yaml') if m in sys.modules))"
-    )
-    runs = [
-        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-        for _ in range(2)
-    ]
-    assert runs[0].stdout.strip() == "['pydantic', 'yaml']"  # first run validates
-    assert runs[1].stdout.strip() == "[]"  # the next one reads the cache
 
 
 def test_an_edited_config_is_validated_again(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
 
 import pytest
 
@@ -27,20 +30,23 @@ def message(
 ) -> bytes:
     """A message like compose makes it, with parts and headers left out on demand."""
     rendered = RenderedIssue(subject=subject, preheader="", html=html or "", text=text or "")
-    msg = compose.compose(
+    factory = compose.MessageFactory(
         rendered,
         sender="News <news@example.org>",
-        recipients=["reader@example.org"],
         date=datetime(2026, 1, 1, tzinfo=UTC),
-        message_id="<1@example.org>",
         unsubscribe=unsubscribe,
     )
+    data = factory.message("reader@example.org", "<1@example.org>")
     if html is None or text is None:
+        msg = email.message_from_bytes(data, policy=policy.SMTP)
+        assert isinstance(msg, EmailMessage)
         keep = "text/plain" if html is None else "text/html"
         part = next(p for p in msg.iter_parts() if p.get_content_type() == keep)
+        content = part.get_content()
         msg.clear_content()
-        msg.set_content(part.get_content(), subtype=keep.split("/")[1], charset="utf-8")
-    return compose.to_bytes(msg)
+        msg.set_content(content, subtype=keep.split("/")[1], charset="utf-8")
+        data = msg.as_bytes()
+    return data
 
 
 def statuses(eml: bytes) -> dict[str, str]:

@@ -1,59 +1,68 @@
-"""Mailboxes and dates for headers, without importing the ``email`` package for common cases.
+"""Email addresses: one strict check, shared by the config and the message headers.
 
-The standard library's ``email`` package costs about 20 ms to import, a tenth of a whole
-``digest build``. Most senders and recipients are written ``Name <user@example.org>`` or
-``user@example.org`` with plain ASCII names; those are split here with one regular
-expression, and everything else goes to ``email.utils.parseaddr``. Tests check both ways
-give the same answer, and that :func:`date_header` writes what ``format_datetime`` does.
+``email.utils.parseaddr`` splits ``Name <user@domain>``; what it returns is then held to
+the address syntax mail servers accept, so that nothing it misreads (an unquoted name with
+an ``@``, an encoded-word look-alike) ever reaches a header or an SMTP envelope.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from email.utils import parseaddr
 
-__all__ = ["date_header", "is_simple_name", "split_address"]
+from newsletter_digest.errors import shorten
 
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-# "Name <addr>" with a name of plain words, or a bare "addr"; nothing that needs quoting.
-_SIMPLE = re.compile(rf"(?:({_ATOM}(?: {_ATOM})*) <({_ADDRESS})>|({_ADDRESS}))")
-_SIMPLE_NAME = re.compile(rf"{_ATOM}(?: {_ATOM})*")
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def split_address(value: str) -> tuple[str, str]:
-    """(display name, address) of a mailbox, as ``email.utils.parseaddr`` gives them."""
-    simple = _SIMPLE.fullmatch(value)
-    if simple is not None:
-        name, bracketed, bare = simple.groups()
-        return (name, bracketed) if bracketed else ("", bare)
-    from email.utils import parseaddr
-
-    return parseaddr(value)
+# Controls and line breaks, before or after any decoding (C0, DEL, C1, U+2028, U+2029).
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A user name: dot-separated words of anything but controls, spaces and RFC 5322 specials
+# (non-ASCII allowed: RFC 6531); a domain: dot-separated labels, at least two.
+_WORD = r'[^\x00-\x20\x7f-\x9f\u2028\u2029()<>\[\]:;@\\,."]+'
+_LOCAL = re.compile(rf"{_WORD}(?:\.{_WORD})*")
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+EXAMPLE = "an address like 'Name <news@example.org>' or 'news@example.org'"
 
 
-def is_simple_name(name: str) -> bool:
-    """Whether a display name is plain ASCII words that a header shows without quotes."""
-    return _SIMPLE_NAME.fullmatch(name) is not None
+def split_mailbox(value: str) -> tuple[str, str]:
+    """(display name, address) of ``Name <user@domain>`` or ``user@domain``.
 
-
-def date_header(when: datetime) -> str:
-    """An RFC 5322 date (``Mon, 30 Nov 2026 09:00:00 +0100``), as ``format_datetime`` does.
-
-    Day and month names are always English, whatever the locale. A naive time is written
-    with ``-0000``: its zone is unknown.
+    Raises ValueError, naming the value (cut short), for anything that is not exactly one
+    valid address, or that holds a line break or control character.
     """
-    offset = when.utcoffset()
-    if offset is None:
-        zone = "-0000"
-    else:
-        minutes = round(offset.total_seconds()) // 60
-        sign = "-" if minutes < 0 else "+"
-        hours, minutes = divmod(abs(minutes), 60)
-        zone = f"{sign}{hours:02d}{minutes:02d}"
-    return (
-        f"{_DAYS[when.weekday()]}, {when.day:02d} {_MONTHS[when.month - 1]} {when.year:04d} "
-        f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} {zone}"
+    if CONTROLS.search(value):
+        raise ValueError(f"{shorten(value)} holds a line break or control character")
+    name, address = parseaddr(value)
+    check_address(address, value)
+    return name, address
+
+
+def check_address(address: str, shown: str | None = None) -> str:
+    """The bare address ``user@domain`` if it is one a mail server accepts; else ValueError."""
+    local, at, domain = address.rpartition("@")
+    valid = (
+        at
+        and _LOCAL.fullmatch(local) is not None
+        and "=?" not in local
+        and len(local) <= 64
+        and _DOMAIN.fullmatch(domain) is not None
+        and len(domain) <= 253
     )
+    if not valid:
+        raise ValueError(f"{shorten(shown or address)} is not {EXAMPLE}")
+    return address
+
+
+def idna_address(address: str) -> str:
+    """The address with its domain in IDNA form (``xn--``), as headers and SMTP need it."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as e:
+        raise ValueError(f"the domain of {shorten(address)} is not a valid domain name") from e
+
+
+def mailbox_key(address: str) -> str:
+    """What makes two entries one mailbox: the address, case folded."""
+    return parseaddr(address)[1].casefold()

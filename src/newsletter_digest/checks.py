@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_digest.config import Config, mailbox_key
+from newsletter_digest.addresses import mailbox_key
+from newsletter_digest.config import Config
 from newsletter_digest.errors import DigestError
 
 

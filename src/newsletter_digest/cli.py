@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from newsletter_digest import __version__
-from newsletter_digest.errors import DigestError
+from newsletter_digest.errors import DigestError, shorten
 
 
 class DigestGroup(click.Group):
@@ -284,7 +284,7 @@ def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
     except ValueError as e:
         raise click.BadParameter(
             f"expected an ISO date and time like 2026-11-30T09:05, between the years 1970 and "
-            f"2999 (got {text!r})",
+            f"2999 (got {shorten(text)})",
             ctx=ctx,
             param_hint="'--now'",
         ) from e

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from newsletter_digest.addresses import split_address
-from newsletter_digest.errors import ConfigError
+from newsletter_digest import yamlload
+from newsletter_digest.addresses import split_mailbox
+from newsletter_digest.errors import ConfigError, shorten
 from newsletter_digest.files import code_fingerprint, save_cache
 
 if TYPE_CHECKING:
@@ -43,15 +44,7 @@ def no_newlines(value: str) -> str:
 
 def check_address(value: str) -> str:
     """Accept ``addr@domain`` or ``Name <addr@domain>``; reject anything a mail server would."""
-    from email.utils import getaddresses, parseaddr
-
-    no_newlines(value)
-    _, addr = parseaddr(value)
-    if not addr or "@" not in addr or len(getaddresses([value])) != 1:
-        raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
-    local, _, domain = addr.rpartition("@")
-    if not local or "." not in domain or " " in addr:
-        raise ValueError(f"{value!r} is not an email address like 'Name <news@example.org>'")
+    split_mailbox(value)
     return value
 
 
@@ -60,15 +53,12 @@ def check_base_url(value: str) -> str:
     no_newlines(value)
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc or " " in value:
-        raise ValueError(f"{value!r} is not an http(s) URL like 'https://news.example.org'")
+        raise ValueError(f"{shorten(value)} is not an http(s) URL like 'https://news.example.org'")
     if parts.query or parts.fragment:
-        raise ValueError(f"{value!r}: the address of the archive takes no ?query or #fragment")
+        raise ValueError(
+            f"{shorten(value)}: the address of the archive takes no ?query or #fragment"
+        )
     return value.rstrip("/")
-
-
-def mailbox_key(address: str) -> str:
-    """What makes two recipient entries one mailbox: the address, case folded."""
-    return split_address(address)[1].casefold()
 
 
 class SmtpSettings(NamedTuple):
@@ -227,9 +217,13 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a digest.yaml is a few KB; past 1 MiB it is not one
+
+
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError as e:
         raise ConfigError(
             f"no config file at {path}",
@@ -238,24 +232,29 @@ def _read(path: Path) -> bytes:
         ) from e
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e}", "check the file is readable UTF-8") from e
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is larger than 1 MiB, too large for a config file",
+            "keep long recipient lists in a file named by recipients_file",
+        )
+    return raw
 
 
 def _parse_yaml(path: Path, raw: bytes) -> dict[str, Any]:
-    import yaml
-
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"cannot read {path}: {e}", "check the file is readable UTF-8") from e
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e)
+        line = raw.count(b"\n", 0, e.start) + 1
         raise ConfigError(
-            f"{where}: not valid YAML: {problem}",
-            "fix the YAML syntax at that line (indentation, quotes around values with ':')",
+            f"{path}:{line}: not UTF-8 text ({e.reason})", "save the file with UTF-8 encoding"
+        ) from e
+    try:
+        data = yamlload.load(text)
+    except yamlload.YamlError as e:
+        where = f"{path}:{e.line}" if e.line is not None else str(path)
+        raise ConfigError(
+            f"{where}: not valid YAML: {e.message}",
+            "fix the YAML at that line (indentation, quotes around values with ':')",
         ) from e
     if data is None:
         data = {}
@@ -263,7 +262,7 @@ def _parse_yaml(path: Path, raw: bytes) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: expected a mapping of keys (title: ..., sender: ...), "
             f"got {type(data).__name__}",
-            "see the README's config reference",
+            "see the config reference (digest check lists every key)",
         )
     return data
 

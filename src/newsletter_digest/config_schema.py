@@ -24,6 +24,7 @@ from pydantic import (
 
 from newsletter_digest import scheduler
 from newsletter_digest.config import check_address, check_base_url, no_newlines
+from newsletter_digest.errors import shorten
 
 
 class SmtpSchema(BaseModel):
@@ -235,16 +236,16 @@ def _describe(error: Any) -> str:
             if key in ctx
         )
         noun = "a number" if any(isinstance(v, float) for v in ctx.values()) else "an integer"
-        return f"{loc}: expected {noun} {bound} (got {error['input']!r})"
+        return f"{loc}: expected {noun} {bound} (got {shorten(error['input'])})"
     if kind == "literal_error":
-        return f"{loc}: expected {error['ctx']['expected']} (got {error['input']!r})"
+        return f"{loc}: expected {error['ctx']['expected']} (got {shorten(error['input'])})"
     if kind == "value_error":
         return f"{loc}: {error['msg'].removeprefix('Value error, ')}"
     if kind == "string_too_short":
         return f"{loc}: must not be empty"
     message = _MESSAGES.get(kind, error["msg"])
     if kind != "missing":
-        message += f" (got {error['input']!r})"
+        message += f" (got {shorten(error['input'])})"
     return f"{loc}: {message}"
 
 

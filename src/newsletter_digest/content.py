@@ -19,7 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from newsletter_digest.errors import ContentError
+from newsletter_digest.addresses import CONTROLS
+from newsletter_digest.errors import ContentError, shorten
 from newsletter_digest.files import save_cache
 from newsletter_digest.models import Excerpt, InvalidFileError, Problem
 
@@ -89,7 +90,7 @@ def _text(key: str, value: object) -> str | None:
         raise _BadValueError(
             f"'{key}' must be text, not {_type_name(value)}: put the value in quotes"
         )
-    return " ".join(value.split()) or None
+    return " ".join(CONTROLS.sub(" ", value).split()) or None
 
 
 def _url(key: str, value: object) -> str | None:
@@ -112,7 +113,7 @@ def _tags(key: str, value: object) -> tuple[str, ...]:
     for number, item in enumerate(items, start=1):
         if type(item) is not str:
             raise _BadValueError(
-                f"'tags' must be a list of text: item {number} ({item!r}) is "
+                f"'tags' must be a list of text: item {number} ({shorten(item)}) is "
                 f"{_type_name(item)}; put it in quotes"
             )
     return tuple(dict.fromkeys(tag for tag in (" ".join(t.split()) for t in items) if tag))
@@ -121,7 +122,7 @@ def _tags(key: str, value: object) -> tuple[str, ...]:
 def _weight(key: str, value: object) -> int:
     """Check a weight: a whole number of at least 1."""
     if type(value) is not int or value < 1:
-        raise _BadValueError(f"'weight' must be a whole number of at least 1, not {value!r}")
+        raise _BadValueError(f"'weight' must be a whole number of at least 1, not {shorten(value)}")
     return value
 
 
@@ -133,14 +134,14 @@ def _added(key: str, value: object) -> date:
         with contextlib.suppress(ValueError):
             return date.fromisoformat(value.strip())
     if not isinstance(value, date):
-        raise _BadValueError(f"'added' must be a date written YYYY-MM-DD, not {value!r}")
+        raise _BadValueError(f"'added' must be a date written YYYY-MM-DD, not {shorten(value)}")
     return value
 
 
 def _active(key: str, value: object) -> bool:
     """Check the active switch: true or false."""
     if type(value) is not bool:
-        raise _BadValueError(f"'active' must be true or false, not {value!r}")
+        raise _BadValueError(f"'active' must be true or false, not {shorten(value)}")
     return value
 
 
@@ -191,7 +192,7 @@ def _fields(meta: Mapping[Any, Any], front: str, path: Path) -> dict[str, Any]:
 def _unknown_key(key: object, front: str, path: Path) -> Problem:
     """Return the problem for a key Excerpt has no field for, suggesting the likely one."""
     if not isinstance(key, str):
-        return Problem(path, f"front matter key {key!r} must be a name like 'title'", 2)
+        return Problem(path, f"front matter key {shorten(key)} must be a name like 'title'", 2)
     import difflib
 
     close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
@@ -225,11 +226,7 @@ def _decode(data: bytes, path: Path) -> str:
 def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
     """Turn one file's bytes into an Excerpt, or raise InvalidFileError with its problems."""
     # Here, not at the top: a build whose files are all in the cache parses none.
-    from newsletter_digest.frontmatter import (
-        fast_front_matter,
-        split_front_matter,
-        yaml_front_matter,
-    )
+    from newsletter_digest.frontmatter import split_front_matter, yaml_front_matter
 
     text = _decode(data, path)
     try:
@@ -245,8 +242,7 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
         ) from None
     fields: dict[str, Any] = {}
     if front is not None and front.strip():
-        fast = fast_front_matter(front)
-        meta = yaml_front_matter(front, path) if fast is None else fast
+        meta = yaml_front_matter(front, path)
         fields = _fields(meta, front, path)
     body = body.strip()
     if not body:
@@ -260,14 +256,21 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
     return Excerpt(id=stem, body=body, path=path, **fields)
 
 
+# An excerpt is a teaser of a few paragraphs; a file past this is refused unread.
+MAX_EXCERPT_BYTES = 256 * 1024
+
+
 def _read_bytes(full_path: str, size: int) -> bytes:
-    """Read a whole file; os.read is about twice as fast as open() for thousands of small files."""
+    """Read a file, but no more than one byte past MAX_EXCERPT_BYTES (enough to refuse it)."""
     fd = os.open(full_path, _READ_FLAGS)
     try:
         # size is from stat (-1 when unknown); read on until EOF in case the file grew.
-        chunks = [os.read(fd, size + 1 if size >= 0 else 1 << 16)]
-        while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 16))
+        limit = MAX_EXCERPT_BYTES + 1
+        chunks = [os.read(fd, min(size + 1, limit) if size >= 0 else 1 << 16)]
+        total = len(chunks[0])
+        while chunks[-1] and total < limit:
+            chunks.append(os.read(fd, min(1 << 16, limit - total)))
+            total += len(chunks[-1])
     finally:
         os.close(fd)
     return b"".join(chunks)
@@ -279,6 +282,14 @@ def _load_file(full_path: str, size: int, path: Path, stem: str) -> Excerpt | tu
         data = _read_bytes(full_path, size)
     except OSError as e:
         return (Problem(path, f"cannot read the file ({e.strerror or e})"),)
+    if len(data) > MAX_EXCERPT_BYTES:
+        return (
+            Problem(
+                path,
+                f"the file is larger than {MAX_EXCERPT_BYTES // 1024} KiB, too large for an "
+                "excerpt; keep the teaser and link to the full text with 'url'",
+            ),
+        )
     try:
         return _parse(data, path, stem)
     except InvalidFileError as e:

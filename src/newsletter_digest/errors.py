@@ -19,6 +19,13 @@ class DigestError(Exception):
         return self.message
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """A user's value as an error message shows it: its repr, cut to about ``limit``
+    characters with "…", so that no message grows with the input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ConfigError(DigestError):
     """digest.yaml is missing, unreadable or invalid."""
 

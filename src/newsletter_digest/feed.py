@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from email.utils import parseaddr as split_address
 from typing import NamedTuple
 from urllib.parse import quote
 
 from markupsafe import escape
 
-from newsletter_digest.addresses import split_address
 from newsletter_digest.render import ExcerptView
 
 ATOM = "http://www.w3.org/2005/Atom"

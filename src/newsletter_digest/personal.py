@@ -6,13 +6,13 @@ inlining and URL filters; filling them in is a few ``str.replace`` calls per rec
 
 from __future__ import annotations
 
+from email.utils import parseaddr as split_address
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
 
 from markupsafe import escape
 
-from newsletter_digest.addresses import split_address
 from newsletter_digest.models import RenderedIssue
 
 PREFIX = "x-digest-recipient-"  # every marker starts with it: one test finds them all

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from newsletter_digest import markdown, memo
 from newsletter_digest.deliver import folder_name
-from newsletter_digest.errors import ConfigError, TemplateError
+from newsletter_digest.errors import ConfigError, TemplateError, shorten
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
 from newsletter_digest.personal import RecipientFields
 from newsletter_digest.styles import (
@@ -319,7 +319,7 @@ def template_error(
     if isinstance(exc, jinja2.TemplateNotFound):
         folder = templates_dir or "the templates folder"
         return TemplateError(
-            f"{where}{line}: template {exc.name!r} not found",
+            f"{where}{line}: template {shorten(exc.name)} not found",
             f"put it in {folder} or fix the name; built-in templates are the fallback",
         )
     if isinstance(exc, jinja2.UndefinedError):
@@ -400,12 +400,12 @@ class Renderer:
             )
         if branding.unsubscribe and not markdown.is_safe_url(branding.unsubscribe):
             raise ConfigError(
-                f"unsubscribe: {branding.unsubscribe!r} is not an http(s) or mailto URL",
+                f"unsubscribe: {shorten(branding.unsubscribe)} is not an http(s) or mailto URL",
                 "use an https:// page or a mailto: address",
             )
         if branding.base_url and not branding.base_url.startswith(("https://", "http://")):
             raise ConfigError(
-                f"base_url: {branding.base_url!r} is not an http(s) URL",
+                f"base_url: {shorten(branding.base_url)} is not an http(s) URL",
                 "set base_url to the web address the outbox is served at, or leave it out",
             )
         self._templates_dir = templates_dir

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from newsletter_digest import scheduler
 from newsletter_digest.config import Config
-from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError
+from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError, shorten
 from newsletter_digest.locks import LockedError, process_lock
 from newsletter_digest.models import Slot, SlotRecord
 from newsletter_digest.scheduler import Schedule, format_duration
@@ -377,5 +377,7 @@ def parse_now(text: str, config: Config) -> datetime:
     sched = require_schedule(config)
     when = datetime.fromisoformat(text)
     if not scheduler.FIRST_START <= when.date() <= scheduler.LAST_START:
-        raise ValueError(f"{text!r} is outside {scheduler.FIRST_START}..{scheduler.LAST_START}")
+        raise ValueError(
+            f"{shorten(text)} is outside {scheduler.FIRST_START}..{scheduler.LAST_START}"
+        )
     return scheduler.localize(when, sched.zone)

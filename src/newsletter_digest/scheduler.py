@@ -25,6 +25,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from newsletter_digest.errors import shorten
+
 CatchUp = Literal["latest", "skip"]
 
 DEFAULT_START = date(2024, 1, 1)  # a Monday: "2 weeks" without a start means even weeks from it
@@ -84,13 +86,13 @@ def parse_every(text: str) -> Every:
         word = f"1 {word}"
     match = _AMOUNT.fullmatch(word)
     if match is None or match.group(2) not in _UNITS or int(match.group(1)) < 1:
-        raise ValueError(f"{EVERY_HELP} (got {text!r})")
+        raise ValueError(f"{EVERY_HELP} (got {shorten(text)})")
     unit = _UNITS[match.group(2)]
     seconds = int(match.group(1)) * (unit // _SECOND)  # an int: never overflows
     if seconds > MAX_EVERY // _SECOND:
         raise ValueError(
             f"expected an interval of at most {MAX_EVERY.days} days (about ten years) "
-            f"(got {text!r})"
+            f"(got {shorten(text)})"
         )
     if unit >= timedelta(days=1):
         return Every(days=seconds // (timedelta(days=1) // _SECOND))
@@ -102,7 +104,7 @@ def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> time
 
     A duration longer than ``at_most`` is refused (counted in ints, so it never overflows).
     """
-    expected = f"expected a duration like '2d', '36h', '1d12h' or '90m' (got {value!r})"
+    expected = f"expected a duration like '2d', '36h', '1d12h' or '90m' (got {shorten(value)})"
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(expected)
@@ -114,7 +116,7 @@ def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> time
             raise ValueError(expected)
         seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
     if seconds > at_most // _SECOND:
-        raise ValueError(f"expected at most {format_duration(at_most)} (got {value!r})")
+        raise ValueError(f"expected at most {format_duration(at_most)} (got {shorten(value)})")
     return timedelta(seconds=seconds)
 
 
@@ -122,7 +124,9 @@ def parse_at(value: str) -> time:
     """``09:00``, ``9:00`` or ``09:00:30`` (24-hour clock)."""
     match = _CLOCK.fullmatch(value.strip())
     if match is None:
-        raise ValueError(f"expected a time of day like '09:00' or '18:30:00' (got {value!r})")
+        raise ValueError(
+            f"expected a time of day like '09:00' or '18:30:00' (got {shorten(value)})"
+        )
     hour, minute, second = (int(g or 0) for g in match.groups())
     return time(hour, minute, second)
 
@@ -136,8 +140,10 @@ def zone(name: str) -> ZoneInfo:
     known = {key.lower(): key for key in available_timezones()}
     close = difflib.get_close_matches(name.lower(), known, n=1)
     if close:
-        raise ValueError(f"unknown time zone {name!r}; did you mean {known[close[0]]!r}?")
-    raise ValueError(f"unknown time zone {name!r}: expected an IANA name like 'Europe/Berlin'")
+        raise ValueError(f"unknown time zone {shorten(name)}; did you mean {known[close[0]]!r}?")
+    raise ValueError(
+        f"unknown time zone {shorten(name)}: expected an IANA name like 'Europe/Berlin'"
+    )
 
 
 @dataclass(frozen=True, slots=True)

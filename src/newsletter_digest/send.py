@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr as split_address
 
-from newsletter_digest import compose, deliver
-from newsletter_digest.addresses import split_address
+from newsletter_digest import compose, deliver, headers
 from newsletter_digest.compose import MessageFactory
 from newsletter_digest.config import Config
-from newsletter_digest.errors import DeliveryError
+from newsletter_digest.errors import ComposeError, DeliveryError
 from newsletter_digest.locks import process_lock
 from newsletter_digest.models import IssueRecord, RenderedIssue
 from newsletter_digest.personal import unsubscribe_template
@@ -256,17 +256,24 @@ def _send_all(
     retries = (s.smtp.retries, s.smtp.retry_delay) if s.smtp and not s.per_recipient else (0, 0.0)
     factory = message_factory(config, load_bodies(config, state, record), _now_local())
     pacer = Pacer(s.smtp.rate if s.smtp and not s.per_recipient else None, sleep)
-    sender = split_address(s.sender)[1]
+    sender = headers.ascii_address(split_address(s.sender)[1], utf8=True)
     total = state.count_deliveries(record.number, UNFINISHED)
     todo = state.iter_deliveries(record.number, UNFINISHED)
     for done, delivery in enumerate(todo, 1):
         if should_stop():
             report.stopped = "stopped by a signal; the rest stay pending"
             break
-        utf8 = not (delivery.recipient.isascii() and sender.isascii())
-        data = factory.message(delivery.recipient, delivery.message_id)
-        envelope = (sender, delivery.recipient, data, utf8)
-        outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)
+        try:
+            address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
+            data = factory.message(delivery.recipient, delivery.message_id)
+        except ComposeError as e:  # this reader's address cannot be written: only they fail
+            outcome, attempts = Outcome("permanent", f"{e.message} ({e.hint})"), 0
+        else:
+            # SMTPUTF8 only where an address's user name needs it; names and domains are
+            # encoded (RFC 2047, IDNA) and go to any server.
+            utf8 = not (address.isascii() and sender.isascii())
+            envelope = (sender, address, data, utf8)
+            outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)
         status = STATUS.get(outcome.verdict, "failed-temporary")
         state.mark(
             record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from newsletter_digest.config import SmtpSettings
-from newsletter_digest.errors import DeliveryError
+from newsletter_digest.errors import DeliveryError, shorten
 
 Verdict = Literal["sent", "permanent", "temporary", "connection"]
 
@@ -114,7 +114,7 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as e:
             self.close()
             raise DeliveryError(
-                f"the SMTP server {self.where} refused the login for {s.username!r}: "
+                f"the SMTP server {self.where} refused the login for {shorten(s.username)}: "
                 f"{_reply(e.smtp_code, e.smtp_error)}",
                 f"check smtp.username and the password in ${s.password_env}",
             ) from e

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from newsletter_digest.config import mailbox_key
+from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import (
     Delivery,
