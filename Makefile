@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.compiled
-SOURCES := $(wildcard src/newsletter_digest/*.py)
+SOURCES := $(shell find src -name "*.py")
 
 .PHONY: run test lint format bench clean
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 from naive import naive_message
-from newsletter_digest.compose import MessageFactory
+from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
-from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
-from newsletter_digest.render import Branding, Renderer
+from newsletter_digest.render.personal import fill_text, personalize, unsubscribe_template
+from newsletter_digest.render.renderer import Branding, Renderer
 
 SENDER = "Bench Weekly <bench@example.org>"
 UNSUBSCRIBE = "https://example.org/unsubscribe?email={email}"

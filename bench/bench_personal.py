@@ -20,10 +20,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from naive import naive_message
-from newsletter_digest.compose import MessageFactory
+from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Excerpt, IssueInfo
-from newsletter_digest.personal import fill_text, personalize, unsubscribe_template
-from newsletter_digest.render import Branding, Renderer
+from newsletter_digest.render.personal import fill_text, personalize, unsubscribe_template
+from newsletter_digest.render.renderer import Branding, Renderer
 
 SENDER = "Bench Weekly <bench@example.org>"
 UNSUBSCRIBE = unsubscribe_template("https://example.org/unsubscribe?email={email}")

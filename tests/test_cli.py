@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import write_excerpt
-from newsletter_digest import state as state_module
 from newsletter_digest.cli import cli
-from newsletter_digest.render import PACKAGE_TEMPLATES
+from newsletter_digest.render.renderer import PACKAGE_TEMPLATES
+from newsletter_digest.state import store as state_module
 
 Digest = Callable[..., Result]
 

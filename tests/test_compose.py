@@ -15,7 +15,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from newsletter_digest.compose import (
+from newsletter_digest.errors import ComposeError
+from newsletter_digest.mail.compose import (
     UNDISCLOSED,
     MessageFactory,
     _qp_line,
@@ -23,10 +24,9 @@ from newsletter_digest.compose import (
     list_id,
     new_message_id,
 )
-from newsletter_digest.errors import ComposeError
-from newsletter_digest.headers import clean_text, encode_mailbox, has_controls, line
+from newsletter_digest.mail.headers import clean_text, encode_mailbox, has_controls, line
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.personal import EMAIL, EMAIL_QUOTED, personalize
+from newsletter_digest.render.personal import EMAIL, EMAIL_QUOTED, personalize
 
 WHEN = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 SENDER = "Zoë's Digest <news@example.org>"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_digest.config import find_config, load_config
+from newsletter_digest.config.loading import find_config, load_config
 from newsletter_digest.errors import ConfigError
 
 

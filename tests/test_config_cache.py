@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from newsletter_digest import config as runtime
-from newsletter_digest import config_schema as schema
-from newsletter_digest.config import CACHE_NAME, load_config
+from newsletter_digest.config import loading as runtime
+from newsletter_digest.config import schema
+from newsletter_digest.config.loading import CACHE_NAME, load_config
 from newsletter_digest.errors import ConfigError
 from newsletter_digest.files import code_fingerprint
 

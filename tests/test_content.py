@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from newsletter_digest import content
-from newsletter_digest.content import load_content
+from newsletter_digest.content import loading as content
+from newsletter_digest.content.frontmatter import split_front_matter
+from newsletter_digest.content.loading import load_content
 from newsletter_digest.errors import ContentError
-from newsletter_digest.frontmatter import split_front_matter
 from newsletter_digest.models import Excerpt, Problem
 
 HOUR_AGO_NS = time.time_ns() - 3600 * 1_000_000_000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_digest import deliver
+from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.models import IssueRecord, Pick
 

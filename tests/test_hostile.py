@@ -19,8 +19,8 @@ import pytest
 from click.testing import Result
 
 from conftest import write_excerpt
-from newsletter_digest.config import load_config
-from newsletter_digest.preview import PreviewServer
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.web.preview import PreviewServer
 from smtp_helpers import Server
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from newsletter_digest.config import load_config
-from newsletter_digest.pickup import message_name
-from newsletter_digest.state import UNFINISHED, State, open_state
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.delivery.pickup import message_name
+from newsletter_digest.state.store import UNFINISHED, State, open_state
 
 Digest = Callable[..., Result]
 

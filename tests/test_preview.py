@@ -23,13 +23,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import write_excerpt
-from newsletter_digest.build import Plan, outbox_recipient, plan_next
 from newsletter_digest.cli import cli
-from newsletter_digest.config import load_config
+from newsletter_digest.config.loading import load_config
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.personal import personalize
-from newsletter_digest.preview import PreviewServer
-from newsletter_digest.state import open_state
+from newsletter_digest.pipeline import Plan, outbox_recipient, plan_next
+from newsletter_digest.render.personal import personalize
+from newsletter_digest.state.store import open_state
+from newsletter_digest.web.preview import PreviewServer
 
 Digest = Callable[..., Result]
 Response = tuple[int, dict[str, str], bytes]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +13,8 @@ import pytest
 
 from newsletter_digest.errors import TemplateError
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
-from newsletter_digest.render import Branding, Renderer, derive_preheader, excerpt_view
+from newsletter_digest.render.cache import RenderCache
+from newsletter_digest.render.renderer import Branding, Renderer, derive_preheader, excerpt_view
 
 ISSUE = IssueInfo(number=7, date=date(2025, 3, 7))
 BRANDING = Branding(
@@ -476,32 +474,26 @@ def test_cached_subject_errors_still_name_the_key(tmp_path: Path) -> None:
         Renderer(None, broken, tmp_path / "cache").render(ISSUE, [excerpt(1)])
 
 
-def test_a_second_run_renders_the_same_without_markdown_it_or_css_inline(tmp_path: Path) -> None:
-    """What a scheduled build saves: Markdown and inlined CSS come from the memo."""
-    code = (
-        "import json, sys; from datetime import date; from pathlib import Path;"
-        "from newsletter_digest import memo; from newsletter_digest.models import *;"
-        "from newsletter_digest.render import Branding, Renderer;"
-        f"r = Renderer(None, Branding(title='T', sender='a@example.org', footer='**F**'),"
-        f" Path({str(tmp_path)!r}));"
-        "e = Excerpt(id='x', title='X', body='A [link](https://example.org/) *here*.',"
-        " path=Path('x.md'));"
-        "out = r.render(IssueInfo(1, date(2026, 1, 5)), [e]); memo.save();"
-        "print(json.dumps([out.html, out.text, sorted(m for m in sys.modules"
-        " if m in ('markdown_it', 'css_inline'))]))"
-    )
-    runs = [
-        json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            ).stdout
-        )
-        for _ in range(2)
-    ]
-    assert runs[0][2] == ["css_inline", "markdown_it"]
-    assert runs[1][2] == []
-    assert runs[1][:2] == runs[0][:2]
-    assert re.search(r'<a href="https://example.org/" style="[^"]*#2f5d50', runs[1][0])
+def test_each_renderer_has_its_own_cache_and_the_same_output() -> None:
+    """Rendering is pure: two renderers, or one twice, give the same issue, sharing nothing."""
+    first, second = Renderer(None, BRANDING), Renderer(None, BRANDING)
+    excerpts = [excerpt(1), excerpt(2)]
+    assert first.render(ISSUE, excerpts) == second.render(ISSUE, excerpts)
+    assert first.render(ISSUE, excerpts) == second.render(ISSUE, excerpts)
+    assert first.cache is not second.cache
+
+
+def test_the_render_cache_reuses_results_and_keeps_at_most_its_limit() -> None:
+    cache = RenderCache(limit=2)
+    body = cache.markdown("Some *emphasis*.")
+    assert cache.markdown("Some *emphasis*.") is body  # the same object: not rendered again
+    assert body.html == "<p>Some <em>emphasis</em>.</p>\n"
+    cache.markdown("two")
+    cache.markdown("three")  # the oldest, "Some *emphasis*.", goes
+    assert cache.markdown("Some *emphasis*.") is not body
+    styled = cache.inline_css("<p>x</p>", "p { color: red; }")
+    assert styled == '<p style="color: red;">x</p>'
+    assert cache.inline_css("<p>x</p>", "p { color: red; }") is styled
 
 
 def test_inline_css_that_matches_every_element_keeps_the_fragment_whole(tmp_path: Path) -> None:

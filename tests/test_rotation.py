@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.models import Excerpt, Pick
-from newsletter_digest.rotation import forecast, position, select
+from newsletter_digest.rotation.cycles import forecast, position, select
 
 History = list[tuple[Pick, ...]]
 

@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner, Result
 
-from newsletter_digest import state as state_module
-from newsletter_digest.build import build
 from newsletter_digest.cli import cli
-from newsletter_digest.config import Config, load_config
+from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.errors import SlotTakenError, StateError
-from newsletter_digest.locks import process_lock
 from newsletter_digest.models import Slot
-from newsletter_digest.runner import Runner
-from newsletter_digest.state import open_state
+from newsletter_digest.pipeline import build
+from newsletter_digest.schedule.runner import Runner
+from newsletter_digest.state import store as state_module
+from newsletter_digest.state.locks import process_lock
+from newsletter_digest.state.store import open_state
 from smtp_helpers import Behaviour, Server
 
 Digest = Callable[..., Result]
@@ -330,8 +330,8 @@ def test_builds_of_one_slot_in_parallel_processes_make_one_issue(weekly: Path) -
     """The guard below the run lock: the slot is checked inside the state's write lock."""
     code = (
         "from datetime import datetime\n"
-        "from newsletter_digest.build import build\n"
-        "from newsletter_digest.config import load_config\n"
+        "from newsletter_digest.pipeline import build\n"
+        "from newsletter_digest.config.loading import load_config\n"
         "from newsletter_digest.errors import SlotTakenError\n"
         "from newsletter_digest.models import Slot\n"
         f"config = load_config(__import__('pathlib').Path({str(weekly / 'digest.yaml')!r}))\n"
@@ -368,7 +368,7 @@ def test_slots_are_kept_in_utc_with_their_zone_once_each(tmp_path: Path) -> None
 
 
 def test_a_signal_during_a_send_stops_the_scheduler_around_it_too() -> None:
-    from newsletter_digest.send import stop_on_signals
+    from newsletter_digest.delivery.send import stop_on_signals
 
     with stop_on_signals() as outer:
         with stop_on_signals() as inner:
@@ -445,7 +445,7 @@ def test_run_and_next_have_help_and_next_leaves_the_schedule_library_unloaded(
         "for command in (['run', '--help'], ['next', '--help'], [*config, 'next']):\n"
         "    result = CliRunner().invoke(cli, command)\n"
         "    assert result.exit_code == 0 and 'slot' in result.output, result.output\n"
-        "print(sorted(m for m in ('schedule', 'newsletter_digest.build') if m in sys.modules))\n"
+        "print(sorted(m for m in ('schedule', 'newsletter_digest.pipeline') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

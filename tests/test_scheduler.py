@@ -13,10 +13,10 @@ from click.testing import Result
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter_digest import scheduler
-from newsletter_digest.config import load_config
+from newsletter_digest.config.loading import load_config
 from newsletter_digest.errors import ConfigError
-from newsletter_digest.scheduler import (
+from newsletter_digest.schedule import slots as scheduler
+from newsletter_digest.schedule.slots import (
     Every,
     Schedule,
     decide,

@@ -17,10 +17,10 @@ import pytest
 import trustme
 from click.testing import CliRunner, Result
 
-from newsletter_digest import send as send_module
 from newsletter_digest.cli import cli
-from newsletter_digest.config import SmtpSettings
-from newsletter_digest.smtp import SmtpTransport
+from newsletter_digest.config.loading import SmtpSettings
+from newsletter_digest.delivery import send as send_module
+from newsletter_digest.delivery.smtp import SmtpTransport
 from smtp_helpers import Behaviour, Server, SilentServer
 
 READERS = [f"reader{n}@example.org" for n in range(1, 6)]
@@ -334,8 +334,8 @@ def test_send_without_smtp_section_says_so(digest: Digest) -> None:
 
 
 def test_two_senders_at_once_the_second_one_says_so(project: Path) -> None:
-    from newsletter_digest.config import load_config
-    from newsletter_digest.locks import LockedError, process_lock
+    from newsletter_digest.config.loading import load_config
+    from newsletter_digest.state.locks import LockedError, process_lock
 
     config = load_config(project / "digest.yaml")
     with (

@@ -23,13 +23,13 @@ HEAVY = (
     "css_inline",  # inlined fragments too
     "email.policy",  # headers that need no encoding are written directly
     "html",  # HTML is escaped by markupsafe, which Jinja2 loads anyway
-    "newsletter_digest.frontmatter",  # excerpts are read from the content cache
+    "newsletter_digest.content.frontmatter",  # excerpts are read from the content cache
     "xml.etree.ElementTree",  # the feed is written as text
     "smtplib",  # only `send`
     "http.server",  # only `preview`
     "watchfiles",  # only `preview`
     "schedule",  # only `run`
-    "newsletter_digest.scheduler",  # only `run` and `next`
+    "newsletter_digest.schedule.slots",  # only `run` and `next`
 )
 PROBE = """
 import sys

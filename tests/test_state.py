@@ -10,7 +10,7 @@ import pytest
 
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
-from newsletter_digest.state import MIGRATIONS, SCHEMA_VERSION, open_state
+from newsletter_digest.state.store import MIGRATIONS, SCHEMA_VERSION, open_state
 
 
 def record(number: int, *ids: str) -> IssueRecord:

@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from newsletter_digest.content import load_content
-from newsletter_digest.errors import ContentError
-from newsletter_digest.teasers import (
+from newsletter_digest.content.loading import load_content
+from newsletter_digest.content.teasers import (
     finish_teaser,
     first_sentence_title,
     import_teasers,
@@ -23,6 +22,7 @@ from newsletter_digest.teasers import (
     split_teasers,
     teaser_to_markdown,
 )
+from newsletter_digest.errors import ContentError
 
 SEED_LIKE = (
     "Every app outgrows its architecture. Deployments become risky, test...\n"

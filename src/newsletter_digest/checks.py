@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_digest.addresses import mailbox_key
-from newsletter_digest.config import Config
+from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError
 
 
@@ -30,10 +30,10 @@ def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
 
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
-    from newsletter_digest import archive
-    from newsletter_digest.build import make_renderer
-    from newsletter_digest.content import load_content
-    from newsletter_digest.state import open_state
+    from newsletter_digest.archive import pages as archive
+    from newsletter_digest.content.loading import load_content
+    from newsletter_digest.pipeline import make_renderer
+    from newsletter_digest.state.store import open_state
 
     s = config.settings
     report = CheckReport()

@@ -46,7 +46,7 @@ def _warn(message: str) -> None:
 def _config(ctx: click.Context, *, writes: bool = False) -> Any:
     """The validated config. ``writes``: the command writes state, so it may save the
     validation cache too (read-only commands use it but never create it)."""
-    from newsletter_digest.config import find_config, load_config
+    from newsletter_digest.config.loading import find_config, load_config
 
     return load_config(find_config(ctx.obj.get("config_path")), save=writes)
 
@@ -90,7 +90,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
 
     With an smtp section in the config, the new issue is then sent to every recipient.
     """
-    from newsletter_digest import build as pipeline
+    from newsletter_digest import pipeline
     from newsletter_digest.report import issue_lines, rotation_line
 
     config = _config(ctx, writes=not dry_run)
@@ -148,8 +148,8 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
 
 def _send(config: Any, number: int | None) -> None:
     """Send an issue, show progress on a terminal, print the summary; exit 1 if incomplete."""
+    from newsletter_digest.delivery.send import send_issue
     from newsletter_digest.errors import DeliveryError
-    from newsletter_digest.send import send_issue
 
     bar: Any = None
 
@@ -239,7 +239,7 @@ def archive(ctx: click.Context) -> None:
     Made from the state and the outbox (after a template change, say); .eml files are
     never touched. Every build does this too.
     """
-    from newsletter_digest.archive import rebuild_archive
+    from newsletter_digest.archive.pages import rebuild_archive
 
     result = rebuild_archive(_config(ctx, writes=True))
     for reason in result.left_out:
@@ -262,7 +262,7 @@ def archive(ctx: click.Context) -> None:
 @click.pass_context
 def import_(ctx: click.Context, files: tuple[Path, ...], target: Path | None) -> None:
     """Turn plain-text teaser files into excerpt files in the content folder."""
-    from newsletter_digest.teasers import import_teasers
+    from newsletter_digest.content.teasers import import_teasers
 
     content_dir = target if target is not None else _config(ctx).settings.content
     result = import_teasers(files, content_dir, added=_now().date())
@@ -275,7 +275,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], target: Path | None) ->
 
 def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
     """A ``--now`` value; naive times are wall-clock time in the schedule's time zone."""
-    from newsletter_digest.runner import parse_now
+    from newsletter_digest.schedule.runner import parse_now
 
     if text is None:
         return None
@@ -301,7 +301,7 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
     Without --once: a foreground scheduler until SIGTERM or Ctrl-C. With --once (for cron and
     systemd timers): act on the slot due now, if any, and exit. A slot gets at most one issue.
     """
-    from newsletter_digest import runner
+    from newsletter_digest.schedule import runner
 
     if now_text is not None and not once:
         raise click.UsageError("--now only works with --once")
@@ -320,7 +320,7 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 @click.pass_context
 def next_(ctx: click.Context, count: int, now_text: str | None) -> None:
     """The next slots, in local time and UTC, and whether one is due now."""
-    from newsletter_digest.runner import next_lines, utc_now
+    from newsletter_digest.schedule.runner import next_lines, utc_now
 
     config = _config(ctx)
     now = _when(ctx, config, now_text) or utc_now()
@@ -350,7 +350,7 @@ def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
     The page follows every save to the config, content/ and templates/. Nothing is written:
     the rotation does not advance. Past issues: /issues/N; the ones after next: /next?skip=K.
     """
-    from newsletter_digest.preview import serve
+    from newsletter_digest.web.preview import serve
 
     serve(_config(ctx), host=host, port=port, open_browser=not no_open, echo=click.echo, warn=_warn)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from newsletter_digest.config import Config
+from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Selection
-from newsletter_digest.state import open_state
+from newsletter_digest.state.store import open_state
 
 
 def issue_lines(selection: Selection) -> Iterator[str]:
@@ -39,8 +39,8 @@ def _folder(config: Config, record: IssueRecord) -> str:
 
 def history_lines(config: Config, number: int | None) -> Iterator[str]:
     """The issue list (or one issue in full) and the rotation's position."""
-    from newsletter_digest.content import load_content
-    from newsletter_digest.rotation import position
+    from newsletter_digest.content.loading import load_content
+    from newsletter_digest.rotation.cycles import position
 
     with open_state(config.settings.state, readonly=True) as state:
         records = state.issues(number)

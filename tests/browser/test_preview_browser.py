@@ -17,13 +17,13 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from conftest import write_excerpt
-from newsletter_digest.build import outbox_recipient, plan_next
-from newsletter_digest.config import load_config
+from newsletter_digest.config.loading import load_config
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.personal import personalize
-from newsletter_digest.preview import PreviewServer
-from newsletter_digest.render import PACKAGE_TEMPLATES
-from newsletter_digest.state import open_state
+from newsletter_digest.pipeline import outbox_recipient, plan_next
+from newsletter_digest.render.personal import personalize
+from newsletter_digest.render.renderer import PACKAGE_TEMPLATES
+from newsletter_digest.state.store import open_state
+from newsletter_digest.web.preview import PreviewServer
 
 pytestmark = pytest.mark.browser
 

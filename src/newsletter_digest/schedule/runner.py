@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from newsletter_digest import scheduler
-from newsletter_digest.config import Config
+from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError, shorten
-from newsletter_digest.locks import LockedError, process_lock
 from newsletter_digest.models import Slot, SlotRecord
-from newsletter_digest.scheduler import Schedule, format_duration
-from newsletter_digest.state import UNFINISHED, State, open_state
+from newsletter_digest.schedule import slots as scheduler
+from newsletter_digest.schedule.slots import Schedule, format_duration
+from newsletter_digest.state.locks import LockedError, process_lock
+from newsletter_digest.state.store import UNFINISHED, State, open_state
 
 log = logging.getLogger("newsletter_digest.run")
 
@@ -222,7 +222,7 @@ class Runner:
 
     def _make(self, due: datetime, now: datetime, result: StepResult) -> None:
         """Build the slot's issue (slot and issue recorded together), then send it."""
-        from newsletter_digest.build import build
+        from newsletter_digest.pipeline import build
 
         log.info("slot %s due", self.fmt(due))
         try:
@@ -268,7 +268,7 @@ class Runner:
         self._send(due, record.number, result)
 
     def _send(self, due: datetime, number: int, result: StepResult) -> None:
-        from newsletter_digest.send import send_issue
+        from newsletter_digest.delivery.send import send_issue
 
         try:
             report = send_issue(self.config, number)
@@ -320,7 +320,7 @@ def run(
     clock: Clock = utc_now,
 ) -> int:
     """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code."""
-    from newsletter_digest.send import stop_on_signals
+    from newsletter_digest.delivery.send import stop_on_signals
 
     runner = Runner(config, send=send, verbose=verbose)
     with ExitStack() as stack:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import watchfiles
 
-from newsletter_digest import deliver
-from newsletter_digest.config import Config, load_config
+from newsletter_digest.config.loading import Config, load_config
+from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError
 
 DEBOUNCE_MS = 300

@@ -21,18 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from newsletter_digest import yamlload
 from newsletter_digest.addresses import split_mailbox
+from newsletter_digest.config import yamlload
 from newsletter_digest.errors import ConfigError, shorten
 from newsletter_digest.files import code_fingerprint, save_cache
 
 if TYPE_CHECKING:
-    from newsletter_digest import scheduler
+    from newsletter_digest.schedule import slots as scheduler
 
 DEFAULT_FILENAME = "digest.yaml"
 ENV_VAR = "DIGEST_CONFIG"
 CACHE_NAME = ".digest/config-cache.json"
-_SCHEMA_MODULES = ("config", "config_schema", "scheduler")
+_SCHEMA_MODULES = ("config.loading", "config.schema", "schedule.slots")
 
 
 def no_newlines(value: str) -> str:
@@ -95,7 +95,7 @@ class ScheduleSettings(NamedTuple):
 
     def to_schedule(self) -> "scheduler.Schedule":
         """The schedule the slot maths works with."""
-        from newsletter_digest import scheduler
+        from newsletter_digest.schedule import slots as scheduler
 
         try:
             return scheduler.Schedule(
@@ -345,7 +345,7 @@ def _cached_settings(cache: Path, key: str) -> Settings | None:
 
 def _validate(path: Path, raw: bytes) -> tuple[Settings | None, list[str]]:
     """Parse and validate the YAML (pydantic is imported only here), paths as written."""
-    from newsletter_digest.config_schema import validate
+    from newsletter_digest.config.schema import validate
 
     values, problems = validate(_parse_yaml(path, raw))
     return (None, problems) if values is None else (settings_from_values(values), [])

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from markupsafe import escape
 
-from newsletter_digest.render import ExcerptView
+from newsletter_digest.render.renderer import ExcerptView
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 does not allow, even escaped: C0 controls but tab, CR and LF; lone

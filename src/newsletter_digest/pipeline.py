@@ -10,10 +10,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from newsletter_digest import archive, compose, deliver, memo, rotation
-from newsletter_digest.config import Config
-from newsletter_digest.content import load_content
+from newsletter_digest.archive import pages as archive
+from newsletter_digest.config.loading import Config
+from newsletter_digest.content.loading import load_content
+from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
+from newsletter_digest.mail import compose
 from newsletter_digest.models import (
     IssueInfo,
     IssueRecord,
@@ -22,9 +24,10 @@ from newsletter_digest.models import (
     Selection,
     Slot,
 )
-from newsletter_digest.personal import personalize, unsubscribe_template
-from newsletter_digest.render import Branding, Renderer, template_cache_dir
-from newsletter_digest.state import State, open_state
+from newsletter_digest.render.personal import personalize, unsubscribe_template
+from newsletter_digest.render.renderer import Branding, Renderer, template_cache_dir
+from newsletter_digest.rotation import cycles as rotation
+from newsletter_digest.state.store import State, open_state
 
 
 class Plan(NamedTuple):
@@ -170,7 +173,6 @@ def build(
     """Make the next issue (see :func:`make_issue`), then bring the web archive up to date."""
     result = make_issue(config, now, use_cache=use_cache, slot=slot)
     result = publish_archive(config, result)
-    memo.save()  # what was rendered for the first time, for the next run
     return result
 
 

@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
 
-from newsletter_digest import compose, deliver, headers
-from newsletter_digest.compose import MessageFactory
-from newsletter_digest.config import Config
+from newsletter_digest.config.loading import Config
+from newsletter_digest.delivery import outbox as deliver
+from newsletter_digest.delivery.pickup import PickupTransport
+from newsletter_digest.delivery.smtp import Outcome, SmtpTransport
 from newsletter_digest.errors import ComposeError, DeliveryError
-from newsletter_digest.locks import process_lock
+from newsletter_digest.mail import compose, headers
+from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import IssueRecord, RenderedIssue
-from newsletter_digest.personal import unsubscribe_template
-from newsletter_digest.pickup import PickupTransport
-from newsletter_digest.smtp import Outcome, SmtpTransport
-from newsletter_digest.state import UNFINISHED, State, open_state
+from newsletter_digest.render.personal import unsubscribe_template
+from newsletter_digest.state.locks import process_lock
+from newsletter_digest.state.store import UNFINISHED, State, open_state
 
 Progress = Callable[[int, int], None]
 STATUS = {"sent": "sent", "permanent": "failed-permanent"}

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from newsletter_digest.content.frontmatter import split_front_matter
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import create_new, fsync_dir
-from newsletter_digest.frontmatter import split_front_matter
 
 _ELLIPSES = ("...", "…")
 # Trimmed from the end of a cut teaser or title before "…" is added: "red, ..." -> "red…".

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from newsletter_digest import yamlload
+from newsletter_digest.config import yamlload
 from newsletter_digest.models import InvalidFileError, Problem
 
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)

@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Literal
 
-from newsletter_digest.config import SmtpSettings
+from newsletter_digest.config.loading import SmtpSettings
 from newsletter_digest.errors import DeliveryError, shorten
 
 Verdict = Literal["sent", "permanent", "temporary", "connection"]

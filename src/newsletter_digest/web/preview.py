@@ -30,10 +30,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from newsletter_digest import deliver
-from newsletter_digest.config import Config
+from newsletter_digest.config.loading import Config
+from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import PreviewError
-from newsletter_digest.preview_views import (
+from newsletter_digest.web.views import (
     MAX_SKIP,
     Snapshot,
     View,
@@ -41,7 +41,7 @@ from newsletter_digest.preview_views import (
     frame_document,
     take,
 )
-from newsletter_digest.preview_watch import Watcher
+from newsletter_digest.web.watch import Watcher
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Literal
 
-from newsletter_digest.markdown import is_safe_url
+from newsletter_digest.render.markdown import is_safe_url
 
 Status = Literal["ok", "warn", "fail"]
 

@@ -24,12 +24,13 @@ import jinja2
 import mjml
 from markupsafe import Markup
 
-from newsletter_digest import markdown, memo
-from newsletter_digest.deliver import folder_name
+from newsletter_digest.delivery.outbox import folder_name
 from newsletter_digest.errors import ConfigError, TemplateError, shorten
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
-from newsletter_digest.personal import RecipientFields
-from newsletter_digest.styles import (
+from newsletter_digest.render import markdown
+from newsletter_digest.render.cache import RenderCache
+from newsletter_digest.render.personal import RecipientFields
+from newsletter_digest.render.styles import (
     DocumentInliner,
     InlineCSSError,
     inline_css,
@@ -54,7 +55,7 @@ DEFAULT_SUBJECT = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 PREHEADER_LIMIT = 100
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 
 VARIABLES_HINT = (
     "templates see: title, sender, subject, preheader, unsubscribe, footer, base_url, web_url, "
@@ -97,10 +98,10 @@ class ExcerptView(NamedTuple):
     text: str
 
 
-def excerpt_view(excerpt: Excerpt) -> ExcerptView:
+def excerpt_view(excerpt: Excerpt, cache: RenderCache | None = None) -> ExcerptView:
     """Prepare one excerpt for templates; a url that is not http(s)/mailto is left out."""
     url = excerpt.url if excerpt.url and markdown.is_safe_url(excerpt.url) else None
-    body = markdown.render(excerpt.body)
+    body = cache.markdown(excerpt.body) if cache is not None else markdown.render(excerpt.body)
     return ExcerptView(
         id=excerpt.id,
         title=excerpt.title,
@@ -138,11 +139,6 @@ def tidy_text(value: str) -> str:
     """Trim trailing spaces, collapse runs of blank lines, end with exactly one newline."""
     lines = "\n".join(line.rstrip() for line in value.strip().splitlines())
     return _BLANK_RUNS.sub("\n\n", lines) + "\n"
-
-
-def _markdown_filter(value: str) -> Markup:
-    """Jinja filter ``markdown``: safe HTML from a Markdown string (e.g. the footer)."""
-    return Markup(markdown.to_html(value))  # sanitized by markdown.py
 
 
 def template_cache_dir(state: Path) -> Path:
@@ -191,6 +187,7 @@ class RecordEnvironment(jinja2.Environment):
 
 def _environment(
     loader: jinja2.BaseLoader,
+    cache: RenderCache,
     *,
     autoescape: bool,
     cache_dir: Path | None = None,
@@ -207,11 +204,35 @@ def _environment(
         auto_reload=False,
         cache_size=-1,
     )
-    env.filters["markdown"] = _markdown_filter
-    env.filters["markdown_text"] = markdown.to_text
-    env.filters["longdate"] = long_date
-    env.filters["inline_css"] = inline_css
+    add_filters(env, cache)
     return env
+
+
+def add_filters(env: jinja2.Environment, cache: RenderCache) -> None:
+    """The filters every template sees: ``markdown`` (safe HTML), ``markdown_text``,
+    ``longdate`` and ``inline_css``, the costly ones answered from ``cache``."""
+    env.filters["markdown"] = lambda value: Markup(cache.markdown(value).html)  # sanitized
+    env.filters["markdown_text"] = lambda value: cache.markdown(value).text
+    env.filters["longdate"] = long_date
+    env.filters["inline_css"] = lambda html, css: inline_css(html, css, cache.inline_css)
+
+
+def template_loader(templates_dir: Path | None) -> jinja2.BaseLoader:
+    """The user's template folder first (when there is one), then the shipped templates."""
+    loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
+    if templates_dir is not None and templates_dir.is_dir():
+        loaders.insert(0, TemplateLoader(templates_dir))
+    return jinja2.ChoiceLoader(loaders)
+
+
+def page_environment(
+    templates_dir: Path | None, cache_dir: Path | None = None, cache: RenderCache | None = None
+) -> jinja2.Environment:
+    """An autoescaped environment for a web page (the archive), with the email's loaders
+    and filters, so a page template is found and behaves as the email's templates do."""
+    return _environment(
+        template_loader(templates_dir), cache or RenderCache(), autoescape=True, cache_dir=cache_dir
+    )
 
 
 class UnreadableTemplate(jinja2.TemplateError):
@@ -386,12 +407,13 @@ class Renderer:
         cache_dir: Path | None = None,
         *,
         save_cache: bool = True,
+        cache: RenderCache | None = None,
     ) -> None:
         """Set up the loaders (user folder first, then the built-in templates).
 
         ``cache_dir`` keeps compiled templates between runs (Jinja2's bytecode cache, checked
-        against each template's source) and rendered Markdown and inlined CSS (memo.py), which
-        saves most of a short command's time. ``save_cache=False`` only reads them.
+        against each template's source). ``save_cache=False`` only reads it. ``cache`` keeps
+        rendered Markdown and inlined CSS for this renderer's life (a new one by default).
         """
         if templates_dir is not None and templates_dir.exists() and not templates_dir.is_dir():
             raise TemplateError(
@@ -410,29 +432,25 @@ class Renderer:
             )
         self._templates_dir = templates_dir
         self._branding = branding
-        loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
-        if templates_dir is not None:
-            loaders.insert(0, TemplateLoader(templates_dir))
-        loader = jinja2.ChoiceLoader(loaders)
+        loader = template_loader(templates_dir)
         # Separate caches: the same template compiles differently with and without escaping.
         html_cache, text_cache = (
             (cache_dir / "html", cache_dir / "text") if cache_dir else (None, None)
         )
+        self.cache = cache if cache is not None else RenderCache()
         self._html_env = _environment(
-            loader, autoescape=True, cache_dir=html_cache, save_cache=save_cache
+            loader, self.cache, autoescape=True, cache_dir=html_cache, save_cache=save_cache
         )
         self._text_env = _environment(
-            loader, autoescape=False, cache_dir=text_cache, save_cache=save_cache
+            loader, self.cache, autoescape=False, cache_dir=text_cache, save_cache=save_cache
         )
         self._strings: dict[str, jinja2.Template] = {}
-        if cache_dir is not None:
-            memo.load(cache_dir / "memo.json")  # saved by the build at its end, if at all
         self._inliner = DocumentInliner()
 
     def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
         """Render subject, preheader, HTML and text of one issue; TemplateError if one fails."""
         b = self._branding
-        views = tuple(excerpt_view(e) for e in excerpts)
+        views = tuple(excerpt_view(e, self.cache) for e in excerpts)
         context: dict[str, Any] = {
             "title": b.title,
             "sender": b.sender,

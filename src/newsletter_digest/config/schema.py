@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from newsletter_digest import scheduler
-from newsletter_digest.config import check_address, check_base_url, no_newlines
+from newsletter_digest.config.loading import check_address, check_base_url, no_newlines
 from newsletter_digest.errors import shorten
+from newsletter_digest.schedule import slots as scheduler
 
 
 class SmtpSchema(BaseModel):

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import make_msgid
 
-from newsletter_digest import headers, personal
+from newsletter_digest.mail import headers
 from newsletter_digest.models import RenderedIssue
+from newsletter_digest.render import personal
 
 # The To header of a message to many readers, none of whom it shows (an empty RFC 5322 group).
 UNDISCLOSED = "undisclosed-recipients:;"

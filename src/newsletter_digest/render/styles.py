@@ -2,7 +2,7 @@
 
 - The ``inline_css`` template filter styles one HTML fragment (an excerpt's body, the
   footer) with the CSS it is given. A fragment recurs across issues and, with per-reader
-  excerpts, across messages, so the result is cached (and kept between runs by memo.py):
+  excerpts, across messages, so the renderer caches the result (render/cache.py):
   a few microseconds per message.
 - ``<mj-style inline="inline">`` blocks, as in MJML: MRML leaves them in a <style> tag, so
   :class:`DocumentInliner` applies them to the whole compiled document, which costs most of
@@ -11,19 +11,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from functools import lru_cache
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
-from newsletter_digest import memo
-
 if TYPE_CHECKING:
     import css_inline
 
-__all__ = ["DocumentInliner", "InlineCSSError", "inline_css", "split_inline_styles"]
+__all__ = [
+    "DocumentInliner",
+    "InlineCSSError",
+    "inline_css",
+    "inline_fragment",
+    "split_inline_styles",
+]
 
 _INLINE_STYLE = re.compile(
     r"""<mj-style\b[^>]*?\binline\s*=\s*["']inline["'][^>]*>(.*?)</mj-style\s*>""",
@@ -49,30 +52,22 @@ def split_inline_styles(source: str) -> tuple[str, str]:
     return _INLINE_STYLE.sub(take, source), "\n".join(rules)
 
 
-def inline_css(html: str, css: str) -> Markup:
+def inline_css(html: str, css: str, inline: Callable[[str, str], str] | None = None) -> Markup:
     """Jinja filter: ``html`` with the rules of ``css`` written into style attributes.
 
     Selectors see the fragment as the content of one ``<div>``, so ``p`` styles its
     paragraphs and ``div > :last-child`` its last block. Text that is not Markup yet is
-    escaped first, so the filter never turns plain text into live HTML.
+    escaped first, so the filter never turns plain text into live HTML. ``inline`` is the
+    renderer's cached :func:`inline_fragment`.
     """
-    return Markup(_inline_fragment(str(escape(html)), str(css)))  # css-inline re-serialises
+    fragment = str(escape(html))
+    return Markup((inline or inline_fragment)(fragment, str(css)))  # css-inline re-serialises
 
 
-@lru_cache(maxsize=64)
-def _css_id(css: str) -> str:
-    """A short name for a CSS text, so memo keys do not repeat the whole of it."""
-    return hashlib.blake2b(css.encode(), digest_size=10).hexdigest()
-
-
-@lru_cache(maxsize=4096)
-def _inline_fragment(html: str, css: str) -> str:
+def inline_fragment(html: str, css: str) -> str:
+    """``css`` applied to the HTML fragment ``html``; InlineCSSError if css-inline refuses."""
     if not css.strip():
         return html
-    key = f"{_css_id(css)}:{html}"
-    stored = memo.lookup("inline_css", key)
-    if isinstance(stored, str):
-        return stored
     import css_inline
 
     try:
@@ -82,9 +77,7 @@ def _inline_fragment(html: str, css: str) -> str:
     wrapped = _WRAPPED.fullmatch(out)
     if wrapped is None:  # pragma: no cover - css-inline keeps the element it was given
         raise InlineCSSError("inline_css: css-inline did not return the fragment it was given")
-    result = wrapped.group(1)
-    memo.remember("inline_css", key, result)
-    return result
+    return wrapped.group(1)
 
 
 class DocumentInliner:

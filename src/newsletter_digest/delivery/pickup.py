@@ -11,9 +11,9 @@ import hashlib
 import re
 from pathlib import Path
 
+from newsletter_digest.delivery.smtp import Outcome
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.files import atomic_write
-from newsletter_digest.smtp import Outcome
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 

@@ -206,7 +206,7 @@ def _unknown_key(key: object, front: str, path: Path) -> Problem:
 
 def _decode(data: bytes, path: Path) -> str:
     """Decode a file's bytes as UTF-8, cleaned as excerpts keep text (see clean_text)."""
-    from newsletter_digest.teasers import clean_text  # here: only a file not cached is read
+    from newsletter_digest.content.teasers import clean_text  # here: only a file not cached is read
 
     try:
         text = data.decode("utf-8")
@@ -226,7 +226,7 @@ def _decode(data: bytes, path: Path) -> str:
 def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
     """Turn one file's bytes into an Excerpt, or raise InvalidFileError with its problems."""
     # Here, not at the top: a build whose files are all in the cache parses none.
-    from newsletter_digest.frontmatter import split_front_matter, yaml_front_matter
+    from newsletter_digest.content.frontmatter import split_front_matter, yaml_front_matter
 
     text = _decode(data, path)
     try:
@@ -250,7 +250,7 @@ def _parse(data: bytes, path: Path, stem: str) -> Excerpt:
             Problem(path, "no text after the front matter; write the excerpt below it", body_line)
         )
     if "title" not in fields:
-        from newsletter_digest.teasers import first_sentence_title
+        from newsletter_digest.content.teasers import first_sentence_title
 
         fields["title"] = first_sentence_title(body) or stem
     return Excerpt(id=stem, body=body, path=path, **fields)

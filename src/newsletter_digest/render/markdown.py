@@ -4,20 +4,13 @@ Excerpt bodies are CommonMark (plus ``~~strikethrough~~``). Raw HTML is never pa
 through: it shows as literal text. Only absolute ``http(s)`` and ``mailto`` links survive
 (any other link renders as its text alone), and images only load from ``http(s)`` (any
 other image renders as its alt text). Both renderings share one parser, built once.
-
-Rendered bodies are also kept between runs (memo.py), so a run whose excerpts were all
-seen before never imports the parser at all; and a body of plain prose (paragraphs of text
-with no Markdown syntax, as teasers usually are) renders without it, exactly as it would.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
-
-from newsletter_digest import memo
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -95,75 +88,8 @@ class Rendered(NamedTuple):
     text: str
 
 
-# Plain prose: no character that starts inline syntax (code, emphasis, strikethrough, links,
-# raw HTML) and nothing like an entity but in a backslash escape (so "Q&A" is fine), and no
-# line that could start a block (heading, quote, list, rule, setext underline, indented
-# code). tests/test_markdown.py holds the result to markdown-it's.
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_INLINE_SYNTAX = re.compile(r"[\\`*_~\[\]<>]|&#|&[A-Za-z0-9]+;")
-_BLOCK_START = re.compile(r"[\s#>=+\-]|\d+[.)]")
-
-
-def _escape_html(text: str) -> str:
-    """Escape text as markdown-it does (quotes too, apostrophes not)."""
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
-
-
-def _plain_prose(markdown: str) -> Rendered | None:
-    """What markdown-it renders for plain prose, without loading it; None for anything else.
-
-    Lines end in a soft break, or in a hard one with a backslash, and may escape punctuation
-    (as `digest import` writes teasers: ``1\\.`` at the start of a line); blank lines part
-    paragraphs.
-    """
-    paragraphs: list[list[tuple[str, bool]]] = [[]]
-    for line in markdown.split("\n"):
-        if not line:
-            if paragraphs[-1]:
-                paragraphs.append([])
-            continue
-        hard = (len(line) - len(line.rstrip("\\"))) % 2 == 1  # an odd one out: not escaped
-        if hard:
-            line = line[:-1]
-        if (
-            not line
-            or line[-1] == " "
-            or not line.isprintable()
-            or _BLOCK_START.match(line)
-            or _INLINE_SYNTAX.search(_ESCAPE.sub(" ", line))
-        ):
-            return None
-        paragraphs[-1].append((_ESCAPE.sub(r"\1", line), hard))
-    if not paragraphs[-1]:
-        paragraphs.pop()
-    html: list[str] = []
-    for lines in paragraphs:
-        if lines[-1][1]:
-            return None  # a backslash that ends a paragraph is text, not a break
-        inner = "".join(_escape_html(line) + ("<br />\n" if hard else "\n") for line, hard in lines)
-        html.append(f"<p>{inner[:-1]}</p>\n")
-    text = "\n\n".join("\n".join(line for line, _ in lines) for lines in paragraphs)
-    return Rendered("".join(html), text)
-
-
-@lru_cache(maxsize=1024)
 def render(markdown: str) -> Rendered:
-    """Parse a Markdown body once and render it both ways (cached: bodies recur)."""
-    plain = _plain_prose(markdown)
-    if plain is not None:
-        return plain
-    stored = memo.lookup("markdown", markdown)
-    if stored is not None:
-        return Rendered(*stored)
-    rendered = parse_and_render(markdown)
-    memo.remember("markdown", markdown, list(rendered))
-    return rendered
-
-
-def parse_and_render(markdown: str) -> Rendered:
-    """Render with markdown-it itself, whatever the body (what :func:`render` must equal)."""
+    """Parse a Markdown body with markdown-it and render it both ways: HTML and text."""
     from markdown_it.tree import SyntaxTreeNode
 
     md = _parser()

@@ -20,29 +20,24 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-import jinja2
 from markupsafe import escape
 
-from newsletter_digest import feed
-from newsletter_digest.config import Config
-from newsletter_digest.deliver import folder_name, issue_folders
+from newsletter_digest.archive import feed
+from newsletter_digest.config.loading import Config
+from newsletter_digest.delivery.outbox import folder_name, issue_folders
 from newsletter_digest.errors import OutboxError, TemplateError
 from newsletter_digest.files import atomic_write
 from newsletter_digest.models import Excerpt, IssueRecord
-from newsletter_digest.personal import personalize
-from newsletter_digest.render import (
-    PACKAGE_TEMPLATES,
+from newsletter_digest.render.personal import personalize
+from newsletter_digest.render.renderer import (
     ExcerptView,
-    RecordEnvironment,
-    TemplateLoader,
-    bytecode_cache,
     excerpt_view,
-    long_date,
+    page_environment,
     template_cache_dir,
     template_error,
     template_path,
 )
-from newsletter_digest.state import State, open_state
+from newsletter_digest.state.store import State, open_state
 
 EXCERPTS_FILE = "excerpts.json"
 INDEX = "index.html"
@@ -182,26 +177,6 @@ def impersonal_html(outbox: Path, state: State, record: IssueRecord) -> str | No
     return _scrub(html, _outbox_addressee(folder / f"{stem}.eml"))
 
 
-def _environment(templates: Path | None, cache_dir: Path | None = None) -> jinja2.Environment:
-    """Autoescaped Jinja2 for the archive page: the user's templates first, then ours.
-
-    ``cache_dir`` keeps the compiled template between runs (commands that write only).
-    """
-    loaders: list[jinja2.BaseLoader] = [TemplateLoader(PACKAGE_TEMPLATES)]
-    if templates is not None and templates.is_dir():
-        loaders.insert(0, TemplateLoader(templates))
-    env = RecordEnvironment(
-        bytecode_cache=bytecode_cache(cache_dir),
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["longdate"] = long_date
-    return env
-
-
 def render_index(
     config: Config,
     issues: Sequence[feed.IssueEntry],
@@ -215,7 +190,7 @@ def render_index(
     """
     s = config.settings
     try:
-        template = _environment(s.templates, cache_dir).get_template(TEMPLATE)
+        template = page_environment(s.templates, cache_dir).get_template(TEMPLATE)
         return template.render(title=s.title, issues=issues, feed_href=feed_href)
     except Exception as e:
         raise template_error(
