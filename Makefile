@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.compiled
 SOURCES := $(shell find src -name "*.py")
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench docs clean
+
+# Debian's Chromium drives the browser tests (Playwright's own browser download does not
+# work everywhere); installed once, as root directly or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +28,21 @@ $(BYTECODE): $(STAMP) $(SOURCES)
 run: $(BYTECODE)  ## build the next issue of the bundled example into outbox/
 	$(BIN)/digest build
 
-test: $(BYTECODE)  ## run the whole test suite
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+test: $(BYTECODE) $(CHROMIUM)  ## install what the tests need (Chromium included) and run them all
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+docs: $(STAMP)  ## build the documentation site into site/ (warnings are errors)
+	$(BIN)/mkdocs build --strict
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

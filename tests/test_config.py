@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from newsletter_digest.config.loading import find_config, load_config
 from newsletter_digest.errors import ConfigError
@@ -50,7 +52,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
     assert "4 problems" in message
     assert "sender:" in message and "is not an address like" in message
     assert "per_issue: expected an integer" in message
-    assert "unsubscribe: expected a mailto: or https:// URL" in message
+    assert "is not an http(s) or mailto URL" in message
     assert "contnet: unknown key; did you mean 'content'?" in message
     assert info.value.hint
 
@@ -125,3 +127,38 @@ def test_find_config_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("DIGEST_CONFIG", "other.yaml")
     assert find_config(None) == tmp_path / "other.yaml"
     assert find_config("third.yaml") == tmp_path / "third.yaml"
+
+
+@pytest.mark.parametrize("key", ["unsubscribe", "base_url"])
+def test_check_refuses_a_host_less_url_and_names_the_key(
+    project: Path, digest: Callable[..., Result], key: str
+) -> None:
+    config = project / "digest.yaml"
+    lines = [line for line in config.read_text().splitlines() if not line.startswith(key)]
+    config.write_text("\n".join([*lines, f'{key}: "https:///no-host-here"']) + "\n")
+    before = sorted(p.name for p in project.rglob("*"))
+    for command in ("check", "build"):
+        result = digest(command)
+        assert result.exit_code == 1, result.output
+        assert f"{key}: 'https:///no-host-here' has no host name" in result.output
+        assert f"line {len(lines) + 1}: {key}" in result.output
+    assert sorted(p.name for p in project.rglob("*")) == before  # nothing written
+
+
+def test_every_problem_names_its_key_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "digest.yaml"
+    path.write_text(
+        'title: "T"\nsender: "T <t@example.org>"\nper_issue: 0\nsmtp:\n  host: h\n'
+        "  port: 99999\n  securty: tls\narchive:\n  feed_items: x\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = info.value.message
+    assert "4 problems" in message
+    for expected in (
+        "line 3: per_issue: expected an integer >= 1",
+        "line 6: smtp.port: expected an integer <= 65535",
+        "line 7: smtp.securty: unknown key; did you mean 'security'?",
+        "line 9: archive.feed_items: expected an integer",
+    ):
+        assert expected in message, message

@@ -368,7 +368,7 @@ def test_slots_are_kept_in_utc_with_their_zone_once_each(tmp_path: Path) -> None
 
 
 def test_a_signal_during_a_send_stops_the_scheduler_around_it_too() -> None:
-    from newsletter_digest.delivery.send import stop_on_signals
+    from newsletter_digest.signals import stop_on_signals
 
     with stop_on_signals() as outer:
         with stop_on_signals() as inner:

@@ -18,9 +18,10 @@ import trustme
 from click.testing import CliRunner, Result
 
 from newsletter_digest.cli import cli
-from newsletter_digest.config.loading import SmtpSettings
+from newsletter_digest.config.schema import SmtpSettings
 from newsletter_digest.delivery import send as send_module
 from newsletter_digest.delivery.smtp import SmtpTransport
+from newsletter_digest.delivery.transport import Envelope
 from smtp_helpers import Behaviour, Server, SilentServer
 
 READERS = [f"reader{n}@example.org" for n in range(1, 6)]
@@ -389,12 +390,13 @@ def test_a_stop_during_retries_ends_them_instead_of_firing_them_back_to_back(
         # A SIGTERM that arrives while the server is deferring the first try.
         return stop and behaviour.defer[greylisted] < 10
 
-    envelope = ("news@example.org", greylisted, b"Subject: hi\r\n\r\nHello.\r\n", False)
+    envelope = Envelope("news@example.org", (greylisted,))
+    message = (b"Subject: hi\r\n\r\nHello.\r\n", envelope)
     with SmtpTransport(settings, None) as transport:
         outcome, attempts = send_module._attempt(
             transport,
             (5, 0.01),
-            envelope,
+            message,
             send_module.Pacer(None, sleeps.append),
             sleeps.append,
             should_stop,

@@ -43,12 +43,11 @@ def _warn(message: str) -> None:
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
-def _config(ctx: click.Context, *, writes: bool = False) -> Any:
-    """The validated config. ``writes``: the command writes state, so it may save the
-    validation cache too (read-only commands use it but never create it)."""
+def _config(ctx: click.Context) -> Any:
+    """The validated config (``--config``, ``$DIGEST_CONFIG`` or ./digest.yaml)."""
     from newsletter_digest.config.loading import find_config, load_config
 
-    return load_config(find_config(ctx.obj.get("config_path")), save=writes)
+    return load_config(find_config(ctx.obj.get("config_path")))
 
 
 def _now() -> datetime:
@@ -93,7 +92,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
     from newsletter_digest import pipeline
     from newsletter_digest.report import issue_lines, rotation_line
 
-    config = _config(ctx, writes=not dry_run)
+    config = _config(ctx)
     now = _now()
     if dry_run:
         plan, pending = pipeline.dry_run(config, now.date())
@@ -198,7 +197,7 @@ def send(ctx: click.Context, issue: int | None) -> None:
 
     Recipients who got it are never sent it again; only pending ones are tried.
     """
-    _send(_config(ctx, writes=True), issue)
+    _send(_config(ctx), issue)
 
 
 @cli.command()
@@ -241,7 +240,7 @@ def archive(ctx: click.Context) -> None:
     """
     from newsletter_digest.archive.pages import rebuild_archive
 
-    result = rebuild_archive(_config(ctx, writes=True))
+    result = rebuild_archive(_config(ctx))
     for reason in result.left_out:
         _warn(f"{reason}; left out of the archive")
     plural = "" if result.issues == 1 else "s"
@@ -305,7 +304,7 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
     if now_text is not None and not once:
         raise click.UsageError("--now only works with --once")
-    config = _config(ctx, writes=True)
+    config = _config(ctx)
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
     verbose = bool(ctx.obj.get("verbose"))

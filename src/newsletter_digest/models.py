@@ -123,3 +123,8 @@ class SlotRecord(NamedTuple):
     status: str
     issue_number: int | None
     updated_at: str
+
+
+def folder_name(number: int) -> str:
+    """An issue's name in the outbox and on the web: ``issue-0007`` (sorts in any browser)."""
+    return f"issue-{number:04d}"

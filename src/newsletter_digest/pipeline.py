@@ -23,6 +23,7 @@ from newsletter_digest.models import (
     RenderedIssue,
     Selection,
     Slot,
+    folder_name,
 )
 from newsletter_digest.render.personal import personalize, unsubscribe_template
 from newsletter_digest.render.renderer import Branding, Renderer, template_cache_dir
@@ -41,7 +42,7 @@ class Plan(NamedTuple):
     @property
     def folder_name(self) -> str:
         """Where in the outbox the issue goes."""
-        return deliver.folder_name(self.info.number)
+        return folder_name(self.info.number)
 
 
 class BuildResult(NamedTuple):

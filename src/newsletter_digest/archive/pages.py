@@ -24,10 +24,10 @@ from markupsafe import escape
 
 from newsletter_digest.archive import feed
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery.outbox import folder_name, issue_folders
+from newsletter_digest.delivery.outbox import issue_folders
 from newsletter_digest.errors import OutboxError, TemplateError
 from newsletter_digest.files import atomic_write
-from newsletter_digest.models import Excerpt, IssueRecord
+from newsletter_digest.models import Excerpt, IssueRecord, folder_name
 from newsletter_digest.render.personal import personalize
 from newsletter_digest.render.renderer import (
     ExcerptView,

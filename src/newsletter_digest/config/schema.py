@@ -1,9 +1,8 @@
-"""The digest.yaml schema (pydantic): types, bounds and checks, every problem at once.
+"""Every digest.yaml key, declared once: type, default, bounds, checks and description.
 
-Imported only when a config must be validated: a config that was validated before is read
-back from its cache by config.py, which keeps pydantic (a quarter of a second to import and
-build) off the path of every scheduled run. config.py's dataclasses carry the same keys
-(a test holds the two lists together) but no defaults: those are written here only.
+These pydantic models are the settings the program runs with (frozen, paths resolved by
+loading.py); ``digest check``, error messages and the docs' configuration reference
+(generated from ``model_fields`` at docs build time) all come from them.
 """
 
 from __future__ import annotations
@@ -13,48 +12,88 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from newsletter_digest.config.loading import check_address, check_base_url, no_newlines
-from newsletter_digest.errors import shorten
+from newsletter_digest import urls
+from newsletter_digest.addresses import CONTROLS, split_mailbox
+from newsletter_digest.errors import ConfigError, shorten
 from newsletter_digest.schedule import slots as scheduler
 
 
-class SmtpSchema(BaseModel):
+def _one_line(value: str) -> str:
+    """Refuse a line break or control character in a value that becomes a line or header."""
+    if CONTROLS.search(value):
+        raise ValueError("must be a single line (no line breaks or control characters)")
+    return value
+
+
+def _address(value: str) -> str:
+    split_mailbox(value)
+    return value
+
+
+class SmtpSettings(BaseModel):
     """The ``smtp`` section: where and how to send; the password comes from the environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: str = "DIGEST_SMTP_PASSWORD"
-    ca_file: Path | None = None
-    timeout: float = Field(default=30.0, gt=0)
-    rate: float | None = Field(default=None, gt=0)
-    retries: int = Field(default=3, ge=0, le=20)
-    retry_delay: float = Field(default=2.0, ge=0)
+    host: str = Field(min_length=1, description="The relay's host name or address.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="TCP port; default 587 for starttls, 465 for ssl, 25 for none.",
+    )
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="TLS after connecting (starttls), from the start (ssl), or none.",
+    )
+    username: str | None = Field(
+        default=None, description="Login name; AUTH happens only over TLS unless security: none."
+    )
+    password_env: str = Field(
+        default="DIGEST_SMTP_PASSWORD",
+        description="Environment variable holding the password (never the file).",
+    )
+    ca_file: Path | None = Field(
+        default=None, description="Extra CA bundle (PEM), e.g. for a relay's private certificate."
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds for connect and each command.")
+    rate: float | None = Field(default=None, gt=0, description="At most this many messages/s.")
+    retries: int = Field(
+        default=3, ge=0, le=20, description="Tries after a 4xx reply or a dropped connection."
+    )
+    retry_delay: float = Field(
+        default=2.0, ge=0, description="Seconds before the first retry; doubled each time."
+    )
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, or the usual one for the security mode."""
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
-class ScheduleSchema(BaseModel):
-    """The ``schedule`` section: when ``digest run`` makes issues (rules in scheduler.py)."""
+class ScheduleSettings(BaseModel):
+    """The ``schedule`` section: when ``digest run`` makes issues (rules in slots.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    every: str
-    at: str = "09:00"
-    timezone: str = "UTC"
-    start: date = scheduler.DEFAULT_START
-    catch_up: Literal["latest", "skip"] = "latest"
-    grace: timedelta = timedelta(days=2)
+    every: str = Field(description="How often: 'week', 'day', '2 weeks', 'monday', '12h'.")
+    at: str = Field(default="09:00", description='Time of day, quoted: "09:00".')
+    timezone: str = Field(default="UTC", description="IANA time zone of 'at', e.g. Europe/Berlin.")
+    start: date = Field(
+        default=scheduler.DEFAULT_START, description="The first day slots are counted from."
+    )
+    catch_up: Literal["latest", "skip"] = Field(
+        default="latest",
+        description="After downtime: make the latest missed issue, or skip to the next slot.",
+    )
+    grace: timedelta = Field(
+        default=timedelta(days=2),
+        description="How late a slot may still be made, as '2d', '36h' or '90m'.",
+    )
 
     @field_validator("every")
     @classmethod
@@ -104,55 +143,95 @@ class ScheduleSchema(BaseModel):
             raise ValueError(f"expected a date from {first} to {last} (got {value})")
         return value
 
+    def to_schedule(self) -> scheduler.Schedule:
+        """The schedule the slot maths works with."""
+        try:
+            return scheduler.Schedule(
+                every=scheduler.parse_every(self.every),
+                at=scheduler.parse_at(self.at),
+                zone=scheduler.zone(self.timezone),
+                start=self.start,
+                catch_up=self.catch_up,
+                grace=self.grace,
+            )
+        except ValueError as e:  # validated already; a time zone gone from the system, say
+            raise ConfigError(f"schedule: {e}", "fix the schedule section of digest.yaml") from e
 
-class ArchiveSchema(BaseModel):
+
+class ArchiveSettings(BaseModel):
     """The ``archive`` section: the web archive and Atom feed written beside the issues."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    feed_items: int = Field(default=20, ge=1, le=1000)
+    feed_items: int = Field(
+        default=20, ge=1, le=1000, description="How many of the latest issues feed.xml holds."
+    )
 
 
-class SettingsSchema(BaseModel):
+class Settings(BaseModel):
     """The validated digest.yaml; paths are absolute once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
-    title: str = Field(min_length=1)
-    sender: str
-    recipients: tuple[str, ...] = ()
-    recipients_file: Path | None = None
-    per_issue: int = Field(default=3, ge=1, le=100)
-    subject: str = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
-    preheader: str | None = None
-    content: Path = Path("content")
-    templates: Path = Path("templates")
-    outbox: Path = Path("outbox")
-    state: Path = Path(".digest/state.db")
-    unsubscribe: str | None = None
-    footer: str | None = None
-    seed: str = "digest"
-    smtp: SmtpSchema | None = None
-    schedule: ScheduleSchema | None = None
-    per_recipient: bool = False
-    base_url: str | None = None
-    archive: ArchiveSchema = Field(default_factory=ArchiveSchema)
+    title: str = Field(min_length=1, description="Newsletter name: header, subject, List-Id.")
+    sender: str = Field(description="From address: 'Name <addr@domain>' or 'addr@domain'.")
+    recipients: tuple[str, ...] = Field(default=(), description="A list of addresses.")
+    recipients_file: Path | None = Field(
+        default=None,
+        description="File of one address per line ('#' comments), merged with recipients.",
+    )
+    per_issue: int = Field(default=3, ge=1, le=100, description="Excerpts per issue.")
+    subject: str = Field(
+        default="{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}",
+        description="Jinja expression with title, issue.number, issue.date, excerpts.",
+    )
+    preheader: str | None = Field(
+        default=None, description="Inbox preview text (Jinja); default: the excerpt titles."
+    )
+    content: Path = Field(default=Path("content"), description="Folder of excerpt files.")
+    templates: Path = Field(
+        default=Path("templates"), description="Folder of template overrides (file by file)."
+    )
+    outbox: Path = Field(default=Path("outbox"), description="Where issues are written.")
+    state: Path = Field(
+        default=Path(".digest/state.db"), description="SQLite state: history, deliveries."
+    )
+    unsubscribe: str | None = Field(
+        default=None,
+        description="mailto: or https: URL for the footer and List-Unsubscribe ({email} allowed).",
+    )
+    footer: str | None = Field(default=None, description="Text (Markdown) under every issue.")
+    seed: str = Field(default="digest", description="Rotation seed; change it to reshuffle.")
+    smtp: SmtpSettings | None = Field(default=None, description="Send over SMTP (section).")
+    schedule: ScheduleSettings | None = Field(
+        default=None, description="When 'digest run' makes issues (section)."
+    )
+    per_recipient: bool = Field(
+        default=False, description="Write each recipient's message to a pickup folder."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="http(s) address the outbox is served at: web versions, feed links.",
+    )
+    archive: ArchiveSettings = Field(
+        default_factory=ArchiveSettings, description="The web archive and feed (section)."
+    )
 
-    @field_validator("title", "subject")
+    @field_validator("title", "subject", "preheader")
     @classmethod
-    def _single_line(cls, value: str) -> str:
-        return no_newlines(value)
+    def _single_line(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value)
 
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
-        return check_address(value)
+        return _address(value)
 
     @field_validator("recipients")
     @classmethod
     def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
-            check_address(item)
+            _address(item)
         return value
 
     @field_validator("seed", mode="before")
@@ -164,20 +243,28 @@ class SettingsSchema(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
+        if value is None:
+            return None
+        urls.check_url(value, ("https", "http"))
+        if "?" in value or "#" in value:
+            raise ValueError(
+                f"{shorten(value)}: the archive's address takes no ?query or #fragment"
+            )
+        return value.rstrip("/")
 
     @field_validator("unsubscribe")
     @classmethod
     def _unsubscribe(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        no_newlines(value)
-        if not value.startswith(("mailto:", "https://", "http://")) or len(value) < 10:
-            raise ValueError("expected a mailto: or https:// URL")
+        # {email} is filled in per reader (URL-quoted), so check the URL with a sample.
+        urls.check_url(
+            value.replace("{email}", "reader%40example.org"), ("mailto", "https", "http")
+        )
         return value
 
     @model_validator(mode="after")
-    def _one_delivery(self) -> SettingsSchema:
+    def _one_delivery(self) -> Settings:
         if self.per_recipient and self.smtp is not None:
             raise ValueError(
                 "per_recipient and smtp exclude each other: choose the pickup folder or SMTP"
@@ -206,7 +293,7 @@ _MESSAGES = {
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys allowed where an unknown key was found (top level or a section)."""
-    model: type[BaseModel] = SettingsSchema
+    model: type[BaseModel] = Settings
     for part in loc[:-1]:
         annotation = (
             model.model_fields[str(part)].annotation if part in model.model_fields else None
@@ -219,9 +306,19 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: Any) -> str:
-    """One line per problem: ``key.path: what is wrong``."""
-    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def _where(loc: tuple[Any, ...], lines: dict[tuple[str | int, ...], int]) -> str:
+    """``line N: key.path``: the key's own line, or its section's for a missing key."""
+    name = ".".join(str(part) for part in loc) or "(top level)"
+    for end in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return f"line {line}: {name}"
+    return name
+
+
+def _describe(error: Any, lines: dict[tuple[str | int, ...], int]) -> str:
+    """One line per problem: ``line N: key.path: what is wrong``."""
+    loc = _where(tuple(error["loc"]), lines)
     kind = error["type"]
     if kind == "extra_forbidden":
         fields = _known_keys(tuple(error["loc"]))
@@ -249,9 +346,11 @@ def _describe(error: Any) -> str:
     return f"{loc}: {message}"
 
 
-def validate(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """The validated settings as plain values (nested sections as dicts), or the problems."""
+def validate(
+    data: dict[str, Any], lines: dict[tuple[str | int, ...], int] | None = None
+) -> tuple[Settings | None, list[str]]:
+    """The settings, or every problem as ``line N: key.path: what is wrong``."""
     try:
-        return SettingsSchema.model_validate(data).model_dump(), []
+        return Settings.model_validate(data), []
     except ValidationError as e:
-        return None, [_describe(err) for err in e.errors()]
+        return None, [_describe(err, lines or {}) for err in e.errors()]

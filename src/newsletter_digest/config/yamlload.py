@@ -28,15 +28,24 @@ class YamlError(Exception):
         self.line = line
 
 
+Lines = dict[tuple[str | int, ...], int]
+
+
 def load(text: str) -> Any:
     """The YAML document in ``text`` as plain data; YamlError for bad or oversized YAML."""
+    return load_with_lines(text)[0]
+
+
+def load_with_lines(text: str) -> tuple[Any, Lines]:
+    """The document, and the 1-based line of each key (and list item) by its path, so a
+    message about ``smtp.port`` can say where in the file it is."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, {}
         _check_size(node)
-        return loader.construct_document(node)
+        return loader.construct_document(node), _lines(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         detail = " ".join(str(part) for part in (e.context, e.problem) if part)
@@ -85,3 +94,25 @@ def _check_size(root: yaml.Node) -> None:
 
 def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
+
+
+def _lines(root: yaml.Node) -> Lines:
+    lines: Lines = {}
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        if id(node) in seen:  # an alias: its own lines are recorded where it is defined
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines[(*path, str(key.value))] = _line(key)
+                    walk(value, (*path, str(key.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, index)] = _line(item)
+                walk(item, (*path, index))
+
+    walk(root, ())
+    return lines

@@ -12,22 +12,17 @@ import contextlib
 import gc
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from newsletter_digest import urls
 from newsletter_digest.addresses import CONTROLS
 from newsletter_digest.errors import ContentError, shorten
 from newsletter_digest.files import save_cache
 from newsletter_digest.models import Excerpt, InvalidFileError, Problem
-
-URL_SCHEMES = ("http", "https", "mailto")
-
-_URL_BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 # Looked up once: getattr with a default for a missing name raises and catches internally.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
@@ -43,24 +38,6 @@ class ContentLoad(NamedTuple):
 
     excerpts: tuple[Excerpt, ...]
     problems: tuple[Problem, ...]
-
-
-def _check_url(value: str) -> str | None:
-    """Return why value is not an allowed link (http, https, mailto), or None when it is."""
-    if _URL_BAD_CHAR.search(value):
-        return "must not contain spaces or control characters (encode a space as %20)"
-    colon = value.find(":")
-    scheme = value[:colon] if colon > 0 and _URL_SCHEME.fullmatch(value[:colon]) else ""
-    rest = value[len(scheme) + 1 :]
-    lowered = scheme.lower()
-    if lowered not in URL_SCHEMES:
-        shown = f"'{scheme}:'" if scheme else "no scheme"
-        return f"must start with http://, https:// or mailto: (it has {shown})"
-    if lowered == "mailto":
-        return None if rest else "has no address after 'mailto:'"
-    if not rest.startswith("//") or rest[2:3] in ("", "/", "?", "#"):
-        return f"has no host name after '{scheme}://'"
-    return None
 
 
 def _type_name(value: object) -> str:
@@ -96,7 +73,7 @@ def _text(key: str, value: object) -> str | None:
 def _url(key: str, value: object) -> str | None:
     """Check a link: http, https or mailto only, so no javascript: link reaches an email."""
     text = _text(key, value)
-    why = _check_url(text) if text else None
+    why = urls.url_problem(text) if text else None
     if why:
         raise _BadValueError(f"'url' {why}")
     return text

@@ -17,15 +17,10 @@ from typing import NamedTuple
 
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.files import fsync_dir, write_new
-from newsletter_digest.models import IssueRecord, Pick
+from newsletter_digest.models import IssueRecord, Pick, folder_name
 
 MANIFEST = "issue.json"
 _FOLDER = re.compile(r"^issue-(\d{4,})$")
-
-
-def folder_name(number: int) -> str:
-    """``issue-0007``: sorts in order in any file browser."""
-    return f"issue-{number:04d}"
 
 
 def issue_files(number: int, html: bytes, text: bytes, eml: bytes) -> dict[str, bytes]:

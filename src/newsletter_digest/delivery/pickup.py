@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from types import TracebackType
 
-from newsletter_digest.delivery.smtp import Outcome
+from newsletter_digest.delivery.transport import Envelope, Outcome
 from newsletter_digest.errors import OutboxError
 from newsletter_digest.files import atomic_write
 
@@ -41,12 +42,18 @@ class PickupTransport:
             ) from e
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         return None
 
-    def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
+    def send(self, message: bytes, envelope: Envelope) -> Outcome:
         """Write one message; a disk error is a temporary failure, retried by the next run."""
-        name = message_name(recipient)
+        name = message_name(",".join(envelope.recipients))
+        data = message
         try:
             atomic_write(self.folder / name, data)
         except OSError as e:

@@ -8,24 +8,22 @@ and a recipient marked sent is never sent the same issue again.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
 
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.delivery.pickup import PickupTransport
-from newsletter_digest.delivery.smtp import Outcome, SmtpTransport
+from newsletter_digest.delivery.smtp import SmtpTransport
+from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
 from newsletter_digest.errors import ComposeError, DeliveryError
 from newsletter_digest.mail import compose, headers
 from newsletter_digest.mail.compose import MessageFactory
-from newsletter_digest.models import IssueRecord, RenderedIssue
+from newsletter_digest.models import IssueRecord, RenderedIssue, folder_name
 from newsletter_digest.render.personal import unsubscribe_template
+from newsletter_digest.signals import stop_on_signals
 from newsletter_digest.state.locks import process_lock
 from newsletter_digest.state.store import UNFINISHED, State, open_state
 
@@ -64,42 +62,13 @@ def _now() -> str:
     return _now_local().isoformat(timespec="seconds")
 
 
-_STOP_FLAGS: list[threading.Event] = []
-
-
-def _stop_all(*_: object) -> None:
-    for flag in _STOP_FLAGS:
-        flag.set()
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[Callable[[], bool]]:
-    """Turn SIGTERM and SIGINT into a flag checked between messages, never mid-write.
-
-    Nested uses all see the signal: the scheduler around a send stops too, not only the send.
-    """
-    stop = threading.Event()
-    previous: dict[signal.Signals, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        _STOP_FLAGS.append(stop)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, _stop_all)
-    try:
-        yield stop.is_set
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-        if stop in _STOP_FLAGS:
-            _STOP_FLAGS.remove(stop)
-
-
 def load_bodies(config: Config, state: State, record: IssueRecord) -> RenderedIssue:
     """The rendered issue as built; from the outbox files if the state has no copy."""
     kept = state.bodies(record.number)
     if kept is not None:
         return kept
     folder = config.settings.outbox / record.folder
-    stem = deliver.folder_name(record.number)
+    stem = folder_name(record.number)
     try:
         html = (folder / f"{stem}.html").read_text(encoding="utf-8")
         text = (folder / f"{stem}.txt").read_text(encoding="utf-8")
@@ -142,9 +111,9 @@ class Pacer:
 
 
 def _attempt(
-    transport: SmtpTransport | PickupTransport,
+    transport: Transport,
     retries: tuple[int, float],
-    envelope: tuple[str, str, bytes, bool],
+    message: tuple[bytes, Envelope],
     pacer: Pacer,
     sleep: Callable[[float], None],
     should_stop: Callable[[], bool],
@@ -153,12 +122,12 @@ def _attempt(
 
     A stop (SIGTERM, Ctrl-C) ends the retries: the recipient stays pending for the next run.
     """
-    sender, recipient, data, utf8 = envelope
+    data, envelope = message
     tries, delay = retries
     outcome = Outcome("temporary", "not tried")
     for attempt in range(tries + 1):
         pacer.wait()
-        outcome = transport.send(sender, recipient, data, smtputf8=utf8)
+        outcome = transport.send(data, envelope)
         if outcome.verdict in ("sent", "permanent"):
             return outcome, attempt + 1
         if attempt == tries or should_stop():
@@ -187,7 +156,7 @@ def _require_delivery(config: Config) -> None:
         )
 
 
-def _transport(config: Config, record: IssueRecord) -> SmtpTransport | PickupTransport:
+def _transport(config: Config, record: IssueRecord) -> Transport:
     """Where messages go: the pickup folder with ``per_recipient``, else the SMTP server."""
     s = config.settings
     if s.per_recipient or s.smtp is None:
@@ -246,7 +215,7 @@ def _send_all(
     config: Config,
     state: State,
     record: IssueRecord,
-    transport: SmtpTransport | PickupTransport,
+    transport: Transport,
     report: SendReport,
     progress: Progress | None,
     sleep: Callable[[float], None],
@@ -273,8 +242,10 @@ def _send_all(
             # SMTPUTF8 only where an address's user name needs it; names and domains are
             # encoded (RFC 2047, IDNA) and go to any server.
             utf8 = not (address.isascii() and sender.isascii())
-            envelope = (sender, address, data, utf8)
-            outcome, attempts = _attempt(transport, retries, envelope, pacer, sleep, should_stop)
+            envelope = Envelope(sender, (address,), smtputf8=utf8)
+            outcome, attempts = _attempt(
+                transport, retries, (data, envelope), pacer, sleep, should_stop
+            )
         status = STATUS.get(outcome.verdict, "failed-temporary")
         state.mark(
             record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts

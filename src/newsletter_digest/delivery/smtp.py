@@ -10,21 +10,11 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
-from typing import Literal
+from types import TracebackType
 
-from newsletter_digest.config.loading import SmtpSettings
+from newsletter_digest.config.schema import SmtpSettings
+from newsletter_digest.delivery.transport import Envelope, Outcome, Verdict
 from newsletter_digest.errors import DeliveryError, shorten
-
-Verdict = Literal["sent", "permanent", "temporary", "connection"]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the server said about one message: the verdict and its reply, for the log."""
-
-    verdict: Verdict
-    reply: str
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -58,7 +48,12 @@ class SmtpTransport:
     def __enter__(self) -> SmtpTransport:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.close()
 
     @property
@@ -138,8 +133,10 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException):
             conn.close()
 
-    def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool) -> Outcome:
-        """Send one message to one recipient; connection trouble comes back as a verdict."""
+    def send(self, message: bytes, envelope: Envelope) -> Outcome:
+        """Send one message; connection trouble comes back as a verdict."""
+        sender, recipients, smtputf8 = envelope
+        data = message
         try:
             if self._conn is None:
                 self.connect()
@@ -155,10 +152,11 @@ class SmtpTransport:
             if code != 250:
                 conn.rset()
                 return _classify(code, message)
-            code, message = conn.rcpt(recipient)
-            if code not in (250, 251):
-                conn.rset()
-                return _classify(code, message)
+            for recipient in recipients:  # the loop sends one reader a message
+                code, message = conn.rcpt(recipient)
+                if code not in (250, 251):
+                    conn.rset()
+                    return _classify(code, message)
             code, message = conn.data(data)
             if code != 250:
                 conn.rset()

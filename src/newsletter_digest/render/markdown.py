@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlsplit
+
+from newsletter_digest import urls
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -19,22 +20,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Rendered", "is_safe_url", "render", "to_html", "to_text"]
 
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-IMAGE_SCHEMES = frozenset({"http", "https"})
+LINK_SCHEMES = urls.LINK_SCHEMES
+IMAGE_SCHEMES = ("http", "https")
 
 
 def is_safe_url(url: str, *, image: bool = False) -> bool:
-    """Whether ``url`` may appear in an email: absolute http(s) (or mailto for links)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return False
-    scheme = parts.scheme.lower()
-    if scheme not in (IMAGE_SCHEMES if image else LINK_SCHEMES):
-        return False
-    if scheme == "mailto":
-        return bool(parts.path)
-    return bool(parts.netloc)
+    """Whether a link (or, with ``image``, an image source) may appear in an email."""
+    return urls.is_safe_url(url, IMAGE_SCHEMES if image else LINK_SCHEMES)
 
 
 def _allow_every_link(url: str) -> bool:

@@ -24,9 +24,8 @@ import jinja2
 import mjml
 from markupsafe import Markup
 
-from newsletter_digest.delivery.outbox import folder_name
 from newsletter_digest.errors import ConfigError, TemplateError, shorten
-from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue
+from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue, folder_name
 from newsletter_digest.render import markdown
 from newsletter_digest.render.cache import RenderCache
 from newsletter_digest.render.personal import RecipientFields

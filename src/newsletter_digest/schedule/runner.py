@@ -320,7 +320,7 @@ def run(
     clock: Clock = utc_now,
 ) -> int:
     """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code."""
-    from newsletter_digest.delivery.send import stop_on_signals
+    from newsletter_digest.signals import stop_on_signals
 
     runner = Runner(config, send=send, verbose=verbose)
     with ExitStack() as stack:

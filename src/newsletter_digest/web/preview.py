@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import PreviewError
+from newsletter_digest.models import folder_name
 from newsletter_digest.web.views import (
     MAX_SKIP,
     Snapshot,
@@ -354,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
             message = snapshot.error.message if snapshot.error else "no message"
             raise RequestError(snapshot.status if snapshot.status != 200 else 409, message)
         number = snapshot.number or snapshot.view.number
-        name = f"{deliver.folder_name(number)}.eml"
+        name = f"{folder_name(number)}.eml"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         self._send(200, snapshot.eml, "message/rfc822", body, headers)
 

@@ -18,6 +18,7 @@ from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, PreviewError
 from newsletter_digest.mail import compose
+from newsletter_digest.models import folder_name
 from newsletter_digest.render.personal import personalize
 from newsletter_digest.report import issue_lines, rotation_line
 from newsletter_digest.state.store import open_state
@@ -188,7 +189,7 @@ def read_inside(root: Path, path: Path) -> bytes | None:
 def _past(config: Config, view: View, issues: tuple[int, ...], next_number: int) -> Snapshot:
     """A past issue from the outbox: its .eml file as written, never re-rendered."""
     outbox = config.settings.outbox
-    folder = outbox / deliver.folder_name(view.number)
+    folder = outbox / folder_name(view.number)
     eml = read_inside(outbox, folder / f"{folder.name}.eml")
     if eml is None:
         listed = ", ".join(f"#{n}" for n in issues[-10:]) or "none yet"
