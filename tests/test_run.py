@@ -434,22 +434,11 @@ def test_run_in_real_time_makes_issues_and_stops_cleanly_on_sigterm(
     assert not [p for p in (project / "outbox").iterdir() if p.name.startswith(".")]
 
 
-def test_run_and_next_have_help_and_next_leaves_the_schedule_library_unloaded(
-    weekly: Path,
-) -> None:
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from newsletter_digest.cli import cli\n"
-        f"config = ['--config', {str(weekly / 'digest.yaml')!r}]\n"
-        "for command in (['run', '--help'], ['next', '--help'], [*config, 'next']):\n"
-        "    result = CliRunner().invoke(cli, command)\n"
-        "    assert result.exit_code == 0 and 'slot' in result.output, result.output\n"
-        "print(sorted(m for m in ('schedule', 'newsletter_digest.pipeline') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+def test_run_and_next_have_help(weekly: Path) -> None:
+    config = ["--config", str(weekly / "digest.yaml")]
+    for command in (["run", "--help"], ["next", "--help"], [*config, "next"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0 and "slot" in result.output, result.output
 
 
 @pytest.mark.parametrize("when", ["9999-12-31T12:00", "0001-01-01T00:00"])

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
-import sys
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -96,34 +92,3 @@ def save_cache(path: Path, data: bytes) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-
-
-def code_fingerprint(modules: Iterable[str], packages: Iterable[str] = ()) -> str | None:
-    """A hash of the code a cached result was made by: our ``modules`` (by their files'
-    bytes, source or byte-code) and installed ``packages`` (by their files' names, sizes and
-    mtimes), plus the Python version. None when some of it cannot be found or read, so that
-    nothing is cached rather than something stale.
-    """
-    digest = hashlib.sha256(sys.version.encode())
-    try:
-        for name in modules:
-            spec = importlib.util.find_spec(name)
-            if spec is None or not spec.origin:
-                return None
-            digest.update(Path(spec.origin).read_bytes())
-        for name in packages:
-            spec = importlib.util.find_spec(name)  # finds a package without importing it
-            folders = spec.submodule_search_locations if spec is not None else None
-            if not folders:
-                return None
-            for folder in folders:
-                # The top-level files are enough: installing another version rewrites them.
-                with os.scandir(folder) as entries:
-                    for entry in sorted(entries, key=lambda e: e.name):
-                        if entry.is_file():
-                            stat = entry.stat()
-                            line = f"{name}/{entry.name}:{stat.st_size}:{stat.st_mtime_ns};"
-                            digest.update(line.encode())
-    except (OSError, ImportError, ValueError):
-        return None
-    return digest.hexdigest()
