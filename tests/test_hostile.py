@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from conftest import write_excerpt
+from conftest import wait_for, write_excerpt
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.web.preview import PreviewServer
 from smtp_helpers import Server
@@ -216,13 +216,6 @@ def api(server: PreviewServer) -> dict[str, object]:
     with urllib.request.urlopen(url, timeout=20) as response:
         data: dict[str, object] = json.loads(response.read())
     return data
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_the_preview_skips_a_bombed_excerpt_and_shows_why(

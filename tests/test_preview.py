@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import write_excerpt
+from conftest import wait_for, write_excerpt
 from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.models import RenderedIssue
@@ -92,13 +92,6 @@ def tree(folder: Path) -> dict[str, tuple[bytes, int]]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_the_preview_shows_exactly_the_issue_build_then_makes(
