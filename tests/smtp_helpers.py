@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import ssl
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -37,6 +39,8 @@ class Behaviour:
     defer: dict[str, int] = field(default_factory=dict)  # recipient -> times to answer 451
     drop_after: int | None = None  # messages per connection before it is closed
     login: tuple[str, str] | None = None
+    refuse_all: str | None = None  # RCPT reply for everyone; {address} is filled in
+    refuse_sender: str | None = None  # MAIL FROM reply
 
 
 class Handler:
@@ -47,12 +51,14 @@ class Handler:
         self.received: list[Received] = []
         self.per_connection: dict[int, int] = {}
         self.connections = 0
+        self.helo_names: list[str] = []
         self.arrived = threading.Condition()
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook names
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
     ) -> Any:
         session.host_name = hostname
+        self.helo_names.append(hostname)
         if id(session) not in self.per_connection:
             self.per_connection[id(session)] = 0
             self.connections += 1
@@ -66,6 +72,8 @@ class Handler:
             assert server.transport is not None
             server.transport.close()
             return "421 4.7.0 too many messages on this connection"
+        if self.behaviour.refuse_sender is not None:
+            return self.behaviour.refuse_sender
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -75,6 +83,8 @@ class Handler:
     ) -> str:
         if address in self.behaviour.refuse:
             return self.behaviour.refuse[address]
+        if self.behaviour.refuse_all is not None:
+            return self.behaviour.refuse_all.format(address=address)
         if self.behaviour.defer.get(address, 0) > 0:
             self.behaviour.defer[address] -= 1
             return "451 4.7.1 greylisted, try again later"
@@ -168,3 +178,39 @@ class SilentServer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+READERS = [f"reader{n}@example.org" for n in range(1, 6)]
+
+
+def configure(project: Path, port: int, smtp: str = "", recipients: list[str] = READERS) -> None:
+    """Point the test project at the server; fast retries so tests stay quick."""
+    lines = [
+        'title: "Test Weekly"',
+        'sender: "Test Weekly <news@example.org>"',
+        "per_issue: 2",
+        'unsubscribe: "https://example.org/unsubscribe?email={email}"',
+        "recipients:",
+        *[f"  - {r!r}" for r in recipients],
+        "smtp:",
+        "  host: 127.0.0.1",
+        f"  port: {port}",
+        "  retries: 2",
+        "  retry_delay: 0.01",
+        "  timeout: 5",
+    ]
+    text = "\n".join(lines) + "\n"
+    if smtp:
+        text += "".join(f"  {line}\n" for line in smtp.strip().splitlines())
+    if "security:" not in smtp:
+        text += "  security: none\n"
+    (project / "digest.yaml").write_text(text, encoding="utf-8")
+
+
+def statuses(project: Path, issue: int = 1) -> dict[str, str]:
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    rows = db.execute(
+        "SELECT recipient, status FROM deliveries WHERE issue_number = ?", (issue,)
+    ).fetchall()
+    db.close()
+    return dict(rows)

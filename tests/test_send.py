@@ -4,94 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import ssl
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import trustme
 from click.testing import CliRunner, Result
 
 from newsletter_digest.cli import cli
 from newsletter_digest.config.schema import SmtpSettings
-from newsletter_digest.delivery import send as send_module
+from newsletter_digest.delivery import loop
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope
-from smtp_helpers import Behaviour, Server, SilentServer
-
-READERS = [f"reader{n}@example.org" for n in range(1, 6)]
-
-
-@pytest.fixture(scope="session")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "relay-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture
-def servers() -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(behaviour: Behaviour | None = None, **kwargs: object) -> Server:
-        server = Server(behaviour or Behaviour(), **kwargs).start()  # type: ignore[arg-type]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def configure(project: Path, port: int, smtp: str = "", recipients: list[str] = READERS) -> None:
-    """Point the test project at the server; fast retries so tests stay quick."""
-    lines = [
-        'title: "Test Weekly"',
-        'sender: "Test Weekly <news@example.org>"',
-        "per_issue: 2",
-        'unsubscribe: "https://example.org/unsubscribe?email={email}"',
-        "recipients:",
-        *[f"  - {r!r}" for r in recipients],
-        "smtp:",
-        "  host: 127.0.0.1",
-        f"  port: {port}",
-        "  retries: 2",
-        "  retry_delay: 0.01",
-        "  timeout: 5",
-    ]
-    text = "\n".join(lines) + "\n"
-    if smtp:
-        text += "".join(f"  {line}\n" for line in smtp.strip().splitlines())
-    if "security:" not in smtp:
-        text += "  security: none\n"
-    (project / "digest.yaml").write_text(text, encoding="utf-8")
-
-
-def statuses(project: Path, issue: int = 1) -> dict[str, str]:
-    db = sqlite3.connect(project / ".digest" / "state.db")
-    rows = db.execute(
-        "SELECT recipient, status FROM deliveries WHERE issue_number = ?", (issue,)
-    ).fetchall()
-    db.close()
-    return dict(rows)
-
+from smtp_helpers import READERS, Behaviour, Server, SilentServer, configure, statuses
 
 Digest = Callable[..., Result]
 
@@ -393,11 +322,11 @@ def test_a_stop_during_retries_ends_them_instead_of_firing_them_back_to_back(
     envelope = Envelope("news@example.org", (greylisted,))
     message = (b"Subject: hi\r\n\r\nHello.\r\n", envelope)
     with SmtpTransport(settings, None) as transport:
-        outcome, attempts = send_module._attempt(
+        outcome, attempts = loop.attempt(
             transport,
             (5, 0.01),
             message,
-            send_module.Pacer(None, sleeps.append),
+            loop.Pacer(None, sleeps.append),
             sleeps.append,
             should_stop,
         )

@@ -145,8 +145,9 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
         _send(config, record.number)
 
 
-def _send(config: Any, number: int | None) -> None:
-    """Send an issue, show progress on a terminal, print the summary; exit 1 if incomplete."""
+def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> None:
+    """Send an issue with progress (a bar with rate and time left on a terminal, else a line
+    per thousand), then the summary; exit 1 naming the cause if anyone was not reached."""
     from newsletter_digest.delivery.send import send_issue
     from newsletter_digest.errors import DeliveryError
 
@@ -154,20 +155,31 @@ def _send(config: Any, number: int | None) -> None:
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
+        if not sys.stderr.isatty():
+            if done % 1000 == 0 or done == total:
+                click.echo(f"  sent or settled {done:,} of {total:,}", err=True)
+            return
         if bar is None:
-            bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+            bar = click.progressbar(
+                length=total, label="sending", file=sys.stderr, show_eta=True, show_pos=True
+            )
             bar.__enter__()
         bar.update(1)
 
-    interactive = sys.stderr.isatty()
     try:
-        report = send_issue(config, number, progress=progress if interactive else None)
+        report = send_issue(config, number, progress=progress, retry_failed=retry_failed)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if report.retried:
+        click.echo(f"  {report.retried} failed recipients put back in the queue")
+    rate = (
+        f", {report.sent_now / report.seconds:.0f}/s" if report.seconds and report.sent_now else ""
+    )
     click.echo(
         f"Issue #{report.issue} to {report.total} recipients: {report.sent} sent"
         f" ({report.sent_now} now), {report.failed} failed, {report.pending} pending"
+        f" in {report.seconds:.1f} s{rate}"
     )
     for recipient, reply in report.failed_examples:
         click.echo(f"  failed   {recipient}: {reply}")
@@ -178,26 +190,37 @@ def _send(config: Any, number: int | None) -> None:
         click.echo(f"  ... and {hidden} more: see 'digest history {report.issue}'")
     if report.stopped:
         click.echo(f"  {report.stopped}")
+    if report.refusal is not None:
+        raise DeliveryError(
+            f"the relay refused to take issue #{report.issue} for anyone: {report.refusal.reply}",
+            f"{report.refusal.hint}; the {report.pending} recipients not reached stay pending "
+            f"for 'digest send {report.issue}'",
+        )
     if not report.complete:
         missing = report.total - report.sent
         raise DeliveryError(
             f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
             f"run 'digest send {report.issue}' to retry the {report.pending} pending; "
-            "permanent failures (5xx) are not retried"
+            "permanent failures (5xx) are retried only with --retry-failed"
             if report.pending
-            else "permanent failures (5xx) are not retried; fix or remove those addresses",
+            else "fix or remove those addresses; 'digest send --retry-failed' tries them again",
         )
 
 
 @cli.command()
 @click.argument("issue", type=int, required=False)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also try again the recipients whose delivery failed for good (after a config fix).",
+)
 @click.pass_context
-def send(ctx: click.Context, issue: int | None) -> None:
+def send(ctx: click.Context, issue: int | None, retry_failed: bool) -> None:
     """Send, or resume sending, an issue already built (default: the latest).
 
     Recipients who got it are never sent it again; only pending ones are tried.
     """
-    _send(_config(ctx), issue)
+    _send(_config(ctx), issue, retry_failed=retry_failed)
 
 
 @cli.command()

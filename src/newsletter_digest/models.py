@@ -107,6 +107,7 @@ class Delivery(NamedTuple):
     last_reply: str
     message_id: str
     updated_at: str
+    token: str = ""  # opaque, per delivery: the VERP envelope sender's tag
 
 
 class Slot(NamedTuple):

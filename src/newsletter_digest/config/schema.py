@@ -8,6 +8,7 @@ loading.py); ``digest check``, error messages and the docs' configuration refere
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +67,43 @@ class SmtpSettings(BaseModel):
     retry_delay: float = Field(
         default=2.0, ge=0, description="Seconds before the first retry; doubled each time."
     )
+    connections: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="SMTP sessions sending at once; each reader is still sent one message.",
+    )
+    helo: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The name given in EHLO; default: this machine's fully qualified name.",
+    )
+    return_path: str | None = Field(
+        default=None,
+        description="Envelope sender (MAIL FROM), where bounces go; default: the From address.",
+    )
+    verp: bool = Field(
+        default=False,
+        description="Give each reader's message its own envelope sender, "
+        "bounces+TOKEN@domain, so a bounce names who bounced (the token is opaque).",
+    )
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name, address = split_mailbox(value)
+        if name:
+            raise ValueError("a bare address like bounces@example.org (no display name)")
+        return address
+
+    @field_validator("helo")
+    @classmethod
+    def _helo(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", value):
+            raise ValueError(f"{shorten(value)} is not a host name or [address literal]")
+        return value
 
     @property
     def effective_port(self) -> int:

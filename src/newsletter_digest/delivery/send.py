@@ -15,13 +15,14 @@ from datetime import datetime
 from email.utils import parseaddr as split_address
 
 from newsletter_digest.config.loading import Config
+from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all
 from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
-from newsletter_digest.errors import ComposeError, DeliveryError
+from newsletter_digest.errors import DeliveryError
 from newsletter_digest.mail import compose, headers
 from newsletter_digest.mail.compose import MessageFactory
-from newsletter_digest.models import IssueRecord, RenderedIssue, folder_name
+from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folder_name
 from newsletter_digest.render.personal import unsubscribe_template
 from newsletter_digest.signals import stop_on_signals
 from newsletter_digest.state.locks import process_lock
@@ -47,6 +48,9 @@ class SendReport:
     failed_examples: list[tuple[str, str]] = field(default_factory=list)
     pending_examples: list[tuple[str, str]] = field(default_factory=list)
     stopped: str = ""
+    refusal: Refusal | None = None  # the relay refused everyone alike: its reply and a hint
+    retried: int = 0  # failed deliveries put back in the queue by --retry-failed
+    seconds: float = 0.0
 
     @property
     def complete(self) -> bool:
@@ -92,50 +96,6 @@ def message_factory(config: Config, rendered: RenderedIssue, date: datetime) -> 
     )
 
 
-class Pacer:
-    """Keeps at most ``rate`` message starts per second (no limit when rate is None)."""
-
-    def __init__(self, rate: float | None, sleep: Callable[[float], None]) -> None:
-        self._interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._sleep = sleep
-
-    def wait(self) -> None:
-        """Sleep until the next message may start."""
-        if not self._interval:
-            return
-        now = time.monotonic()
-        if self._next > now:
-            self._sleep(self._next - now)
-        self._next = max(now, self._next) + self._interval
-
-
-def _attempt(
-    transport: Transport,
-    retries: tuple[int, float],
-    message: tuple[bytes, Envelope],
-    pacer: Pacer,
-    sleep: Callable[[float], None],
-    should_stop: Callable[[], bool],
-) -> tuple[Outcome, int]:
-    """Send with retries and exponential backoff for 4xx replies and dropped connections.
-
-    A stop (SIGTERM, Ctrl-C) ends the retries: the recipient stays pending for the next run.
-    """
-    data, envelope = message
-    tries, delay = retries
-    outcome = Outcome("temporary", "not tried")
-    for attempt in range(tries + 1):
-        pacer.wait()
-        outcome = transport.send(data, envelope)
-        if outcome.verdict in ("sent", "permanent"):
-            return outcome, attempt + 1
-        if attempt == tries or should_stop():
-            return outcome, attempt + 1
-        sleep(delay * 2**attempt)
-    return outcome, tries + 1
-
-
 def _pick_issue(state: State, number: int | None) -> IssueRecord:
     records = state.issues(number) if number is not None else state.issues()[-1:]
     if not records:
@@ -156,13 +116,16 @@ def _require_delivery(config: Config) -> None:
         )
 
 
-def _transport(config: Config, record: IssueRecord) -> Transport:
-    """Where messages go: the pickup folder with ``per_recipient``, else the SMTP server."""
+def _transports(config: Config, record: IssueRecord) -> tuple[Callable[[], Transport], int]:
+    """Where messages go, and over how many connections: the pickup folder with
+    ``per_recipient``, else the SMTP server (``smtp.connections`` sessions)."""
     s = config.settings
     if s.per_recipient or s.smtp is None:
-        return PickupTransport(s.outbox / record.folder / "messages")
-    password = os.environ.get(s.smtp.password_env) if s.smtp.username else None
-    return SmtpTransport(s.smtp, password)
+        folder = s.outbox / record.folder / "messages"
+        return (lambda: PickupTransport(folder)), 1
+    smtp = s.smtp
+    password = os.environ.get(smtp.password_env) if smtp.username else None
+    return (lambda: SmtpTransport(smtp, password)), smtp.connections
 
 
 def send_issue(
@@ -171,9 +134,12 @@ def send_issue(
     *,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    retry_failed: bool = False,
 ) -> SendReport:
-    """Send (or resume sending) an issue to every recipient not yet reached."""
+    """Send (or resume sending) an issue to every recipient not yet reached; with
+    ``retry_failed``, to those whose delivery failed for good too (after a config fix)."""
     s = config.settings
+    started = time.monotonic()
     _require_delivery(config)
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
@@ -192,9 +158,10 @@ def send_issue(
                 _now(),
             )
         report = SendReport(issue=record.number)
+        if retry_failed:
+            report.retried = state.retry_failed(record.number, _now())
         if state.count_deliveries(record.number, UNFINISHED):
-            with _transport(config, record) as transport:
-                _send_all(config, state, record, transport, report, progress, sleep, stop)
+            _send_all(config, state, record, report, progress, sleep, stop)
         counts = state.delivery_counts().get(record.number, {})
         report.total = sum(counts.values())
         report.sent = counts.get("sent", 0)
@@ -208,6 +175,7 @@ def send_issue(
             (d.recipient, d.last_reply or "not tried")
             for d in state.deliveries(record.number, UNFINISHED, EXAMPLES)
         ]
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -215,47 +183,57 @@ def _send_all(
     config: Config,
     state: State,
     record: IssueRecord,
-    transport: Transport,
     report: SendReport,
     progress: Progress | None,
     sleep: Callable[[float], None],
     should_stop: Callable[[], bool],
 ) -> None:
-    """The loop: one message per pending recipient, each outcome logged as it comes."""
+    """One message per pending recipient, each outcome logged the moment it comes back."""
     s = config.settings
-    retries = (s.smtp.retries, s.smtp.retry_delay) if s.smtp and not s.per_recipient else (0, 0.0)
+    smtp = s.smtp if not s.per_recipient else None
     factory = message_factory(config, load_bodies(config, state, record), _now_local())
-    pacer = Pacer(s.smtp.rate if s.smtp and not s.per_recipient else None, sleep)
-    sender = headers.ascii_address(split_address(s.sender)[1], utf8=True)
+    bounce_to = smtp.return_path if smtp and smtp.return_path else split_address(s.sender)[1]
+    sender = headers.ascii_address(bounce_to, utf8=True)
+    local, _, domain = sender.rpartition("@")
     total = state.count_deliveries(record.number, UNFINISHED)
-    todo = state.iter_deliveries(record.number, UNFINISHED)
-    for done, delivery in enumerate(todo, 1):
-        if should_stop():
-            report.stopped = "stopped by a signal; the rest stay pending"
-            break
-        try:
-            address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
-            data = factory.message(delivery.recipient, delivery.message_id)
-        except ComposeError as e:  # this reader's address cannot be written: only they fail
-            outcome, attempts = Outcome("permanent", f"{e.message} ({e.hint})"), 0
-        else:
-            # SMTPUTF8 only where an address's user name needs it; names and domains are
-            # encoded (RFC 2047, IDNA) and go to any server.
-            utf8 = not (address.isascii() and sender.isascii())
-            envelope = Envelope(sender, (address,), smtputf8=utf8)
-            outcome, attempts = _attempt(
-                transport, retries, (data, envelope), pacer, sleep, should_stop
-            )
+    done = 0
+
+    def prepare(delivery: Delivery) -> tuple[bytes, Envelope]:
+        address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
+        data = factory.message(delivery.recipient, delivery.message_id)
+        # VERP: the envelope sender names the delivery (an opaque token), so a bounce does.
+        mail_from = f"{local}+{delivery.token}@{domain}" if smtp and smtp.verp else sender
+        # SMTPUTF8 only where a user name needs it; names and domains are encoded
+        # (RFC 2047, IDNA), so such messages go through any server.
+        utf8 = not (address.isascii() and mail_from.isascii())
+        return data, Envelope(mail_from, (address,), smtputf8=utf8)
+
+    def log(delivery: Delivery, outcome: Outcome, tries: int) -> None:
+        nonlocal done
         status = STATUS.get(outcome.verdict, "failed-temporary")
-        state.mark(
-            record.number, delivery.recipient, status, outcome.reply, _now(), attempts=attempts
-        )
-        if status == "sent":
-            report.sent_now += 1
-        if progress is not None:
-            progress(done, total)
-        if outcome.verdict == "connection":
-            report.stopped = (
-                f"{transport.where} stopped answering ({outcome.reply}); the rest stay pending"
-            )
-            break
+        state.mark(record.number, delivery.recipient, status, outcome.reply, _now(), attempts=tries)
+        if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+    transports, connections = _transports(config, record)
+    result = deliver_all(
+        state.iter_deliveries(record.number, UNFINISHED),
+        transports=transports,
+        connections=connections,
+        prepare=prepare,
+        record=log,
+        retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
+        pacer=Pacer(smtp.rate if smtp else None, sleep),
+        sleep=sleep,
+        should_stop=should_stop,
+    )
+    report.sent_now = result.sent
+    report.refusal = result.refusal
+    if result.refusal is not None:
+        report.stopped = "the relay refused; the rest stay pending"
+    elif result.stopped:
+        report.stopped = f"{result.stopped}; the rest stay pending"
+    elif should_stop():
+        report.stopped = "stopped by a signal; the rest stay pending"

@@ -17,6 +17,14 @@ from newsletter_digest.delivery.transport import Envelope, Outcome, Verdict
 from newsletter_digest.errors import DeliveryError, shorten
 
 
+def _no_delay(conn: smtplib.SMTP) -> None:
+    """Send each command at once: without TCP_NODELAY, Nagle's algorithm and the server's
+    delayed ACK hold the small writes of every message back (about 40 ms each over TLS)."""
+    sock = conn.sock
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _reply(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return f"{code} {' '.join(text.split())}"
@@ -34,6 +42,7 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings, password: str | None) -> None:
         self.settings = settings
         self._password = password
+        self._helo = settings.helo or socket.getfqdn()
         self._conn: smtplib.SMTP | None = None
         self._context = ssl.create_default_context()
         if settings.ca_file is not None:
@@ -71,16 +80,23 @@ class SmtpTransport:
                 conn = smtplib.SMTP_SSL(
                     s.host,
                     s.effective_port,
-                    local_hostname=socket.gethostname(),
+                    local_hostname=self._helo,
                     timeout=s.timeout,
                     context=self._context,
                 )
             else:
                 conn = smtplib.SMTP(
-                    s.host, s.effective_port, local_hostname=socket.gethostname(), timeout=s.timeout
+                    s.host, s.effective_port, local_hostname=self._helo, timeout=s.timeout
                 )
             self._conn = conn
-            conn.ehlo()
+            _no_delay(conn)
+            code, reply = conn.ehlo()
+            if code != 250:
+                refused = _reply(code, reply)
+                raise DeliveryError(
+                    f"the SMTP server {self.where} refused EHLO {self._helo}: {refused}",
+                    "set smtp.helo to this machine's fully qualified name (one that resolves)",
+                )
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
                     raise DeliveryError(
@@ -89,6 +105,7 @@ class SmtpTransport:
                         "'security: none' sends in plain text and is only for local relays",
                     )
                 conn.starttls(context=self._context)
+                _no_delay(conn)
                 conn.ehlo()
             if s.username:
                 if self._password is None:
@@ -150,25 +167,35 @@ class SmtpTransport:
             options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
             code, message = conn.mail(sender, options)
             if code != 250:
-                conn.rset()
+                self._after_refusal(code)
+                if 500 <= code < 600:  # the sender is refused: the same for every reader
+                    return Outcome("session", _reply(code, message))
                 return _classify(code, message)
             for recipient in recipients:  # the loop sends one reader a message
                 code, message = conn.rcpt(recipient)
                 if code not in (250, 251):
-                    conn.rset()
+                    self._after_refusal(code)
                     return _classify(code, message)
             code, message = conn.data(data)
             if code != 250:
-                conn.rset()
+                self._after_refusal(code)
                 return _classify(code, message)
             return Outcome("sent", _reply(code, message))
         except smtplib.SMTPDataError as e:
-            self._reset()
+            self._after_refusal(e.smtp_code)
             return _classify(e.smtp_code, e.smtp_error)
         except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as e:
             # Includes timeouts and ConnectionError from connect(): reconnect on next send.
             self.close()
             return Outcome("connection", f"connection lost: {e or type(e).__name__}")
+
+    def _after_refusal(self, code: int) -> None:
+        """Ready the session for the next message: RSET, or after 421 (the server is closing
+        the connection) a new connection at the next send."""
+        if code == 421:
+            self.close()
+        else:
+            self._reset()
 
     def _reset(self) -> None:
         try:

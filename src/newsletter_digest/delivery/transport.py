@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, NamedTuple, Protocol
 
-# sent: accepted. permanent: refused for good (5xx). temporary: try again later (4xx).
-# connection: the transport itself stopped working (dropped, timed out, disk full).
-Verdict = Literal["sent", "permanent", "temporary", "connection"]
+# sent: accepted. permanent: this reader refused for good (5xx). temporary: try again later
+# (4xx). connection: the transport stopped working (dropped, timed out, disk full).
+# session: refused for every reader alike (the sender, the login, the HELO): stop sending.
+Verdict = Literal["sent", "permanent", "temporary", "connection", "session"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from newsletter_digest.addresses import mailbox_key
@@ -79,6 +80,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN address TEXT;
     CREATE UNIQUE INDEX deliveries_address ON deliveries(issue_number, address);
+    """,
+    # An opaque token per delivery: VERP envelope senders (bounces+TOKEN@domain) name it,
+    # so a bounce leads back to its delivery without carrying the address in clear.
+    """
+    ALTER TABLE deliveries ADD COLUMN token TEXT;
+    UPDATE deliveries SET token = lower(hex(randomblob(8)));
+    CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -242,10 +250,10 @@ class State:
         with self.write_lock():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO deliveries"
-                " (issue_number, recipient, address, status, message_id, updated_at)"
-                " VALUES (?, ?, ?, 'pending', ?, ?)",
+                " (issue_number, recipient, address, status, message_id, updated_at, token)"
+                " VALUES (?, ?, ?, 'pending', ?, ?, ?)",
                 (
-                    (number, recipient, mailbox_key(recipient), message_id, now)
+                    (number, recipient, mailbox_key(recipient), message_id, now, token_hex(8))
                     for recipient, message_id in entries
                 ),
             )
@@ -256,8 +264,8 @@ class State:
         """The delivery log of one issue (optionally only some statuses), in insert order."""
         where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
         rows = self._query(
-            "SELECT issue_number, recipient, status, attempts, last_reply, message_id, updated_at"
-            f" FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid LIMIT ?",
+            "SELECT issue_number, recipient, status, attempts, last_reply, message_id, updated_at,"
+            f" token FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid LIMIT ?",
             (number, *statuses, limit),
         )
         return [Delivery(*row) for row in rows]
@@ -271,7 +279,7 @@ class State:
         while True:
             rows = self._query(
                 "SELECT rowid, issue_number, recipient, status, attempts, last_reply, message_id,"
-                f" updated_at FROM deliveries WHERE issue_number = ? AND status IN ({marks})"
+                f" updated_at, token FROM deliveries WHERE issue_number = ? AND status IN ({marks})"
                 " AND rowid > ? ORDER BY rowid LIMIT ?",
                 (number, *statuses, after, batch),
             )
@@ -298,6 +306,16 @@ class State:
             " updated_at = ? WHERE issue_number = ? AND recipient = ? AND status != 'sent'",
             (status, attempts, reply[:500], now, number, recipient),
         )
+
+    def retry_failed(self, number: int, now: str) -> int:
+        """Put an issue's permanently failed deliveries back in the queue; how many."""
+        with self.write_lock():
+            cursor = self._conn.execute(
+                "UPDATE deliveries SET status = 'pending', updated_at = ?"
+                " WHERE issue_number = ? AND status = 'failed-permanent'",
+                (now, number),
+            )
+            return int(cursor.rowcount)
 
     def delivery_counts(self) -> dict[int, dict[str, int]]:
         """Per issue, how many deliveries are in each status."""
@@ -398,7 +416,9 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
+        # cut may lose the last moments of commits, never corrupt the database.
+        conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn, path)
         return State(conn, path)
