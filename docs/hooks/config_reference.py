@@ -130,6 +130,17 @@ def _yaml(value: Any) -> str:
     return text
 
 
+def _bounds(field: FieldInfo) -> str:
+    """The field's numeric bounds, as ``>= 1, <= 100``; empty without any."""
+    parts = []
+    for item in field.metadata:
+        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                parts.append(f"{op} {_yaml(value)}")
+    return ", ".join(parts)
+
+
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return REQUIRED
@@ -169,12 +180,11 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
             description = ""
         section = _section(field.annotation)
         type_text = "section" if section else _type(field.annotation)
+        if section is None and _bounds(field):
+            type_text += f" ({_bounds(field)})"
         default = _default(field)
         default = default if default in (REQUIRED, SECTION_DEFAULTS) else _code(default)
-        out.append(
-            f"| {_code(key)} | {_cell(type_text)} | {default} "
-            f"| {_cell(description)} |"
-        )
+        out.append(f"| {_code(key)} | {_cell(type_text)} | {default} | {_cell(description)} |")
         if section is not None:
             out.extend(rows(section, prefix=key + "."))
     return out
