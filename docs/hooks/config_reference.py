@@ -35,7 +35,7 @@ from newsletter_digest.config import schema  # noqa: E402
 
 try:
     from newsletter_digest.config.schema import SettingsSchema  # type: ignore[attr-defined]
-except ImportError:  # the model's name before the rename to SettingsSchema
+except ImportError:  # in this tree the model is named Settings
     from newsletter_digest.config.schema import Settings as SettingsSchema
 
 MARKER = "<!-- config-reference -->"
