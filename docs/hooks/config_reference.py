@@ -1,0 +1,207 @@
+"""MkDocs hook: the configuration reference, generated from the settings model.
+
+``docs/configuration.md`` holds the marker line ``<!-- config-reference -->``; this hook
+replaces it with a table of every ``digest.yaml`` key (key | type | default | description),
+read from the pydantic model in this worktree's ``src/``, so the reference cannot drift
+from the code. Sections (a field whose type is a model) are walked with a dotted prefix:
+``smtp.host``, ``schedule.every``, ``archive.feed_items``.
+
+A field without a description fails the build. While descriptions are still being added,
+``DOCS_ALLOW_MISSING_DESCRIPTIONS=1`` lets such a field through with an empty cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+import typing
+from datetime import date, timedelta
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any
+
+import yaml
+from mkdocs.exceptions import PluginError
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+sys.path.insert(0, str(SRC))
+
+from newsletter_digest.config import schema  # noqa: E402
+
+try:
+    from newsletter_digest.config.schema import SettingsSchema  # type: ignore[attr-defined]
+except ImportError:  # in this tree the model is named Settings
+    from newsletter_digest.config.schema import Settings as SettingsSchema
+
+MARKER = "<!-- config-reference -->"
+REQUIRED = "(required)"
+SECTION_DEFAULTS = "(its keys' defaults)"
+PAGE = "configuration.md"
+ALLOW_MISSING = os.environ.get("DOCS_ALLOW_MISSING_DESCRIPTIONS") == "1"
+
+if not Path(schema.__file__).resolve().is_relative_to(SRC):
+    raise PluginError(
+        f"config reference: imported {schema.__file__}, not the schema in {SRC}; "
+        "another copy of newsletter_digest was imported first"
+    )
+
+
+def _optional_args(annotation: Any) -> list[Any]:
+    """The members of ``X | None`` / ``Optional[X]`` without None; else ``[annotation]``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The model of a section field (``Section`` or ``Section | None``), else None."""
+    members = _optional_args(annotation)
+    if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], BaseModel):
+        return members[0]
+    return None
+
+
+_NAMES: dict[Any, str] = {
+    str: "str",
+    int: "int",
+    float: "number",
+    bool: "bool",
+    Path: "path",
+    date: "date",
+    timedelta: "duration",
+}
+
+
+def _type(annotation: Any) -> str:
+    """A readable type: ``str``, ``list of str``, ``path``, ``one of a, b``, ``duration``."""
+    members = _optional_args(annotation)
+    if len(members) > 1:
+        return " or ".join(_type(m) for m in members)
+    annotation = members[0]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(v) for v in typing.get_args(annotation))
+    if origin in (list, tuple, set, frozenset):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return "list of " + _type(args[0]) if args else "list"
+    if origin is dict:
+        return "mapping"
+    if annotation in _NAMES:
+        return _NAMES[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "section"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _yaml(value: Any) -> str:
+    """A default as it would be written in digest.yaml."""
+    if value is None:
+        return "none"
+    if isinstance(value, timedelta):
+        days, rest = divmod(int(value.total_seconds()), 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        units = zip((days, hours, minutes, seconds), "dhms", strict=True)
+        return "".join(f"{n}{u}" for n, u in units if n) or "0s"
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, tuple | set | frozenset):
+        value = list(value)
+    if isinstance(value, BaseModel):
+        return SECTION_DEFAULTS
+    if isinstance(value, str) and value[:1].isdigit():
+        # Times and numbers-as-text are quoted in digest.yaml (YAML reads 9:00 as 540).
+        return json.dumps(value, ensure_ascii=False)
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
+    text = text.removesuffix("\n").removesuffix("\n...").strip()
+    if isinstance(value, str) and text[:1] in "'\"":
+        return json.dumps(value, ensure_ascii=False)  # quoted as digest.yaml quotes: "..."
+    return text
+
+
+def _bounds(field: FieldInfo) -> str:
+    """The field's numeric bounds, as ``>= 1, <= 100``; empty without any."""
+    parts = []
+    for item in field.metadata:
+        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                parts.append(f"{op} {_yaml(value)}")
+    return ", ".join(parts)
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return REQUIRED
+    if field.default_factory is not None:
+        return _yaml(field.default_factory())  # type: ignore[call-arg]
+    if field.default is PydanticUndefined:
+        return REQUIRED
+    return _yaml(field.default)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """Inline code that survives a table cell and backticks in the text."""
+    text = _cell(text)
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """One table row per field; a section's row is followed by its own fields' rows."""
+    out = []
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        description = field.description or ""
+        if not description.strip():
+            if not ALLOW_MISSING:
+                raise PluginError(
+                    f"config reference: {model.__name__}.{name} ({key}) has no description; "
+                    "add one in config/schema.py (or build with "
+                    "DOCS_ALLOW_MISSING_DESCRIPTIONS=1 until it lands)"
+                )
+            description = ""
+        section = _section(field.annotation)
+        type_text = "section" if section else _type(field.annotation)
+        if section is None and _bounds(field):
+            type_text += f" ({_bounds(field)})"
+        default = _default(field)
+        default = default if default in (REQUIRED, SECTION_DEFAULTS) else _code(default)
+        out.append(f"| {_code(key)} | {_cell(type_text)} | {default} | {_cell(description)} |")
+        if section is not None:
+            out.extend(rows(section, prefix=key + "."))
+    return out
+
+
+def table() -> str:
+    head = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+    return "\n".join(head + rows(SettingsSchema)) + "\n"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Put the generated table in place of the marker on the configuration page."""
+    if page.file.src_uri != PAGE:
+        return markdown
+    lines = markdown.splitlines(keepends=True)
+    hits = [i for i, line in enumerate(lines) if line.strip() == MARKER]
+    if len(hits) != 1:
+        raise PluginError(f"config reference: {PAGE} needs the line {MARKER} exactly once")
+    lines[hits[0]] = table()
+    return "".join(lines)
