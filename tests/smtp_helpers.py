@@ -41,6 +41,7 @@ class Behaviour:
     login: tuple[str, str] | None = None
     refuse_all: str | None = None  # RCPT reply for everyone; {address} is filled in
     refuse_sender: str | None = None  # MAIL FROM reply
+    pipelining: bool = True  # offer RFC 2920 PIPELINING (aiosmtpd reads commands in order)
 
 
 class Handler:
@@ -59,6 +60,8 @@ class Handler:
     ) -> Any:
         session.host_name = hostname
         self.helo_names.append(hostname)
+        if self.behaviour.pipelining:
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         if id(session) not in self.per_connection:
             self.per_connection[id(session)] = 0
             self.connections += 1

@@ -64,10 +64,11 @@ def test_a_non_ascii_user_name_fails_alone_without_smtputf8(
     assert "SMTPUTF8" in result.output
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_a_relay_wide_refusal_stops_early_and_the_rest_wait(
-    project: Path, digest: Digest, servers: Callable[..., Server]
+    project: Path, digest: Digest, servers: Callable[..., Server], pipelining: bool
 ) -> None:
-    behaviour = Behaviour(refuse_all=RELAY_DENIED)
+    behaviour = Behaviour(refuse_all=RELAY_DENIED, pipelining=pipelining)
     server = servers(behaviour)
     configure(project, server.port, recipients=readers(50))
     started = time.monotonic()
@@ -85,10 +86,12 @@ def test_a_relay_wide_refusal_stops_early_and_the_rest_wait(
     assert Counter(server.handler.recipients()) == Counter(readers(50))
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_a_refused_sender_stops_at_the_first_reader(
-    project: Path, digest: Digest, servers: Callable[..., Server]
+    project: Path, digest: Digest, servers: Callable[..., Server], pipelining: bool
 ) -> None:
-    server = servers(Behaviour(refuse_sender="553 5.7.1 <news@example.org>: Sender rejected"))
+    refusal = "553 5.7.1 <news@example.org>: Sender rejected"
+    server = servers(Behaviour(refuse_sender=refusal, pipelining=pipelining))
     configure(project, server.port, recipients=readers(20))
     result = digest("build")
     assert result.exit_code == 1
@@ -96,11 +99,12 @@ def test_a_refused_sender_stops_at_the_first_reader(
     assert set(statuses(project).values()) <= {"pending", "failed-temporary"}
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_unknown_users_after_a_success_are_their_own_failures(
-    project: Path, digest: Digest, servers: Callable[..., Server]
+    project: Path, digest: Digest, servers: Callable[..., Server], pipelining: bool
 ) -> None:
     unknown = {f"r{n}@example.org": "550 5.1.1 <x>: unknown user" for n in range(1, 5)}
-    server = servers(Behaviour(refuse=unknown))
+    server = servers(Behaviour(refuse=unknown, pipelining=pipelining))
     configure(project, server.port, recipients=readers(8))
     result = digest("build")
     assert result.exit_code == 1
@@ -110,10 +114,12 @@ def test_unknown_users_after_a_success_are_their_own_failures(
     assert sorted(server.handler.recipients()) == sorted(set(readers(8)) - set(unknown))
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_retry_failed_sends_to_permanent_failures_once_fixed(
-    project: Path, digest: Digest, servers: Callable[..., Server]
+    project: Path, digest: Digest, servers: Callable[..., Server], pipelining: bool
 ) -> None:
-    behaviour = Behaviour(refuse={"r2@example.org": "550 5.2.1 mailbox disabled"})
+    disabled = {"r2@example.org": "550 5.2.1 mailbox disabled"}
+    behaviour = Behaviour(refuse=disabled, pipelining=pipelining)
     server = servers(behaviour)
     configure(project, server.port, recipients=readers(4))
     assert digest("build").exit_code == 1
@@ -138,10 +144,11 @@ def test_several_connections_send_each_reader_once(
     assert set(statuses(project).values()) == {"sent"}
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_a_421_mid_send_reconnects(
-    project: Path, digest: Digest, servers: Callable[..., Server]
+    project: Path, digest: Digest, servers: Callable[..., Server], pipelining: bool
 ) -> None:
-    server = servers(Behaviour(drop_after=3))
+    server = servers(Behaviour(drop_after=3, pipelining=pipelining))
     configure(project, server.port, smtp="connections: 2", recipients=readers(20))
     result = digest("build")
     assert result.exit_code == 0, result.output
@@ -229,3 +236,33 @@ def test_every_connection_sets_tcp_nodelay(
         assert outcome.verdict == "sent"
         sock = transport._conn.sock  # type: ignore[union-attr]
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_pipelining_is_used_when_offered(
+    servers: Callable[..., Server], monkeypatch: pytest.MonkeyPatch, pipelining: bool
+) -> None:
+    """With PIPELINING, MAIL, RCPT and DATA go out in one write: smtplib's one-command
+    calls are not used (they would each wait for their reply)."""
+    import smtplib
+
+    calls: list[str] = []
+    original_mail = smtplib.SMTP.mail
+
+    def mail(self: smtplib.SMTP, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        calls.append("mail")
+        return original_mail(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smtplib.SMTP, "mail", mail)
+    server = servers(Behaviour(pipelining=pipelining))
+    settings = SmtpSettings(host="127.0.0.1", port=server.port, security="none")
+    body = b"Subject: x\r\n\r\n.leading dot\r\nend\r\n"
+    with SmtpTransport(settings, None) as transport:
+        for n in range(3):
+            envelope = Envelope("a@example.org", (f"b{n}@example.org",))
+            assert transport.send(body, envelope).verdict == "sent"
+    assert calls == ([] if pipelining else ["mail"] * 3)
+    assert [r.rcpt_tos for r in server.handler.received] == [
+        [f"b{n}@example.org"] for n in range(3)
+    ]
+    assert all(b"\r\n.leading dot\r\n" in r.data for r in server.handler.received)

@@ -6,14 +6,12 @@ read from the pydantic model in this worktree's ``src/``, so the reference canno
 from the code. Sections (a field whose type is a model) are walked with a dotted prefix:
 ``smtp.host``, ``schedule.every``, ``archive.feed_items``.
 
-A field without a description fails the build. While descriptions are still being added,
-``DOCS_ALLOW_MISSING_DESCRIPTIONS=1`` lets such a field through with an empty cell.
+A field without a description fails the build.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import types
 import typing
@@ -33,16 +31,12 @@ sys.path.insert(0, str(SRC))
 
 from newsletter_digest.config import schema  # noqa: E402
 
-try:
-    from newsletter_digest.config.schema import SettingsSchema  # type: ignore[attr-defined]
-except ImportError:  # in this tree the model is named Settings
-    from newsletter_digest.config.schema import Settings as SettingsSchema
+from newsletter_digest.config.schema import Settings
 
 MARKER = "<!-- config-reference -->"
 REQUIRED = "(required)"
 SECTION_DEFAULTS = "(its keys' defaults)"
 PAGE = "configuration.md"
-ALLOW_MISSING = os.environ.get("DOCS_ALLOW_MISSING_DESCRIPTIONS") == "1"
 
 if not Path(schema.__file__).resolve().is_relative_to(SRC):
     raise PluginError(
@@ -171,13 +165,10 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         key = prefix + (field.alias or name)
         description = field.description or ""
         if not description.strip():
-            if not ALLOW_MISSING:
-                raise PluginError(
-                    f"config reference: {model.__name__}.{name} ({key}) has no description; "
-                    "add one in config/schema.py (or build with "
-                    "DOCS_ALLOW_MISSING_DESCRIPTIONS=1 until it lands)"
-                )
-            description = ""
+            raise PluginError(
+                f"config reference: {model.__name__}.{name} ({key}) has no description; "
+                "add one in config/schema.py"
+            )
         section = _section(field.annotation)
         type_text = "section" if section else _type(field.annotation)
         if section is None and _bounds(field):
@@ -192,7 +183,7 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 def table() -> str:
     head = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
-    return "\n".join(head + rows(SettingsSchema)) + "\n"
+    return "\n".join(head + rows(Settings)) + "\n"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

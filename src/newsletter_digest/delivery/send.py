@@ -111,7 +111,7 @@ def _require_delivery(config: Config) -> None:
     if config.settings.smtp is None and not config.settings.per_recipient:
         raise DeliveryError(
             "there is no smtp section in the config",
-            "add one (see the README's SMTP section), or 'per_recipient: true' for a pickup "
+            "add one (docs/sending.md), or 'per_recipient: true' for a pickup "
             "folder; without either, the outbox is the delivery",
         )
 

@@ -7,6 +7,7 @@ plain text.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -15,6 +16,9 @@ from types import TracebackType
 from newsletter_digest.config.schema import SmtpSettings
 from newsletter_digest.delivery.transport import Envelope, Outcome, Verdict
 from newsletter_digest.errors import DeliveryError, shorten
+
+# Lines starting with a dot get a second one (RFC 5321 4.5.2), as smtplib's data() does.
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _no_delay(conn: smtplib.SMTP) -> None:
@@ -165,12 +169,11 @@ class SmtpTransport:
                     "the server does not support SMTPUTF8, needed for this non-ASCII address",
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
+            if conn.has_extn("pipelining"):
+                return self._pipelined(conn, envelope, options, data)
             code, message = conn.mail(sender, options)
             if code != 250:
-                self._after_refusal(code)
-                if 500 <= code < 600:  # the sender is refused: the same for every reader
-                    return Outcome("session", _reply(code, message))
-                return _classify(code, message)
+                return self._refused_sender(code, message)
             for recipient in recipients:  # the loop sends one reader a message
                 code, message = conn.rcpt(recipient)
                 if code not in (250, 251):
@@ -188,6 +191,46 @@ class SmtpTransport:
             # Includes timeouts and ConnectionError from connect(): reconnect on next send.
             self.close()
             return Outcome("connection", f"connection lost: {e or type(e).__name__}")
+
+    def _pipelined(
+        self, conn: smtplib.SMTP, envelope: Envelope, options: list[str], data: bytes
+    ) -> Outcome:
+        """MAIL, RCPT and DATA in one write, then their replies (RFC 2920 PIPELINING): one
+        round trip before the body instead of three. smtplib has no call for it, so this
+        uses its own quoting, send and reply reading."""
+        sender, recipients, smtputf8 = envelope
+        extra = "".join(f" {option}" for option in options)
+        commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}"]
+        commands += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
+        commands.append("DATA")
+        conn.send("".join(f"{c}\r\n" for c in commands).encode("utf-8" if smtputf8 else "ascii"))
+        mail = conn.getreply()
+        rcpts = [conn.getreply() for _ in recipients]
+        code, message = conn.getreply()  # DATA: 354 only if MAIL and a RCPT were accepted
+        if code == 354:
+            if mail[0] != 250 or any(c not in (250, 251) for c, _ in rcpts):
+                conn.send(b".\r\n")  # a server that took DATA anyway gets an empty message
+                conn.getreply()
+            else:
+                body = _LEADING_DOT.sub(b"..", data)
+                conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+                code, message = conn.getreply()
+                if code == 250:
+                    return Outcome("sent", _reply(code, message))
+                self._after_refusal(code)
+                return _classify(code, message)
+        if mail[0] != 250:
+            return self._refused_sender(*mail)
+        refused = next(((c, m) for c, m in rcpts if c not in (250, 251)), None)
+        self._after_refusal(refused[0] if refused else code)
+        return _classify(*(refused or (code, message)))
+
+    def _refused_sender(self, code: int, message: bytes) -> Outcome:
+        """MAIL FROM refused: a 5xx is the same for every reader (the session's refusal)."""
+        self._after_refusal(code)
+        if 500 <= code < 600:
+            return Outcome("session", _reply(code, message))
+        return _classify(code, message)
 
     def _after_refusal(self, code: int) -> None:
         """Ready the session for the next message: RSET, or after 421 (the server is closing

@@ -58,7 +58,7 @@ def require_schedule(config: Config) -> Schedule:
         raise ConfigError(
             f"{config.path}: there is no schedule section in the config",
             "add one, like 'schedule: {every: monday, at: \"09:00\", timezone: Europe/Berlin}' "
-            "(see the README's Scheduling section)",
+            "(see docs/scheduling.md)",
         )
     return section.to_schedule()
 

@@ -4,7 +4,7 @@ A *slot* is a scheduled time an issue belongs to. Slots are numbered by an index
 from the schedule's anchor, so "which slot is due", "how many were missed" and "which comes
 next" are arithmetic, never a scan. No clock and no I/O here: callers pass ``now``.
 
-Rules (the README's "Scheduling" section says the same):
+Rules (docs/scheduling.md says the same):
 
 - Calendar schedules (a weekday, ``day``, ``N days``, ``N weeks``) fire at the wall-clock
   time ``at`` in ``timezone`` on each slot date. A time the spring DST change skips is moved
@@ -32,7 +32,7 @@ CatchUp = Literal["latest", "skip"]
 DEFAULT_START = date(2024, 1, 1)  # a Monday: "2 weeks" without a start means even weeks from it
 ON_TIME = timedelta(minutes=15)  # how late a slot may be made with catch_up: skip
 MAX_LISTED = 5  # missed slots logged one by one; more are summed up in one line
-# Bounds that keep every slot a datetime can hold (the README's "Scheduling" table says them).
+# Bounds that keep every slot a datetime can hold (docs/scheduling.md says them).
 MAX_EVERY = timedelta(days=3650)  # about ten years between slots
 MAX_GRACE = timedelta(days=365)  # a slot can be made up to a year late
 FIRST_START = date(1970, 1, 1)
