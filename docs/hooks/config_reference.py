@@ -30,8 +30,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 sys.path.insert(0, str(SRC))
 
 from newsletter_digest.config import schema  # noqa: E402
-
-from newsletter_digest.config.schema import Settings
+from newsletter_digest.config.schema import Settings  # noqa: E402
 
 MARKER = "<!-- config-reference -->"
 REQUIRED = "(required)"
@@ -61,10 +60,10 @@ def _section(annotation: Any) -> type[BaseModel] | None:
 
 
 _NAMES: dict[Any, str] = {
-    str: "str",
-    int: "int",
+    str: "text",
+    int: "integer",
     float: "number",
-    bool: "bool",
+    bool: "true/false",
     Path: "path",
     date: "date",
     timedelta: "duration",
@@ -72,7 +71,7 @@ _NAMES: dict[Any, str] = {
 
 
 def _type(annotation: Any) -> str:
-    """A readable type: ``str``, ``list of str``, ``path``, ``one of a, b``, ``duration``."""
+    """A readable type: ``text``, ``list of text``, ``path``, ``one of a, b``, ``duration``."""
     members = _optional_args(annotation)
     if len(members) > 1:
         return " or ".join(_type(m) for m in members)
@@ -125,13 +124,24 @@ def _yaml(value: Any) -> str:
 
 
 def _bounds(field: FieldInfo) -> str:
-    """The field's numeric bounds, as ``>= 1, <= 100``; empty without any."""
-    parts = []
+    """The field's bounds, as ``1–100``, ``≥ 0``, ``> 0`` or ``not empty``; empty without any."""
+    found: dict[str, Any] = {}
     for item in field.metadata:
-        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        for attr in ("ge", "gt", "le", "lt", "min_length"):
             value = getattr(item, attr, None)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                parts.append(f"{op} {_yaml(value)}")
+                found[attr] = _yaml(value)
+    parts = []
+    if "ge" in found and "le" in found:
+        parts.append(f"{found['ge']}–{found['le']}")
+    else:
+        for attr, op in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if attr in found:
+                parts.append(f"{op} {found[attr]}")
+    if found.get("min_length") == "1":
+        parts.append("not empty")
+    elif "min_length" in found:
+        parts.append(f"at least {found['min_length']} long")
     return ", ".join(parts)
 
 
@@ -146,8 +156,14 @@ def _default(field: FieldInfo) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
+    """Text safe inside a Markdown table cell (``<addr@domain>`` is text, not a tag)."""
     return " ".join(text.split()).replace("|", "\\|")
+
+
+def _prose(text: str) -> str:
+    """A cell shown as prose: angle brackets and ampersands escaped for HTML."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _cell(escaped)
 
 
 def _code(text: str) -> str:
@@ -172,10 +188,10 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         section = _section(field.annotation)
         type_text = "section" if section else _type(field.annotation)
         if section is None and _bounds(field):
-            type_text += f" ({_bounds(field)})"
+            type_text += f", {_bounds(field)}"
         default = _default(field)
         default = default if default in (REQUIRED, SECTION_DEFAULTS) else _code(default)
-        out.append(f"| {_code(key)} | {_cell(type_text)} | {default} | {_cell(description)} |")
+        out.append(f"| {_code(key)} | {_prose(type_text)} | {default} | {_prose(description)} |")
         if section is not None:
             out.extend(rows(section, prefix=key + "."))
     return out
