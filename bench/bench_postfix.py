@@ -57,9 +57,11 @@ def setup() -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "postfix"], check=True, env=env)
     CERTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"]
-        + ["-keyout", str(CERTS / "key.pem"), "-out", str(CERTS / "cert.pem")]
-        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"),
+            *("-keyout", str(CERTS / "key.pem"), "-out", str(CERTS / "cert.pem")),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -106,8 +108,10 @@ def smtp_source(eml: Path, count: int) -> float:
     """Messages per second of smtp-source: one session, the same message, no TLS."""
     started = time.perf_counter()
     subprocess.run(
-        ["smtp-source", "-d", "-s", "1", "-m", str(count), "-f", "news@example.org"]
-        + ["-t", "r@bench.test", "-F", str(eml), f"127.0.0.1:{PORT}"],
+        [
+            *("smtp-source", "-d", "-s", "1", "-m", str(count), "-f", "news@example.org"),
+            *("-t", "r@bench.test", "-F", str(eml), f"127.0.0.1:{PORT}"),
+        ],
         check=True,
     )
     return count / (time.perf_counter() - started)

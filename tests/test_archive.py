@@ -242,7 +242,7 @@ def test_web_version_has_no_personal_fields_and_links_back(project: Path) -> Non
     folder = project / "outbox" / "issue-0001"
     email_html = (folder / "issue-0001.html").read_text(encoding="utf-8")
     web = (folder / "index.html").read_text(encoding="utf-8")
-    assert "reader@example.org" in email_html  # the outbox copy is the sole reader's
+    assert f"{BASE}/unsubscribe/" in email_html  # with base_url, the one-click page
     assert f'href="{BASE}/issue-0001/"' in email_html
     assert "reader@example.org" not in web
     assert "x-digest-recipient" not in web

@@ -17,6 +17,7 @@ class CheckReport:
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
@@ -38,6 +39,12 @@ def run_checks(config: Config) -> CheckReport:
     s = config.settings
     report = CheckReport()
     report.lines.append(f"config: {config.path} is valid")
+    if not s.base_url:
+        report.warnings.append(
+            "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
+            "senders) needs base_url and 'digest serve' answering at it; until then messages "
+            "carry only the unsubscribe setting" + ("" if s.unsubscribe else ", which is unset")
+        )
     try:
         loaded = load_content(s.content)
     except DigestError as e:

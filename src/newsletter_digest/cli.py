@@ -233,6 +233,8 @@ def check(ctx: click.Context) -> None:
     report = run_checks(config)
     for line in report.lines:
         click.echo(line)
+    for warning in report.warnings:
+        _warn(warning)
     if report.problems:
         click.secho(f"{len(report.problems)} problem(s):", fg="red", err=True)
         for problem in report.problems:
@@ -375,6 +377,27 @@ def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
     from newsletter_digest.web.preview import serve
 
     serve(_config(ctx), host=host, port=port, open_browser=not no_open, echo=click.echo, warn=_warn)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the public side: archive, feed, one-click unsubscribe, subscribe form.
+
+    Meant behind a reverse proxy that terminates TLS at base_url; see docs/readers.md.
+    """
+    from newsletter_digest.web.serve import serve as run_server
+
+    config = _config(ctx)
+    click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
+    run_server(config, host, port)
+
+
+from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own
+
+cli.add_command(readers)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from newsletter_digest.models import (
     Slot,
     folder_name,
 )
-from newsletter_digest.render.personal import personalize, unsubscribe_template
+from newsletter_digest.render.personal import personalize, unsubscribe_links
 from newsletter_digest.render.renderer import Branding, Renderer, template_cache_dir
 from newsletter_digest.rotation import cycles as rotation
 from newsletter_digest.state.store import State, open_state
@@ -72,7 +72,7 @@ def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = Tru
     branding = Branding(
         title=s.title,
         sender=s.sender,
-        unsubscribe=unsubscribe_template(s.unsubscribe),
+        unsubscribe=next(iter(unsubscribe_links(s.unsubscribe, s.base_url)), None),
         footer=s.footer,
         subject=s.subject,
         preheader=s.preheader,
@@ -132,7 +132,7 @@ def outbox_message(
         rendered,
         sender=s.sender,
         date=now,
-        unsubscribe=unsubscribe_template(s.unsubscribe),
+        unsubscribe=unsubscribe_links(s.unsubscribe, s.base_url),
         list_name=compose.list_id(s.title, s.sender),
     )
     return factory.message(sole, message_id, to=to)

@@ -206,6 +206,24 @@ class ArchiveSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """The ``serve`` section: the public side that ``digest serve`` runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscribe: bool = Field(
+        default=False,
+        description="Offer a subscribe form at /subscribe (double opt-in: a confirmation "
+        "email, and the reader is active only once they confirm).",
+    )
+    requests_per_minute: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Form and unsubscribe requests one client address may make a minute.",
+    )
+
+
 class Settings(BaseModel):
     """The validated digest.yaml; paths are absolute once loaded."""
 
@@ -253,6 +271,10 @@ class Settings(BaseModel):
     )
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="The web archive and feed (section)."
+    )
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings,
+        description="The public server: one-click unsubscribe, subscribe form (section).",
     )
 
     @field_validator("title", "subject", "preheader")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
@@ -23,7 +23,8 @@ from newsletter_digest.errors import DeliveryError
 from newsletter_digest.mail import compose, headers
 from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folder_name
-from newsletter_digest.render.personal import unsubscribe_template
+from newsletter_digest.readers import book, tokens
+from newsletter_digest.render.personal import unsubscribe_links
 from newsletter_digest.signals import stop_on_signals
 from newsletter_digest.state.locks import process_lock
 from newsletter_digest.state.store import UNFINISHED, State, open_state
@@ -91,7 +92,7 @@ def message_factory(config: Config, rendered: RenderedIssue, date: datetime) -> 
         rendered,
         sender=s.sender,
         date=date,
-        unsubscribe=unsubscribe_template(s.unsubscribe),
+        unsubscribe=unsubscribe_links(s.unsubscribe, s.base_url),
         list_name=compose.list_id(s.title, s.sender),
     )
 
@@ -128,6 +129,24 @@ def _transports(config: Config, record: IssueRecord) -> tuple[Callable[[], Trans
     return (lambda: SmtpTransport(smtp, password)), smtp.connections
 
 
+def send_notice(config: Config, message: bytes, recipient: str) -> Outcome:
+    """Send one message that is not an issue (a subscription confirmation) the way issues
+    go: over SMTP, into the pickup folder, or, with neither, into outbox/notices/."""
+    s = config.settings
+    address = headers.ascii_address(headers.split_mailbox(recipient)[1], utf8=True)
+    bounce_to = s.smtp.return_path if s.smtp and s.smtp.return_path else None
+    sender = headers.ascii_address(bounce_to or split_address(s.sender)[1], utf8=True)
+    envelope = Envelope(sender, (address,), smtputf8=not (address + sender).isascii())
+    transport: Transport
+    if s.smtp is not None and not s.per_recipient:
+        password = os.environ.get(s.smtp.password_env) if s.smtp.username else None
+        transport = SmtpTransport(s.smtp, password)
+    else:
+        transport = PickupTransport(s.outbox / "notices")
+    with transport:
+        return transport.send(message, envelope)
+
+
 def send_issue(
     config: Config,
     number: int | None = None,
@@ -143,17 +162,19 @@ def send_issue(
     _require_delivery(config)
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
+        book.sync_config(state, config.iter_recipients(), _now())
         if not state.count_deliveries(record.number):
-            if not config.recipient_count:
+            if not book.counts(state).get("active"):
                 raise DeliveryError(
-                    "there are no recipients to send to",
-                    "set 'recipients' or 'recipients_file' in the config",
+                    "there are no active readers to send to",
+                    "add some with 'digest readers add' or 'digest readers import', or set "
+                    "'recipients' or 'recipients_file' in the config",
                 )
             state.add_deliveries(
                 record.number,
                 (
-                    (r, compose.new_message_id(s.sender, record.number))
-                    for r in config.iter_recipients()
+                    (r.mailbox, compose.new_message_id(s.sender, record.number))
+                    for r in book.active(state)
                 ),
                 _now(),
             )
@@ -200,7 +221,8 @@ def _send_all(
 
     def prepare(delivery: Delivery) -> tuple[bytes, Envelope]:
         address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
-        data = factory.message(delivery.recipient, delivery.message_id)
+        token = unsubscribe.pop(delivery.recipient, "")
+        data = factory.message(delivery.recipient, delivery.message_id, token=token)
         # VERP: the envelope sender names the delivery (an opaque token), so a bounce does.
         mail_from = f"{local}+{delivery.token}@{domain}" if smtp and smtp.verp else sender
         # SMTPUTF8 only where a user name needs it; names and domains are encoded
@@ -217,9 +239,25 @@ def _send_all(
             if progress is not None:
                 progress(done, total)
 
+    signer = tokens.Tokens(tokens.server_key(s.state)) if s.base_url else None
+    unsubscribe: dict[str, str] = {}  # recipient -> token, made here, used by the workers
+
+    def deliveries() -> Iterator[Delivery]:
+        """The pending deliveries whose reader still wants the digest (checked now: a reader
+        may have unsubscribed since the issue was built); the others are logged as such."""
+        for delivery in state.iter_deliveries(record.number, UNFINISHED):
+            reader = book.find(state, delivery.recipient)
+            if reader is None or reader.status != "active" or not reader.listed:
+                why = reader.status if reader is not None and reader.listed else "removed"
+                log(delivery, Outcome("permanent", f"not sent: the reader is {why}"), 0)
+                continue
+            if signer is not None:
+                unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
+            yield delivery
+
     transports, connections = _transports(config, record)
     result = deliver_all(
-        state.iter_deliveries(record.number, UNFINISHED),
+        deliveries(),
         transports=transports,
         connections=connections,
         prepare=prepare,

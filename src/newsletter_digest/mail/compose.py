@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import binascii
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.utils import make_msgid
 
@@ -28,7 +28,7 @@ def new_message_id(sender: str, issue_number: int) -> str:
 
 
 list_id = headers.list_id
-Fill = Callable[[str, str | None], str]
+Fill = Callable[[str, str | None, str], str]
 
 
 def _qp_line(line: str) -> bytes:
@@ -75,12 +75,12 @@ class _Part:
         encoded = [line for line in self._lines if isinstance(line, bytes)]
         self._static = self._head + b"".join(encoded) if len(encoded) == len(self._lines) else None
 
-    def encode(self, recipient: str | None) -> bytes:
+    def encode(self, recipient: str | None, token: str = "") -> bytes:
         """The part for one recipient (None: personal fields blank)."""
         if self._static is not None:
             return self._static
         return self._head + b"".join(
-            line if isinstance(line, bytes) else _qp_line(self._fill(line, recipient))
+            line if isinstance(line, bytes) else _qp_line(self._fill(line, recipient, token))
             for line in self._lines
         )
 
@@ -103,11 +103,13 @@ class MessageFactory:
         *,
         sender: str,
         date: datetime,
-        unsubscribe: str | None,
+        unsubscribe: str | Sequence[str] | None,
         list_name: str | None = None,
     ) -> None:
         self._rendered = rendered
-        self._unsubscribe = unsubscribe
+        # List-Unsubscribe targets, markers in place of each reader's fields.
+        links = (unsubscribe,) if isinstance(unsubscribe, str) else unsubscribe
+        self._unsubscribe = tuple(links or ())
         self._boundary = f"=_digest_{uuid.uuid4().hex[:16]}"
         self._from = headers.line("From", headers.mailbox(sender))
         common = [headers.line("Date", headers.date(date))]
@@ -123,12 +125,14 @@ class MessageFactory:
         self._html = _Part(self._boundary, "html", rendered.html, personal.fill_html)
         self._end = f"--{self._boundary}--\r\n".encode()
 
-    def message(self, recipient: str | None, message_id: str, *, to: str | None = None) -> bytes:
+    def message(
+        self, recipient: str | None, message_id: str, *, to: str | None = None, token: str = ""
+    ) -> bytes:
         """The complete message for one recipient, ready for ``sendmail`` or an .eml file.
 
         ``to`` replaces the To header: an address, or :data:`UNDISCLOSED` (the outbox copy
         of an issue with many readers shows none of them). Personal fields are then
-        ``recipient``'s, or blank with None.
+        ``recipient``'s (``token`` their signed unsubscribe token), or blank with None.
         """
         shown = recipient if to is None else to
         if shown is None:
@@ -141,16 +145,18 @@ class MessageFactory:
             to_line = headers.line(
                 "To", headers.encode_mailbox(name, address, utf8=utf8), utf8=utf8
             )
-        subject = self._subject or _subject(personal.fill_text(self._rendered.subject, recipient))
+        fill = personal.fill_text
+        subject = self._subject or _subject(fill(self._rendered.subject, recipient, token))
         head = [self._from, to_line, subject, self._common]
         head.append(headers.line("Message-ID", message_id))
         if self._unsubscribe:
-            url = personal.fill_text(self._unsubscribe, recipient)
-            head.append(headers.line("List-Unsubscribe", f"<{url}>"))
-            if url.startswith("https://"):
+            urls = [fill(url, recipient, token) for url in self._unsubscribe]
+            targets = ", ".join(f"<{url}>" for url in urls)
+            head.append(headers.line("List-Unsubscribe", headers.fold_list(targets)))
+            if urls[0].startswith("https://"):  # RFC 8058: the https URI answers a POST
                 head.append(headers.line("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        text = self._text.encode(recipient)
-        html = self._html.encode(recipient)
+        text = self._text.encode(recipient, token)
+        html = self._html.encode(recipient, token)
         return b"".join((*head, self._mime, text, html, self._end))
 
 

@@ -123,6 +123,12 @@ def list_id(title: str, sender: str) -> str:
     return f"{shown} <{slug}.{domain}>" if shown else f"<{slug}.{domain}>"
 
 
+def fold_list(value: str) -> str:
+    """A list of ``<URL>``s (List-Unsubscribe), folded between them so lines stay short;
+    a URL itself, commas and all, is never broken."""
+    return value.replace(">, <", ">,\r\n <") if len(value) > 60 else value
+
+
 def date(when: datetime) -> str:
     """An RFC 5322 date; a naive time is written with -0000 (its zone unknown)."""
     return format_datetime(when)

@@ -19,6 +19,7 @@ PREFIX = "x-digest-recipient-"  # every marker starts with it: one test finds th
 EMAIL = "x-digest-recipient-email-5f1c"
 EMAIL_QUOTED = "x-digest-recipient-emailq-5f1c"
 NAME = "x-digest-recipient-name-5f1c"
+TOKEN = "x-digest-recipient-token-5f1c"  # the reader's signed unsubscribe token
 
 
 class RecipientFields(NamedTuple):
@@ -31,6 +32,16 @@ class RecipientFields(NamedTuple):
 def unsubscribe_template(url: str | None) -> str | None:
     """The configured unsubscribe URL with ``{email}`` turned into its marker."""
     return url.replace("{email}", EMAIL_QUOTED) if url else None
+
+
+def unsubscribe_links(configured: str | None, base_url: str | None) -> tuple[str, ...]:
+    """Where a reader unsubscribes, markers in place of their fields: with ``base_url``,
+    the one-click page of ``digest serve`` (RFC 8058) first; then the configured URL."""
+    links = [f"{base_url}/unsubscribe/{TOKEN}"] if base_url else []
+    template = unsubscribe_template(configured)
+    if template and template not in links:
+        links.append(template)
+    return tuple(links)
 
 
 def has_markers(rendered: RenderedIssue) -> bool:
@@ -48,15 +59,20 @@ def _values(recipient: str | None) -> tuple[str, str, str]:
     return address, quote(address, safe="@"), name
 
 
-def fill_text(text: str, recipient: str | None) -> str:
+def fill_text(text: str, recipient: str | None, token: str = "") -> str:
     """Fill markers in plain text (subject, text part, header values)."""
     if PREFIX not in text:
         return text
     email, quoted, name = _values(recipient)
-    return text.replace(EMAIL_QUOTED, quoted).replace(EMAIL, email).replace(NAME, name)
+    return (
+        text.replace(EMAIL_QUOTED, quoted)
+        .replace(EMAIL, email)
+        .replace(NAME, name)
+        .replace(TOKEN, token)
+    )
 
 
-def fill_html(html: str, recipient: str | None) -> str:
+def fill_html(html: str, recipient: str | None, token: str = "") -> str:
     """Fill markers in HTML, escaped for it."""
     if PREFIX not in html:
         return html
@@ -65,6 +81,7 @@ def fill_html(html: str, recipient: str | None) -> str:
         html.replace(EMAIL_QUOTED, str(escape(quoted)))
         .replace(EMAIL, str(escape(email)))
         .replace(NAME, str(escape(name)))
+        .replace(TOKEN, str(escape(token)))
     )
 
 

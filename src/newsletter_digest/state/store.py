@@ -88,6 +88,27 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE deliveries SET token = lower(hex(randomblob(8)));
     CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
     """,
+    # Readers: who gets the digest. A row is never deleted: an unsubscribed, bounced or
+    # complained address stays suppressed, whatever later imports or config lists say.
+    # 'listed' is whether a config-sourced reader is still in the config's lists.
+    """
+    CREATE TABLE readers (
+        id          INTEGER PRIMARY KEY,
+        address     TEXT NOT NULL,
+        key         TEXT NOT NULL UNIQUE,
+        name        TEXT NOT NULL DEFAULT '',
+        status      TEXT NOT NULL CHECK (status IN
+                        ('active', 'unconfirmed', 'unsubscribed', 'bounced', 'complained')),
+        source      TEXT NOT NULL CHECK (source IN ('config', 'import', 'form', 'api', 'cli')),
+        listed      INTEGER NOT NULL DEFAULT 1,
+        consent_at  TEXT,
+        created_at  TEXT NOT NULL,
+        changed_at  TEXT NOT NULL,
+        reason      TEXT NOT NULL DEFAULT '',
+        secret      TEXT NOT NULL
+    );
+    CREATE INDEX readers_status ON readers(status, listed);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
@@ -151,7 +172,7 @@ class State:
 
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
-        rows = self._query(
+        rows = self.query(
             "SELECT issue_number, excerpt_id, cycle FROM picks ORDER BY issue_number, position"
         )
         grouped: dict[int, list[Pick]] = {}
@@ -161,7 +182,7 @@ class State:
 
     def last_number(self) -> int:
         """The highest issue number recorded, 0 when there is none."""
-        rows = self._query("SELECT COALESCE(MAX(number), 0) FROM issues")
+        rows = self.query("SELECT COALESCE(MAX(number), 0) FROM issues")
         return int(rows[0][0])
 
     def record_issue(self, record: IssueRecord) -> None:
@@ -195,14 +216,14 @@ class State:
     def issues(self, number: int | None = None) -> list[IssueRecord]:
         """Recorded issues, oldest first (or just issue ``number``), with their picks."""
         where, args = ("WHERE number = ?", (number,)) if number is not None else ("", ())
-        rows = self._query(
+        rows = self.query(
             "SELECT number, issue_date, created_at, subject, message_id, folder FROM issues "
             f"{where} ORDER BY number",
             args,
         )
         picks: dict[int, list[tuple[str, int, str]]] = {}
         pick_where = "WHERE issue_number = ?" if number is not None else ""
-        for issue_number, excerpt_id, cycle, title in self._query(
+        for issue_number, excerpt_id, cycle, title in self.query(
             f"SELECT issue_number, excerpt_id, cycle, title FROM picks {pick_where} "
             "ORDER BY issue_number, position",
             args,
@@ -224,7 +245,7 @@ class State:
 
     def record_bodies(self, number: int, rendered: RenderedIssue) -> None:
         """Keep the rendered issue (with personal-field markers) for sending it later."""
-        self._execute(
+        self.execute(
             "INSERT INTO issue_bodies (issue_number, subject, preheader, html, text)"
             " VALUES (?, ?, ?, ?, ?)",
             (number, rendered.subject, rendered.preheader, rendered.html, rendered.text),
@@ -232,7 +253,7 @@ class State:
 
     def bodies(self, number: int) -> RenderedIssue | None:
         """The rendered issue kept by :meth:`record_bodies`, if any."""
-        rows = self._query(
+        rows = self.query(
             "SELECT subject, preheader, html, text FROM issue_bodies WHERE issue_number = ?",
             (number,),
         )
@@ -263,7 +284,7 @@ class State:
     ) -> list[Delivery]:
         """The delivery log of one issue (optionally only some statuses), in insert order."""
         where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        rows = self._query(
+        rows = self.query(
             "SELECT issue_number, recipient, status, attempts, last_reply, message_id, updated_at,"
             f" token FROM deliveries WHERE issue_number = ?{where} ORDER BY rowid LIMIT ?",
             (number, *statuses, limit),
@@ -277,7 +298,7 @@ class State:
         after = 0
         marks = ", ".join("?" * len(statuses))
         while True:
-            rows = self._query(
+            rows = self.query(
                 "SELECT rowid, issue_number, recipient, status, attempts, last_reply, message_id,"
                 f" updated_at, token FROM deliveries WHERE issue_number = ? AND status IN ({marks})"
                 " AND rowid > ? ORDER BY rowid LIMIT ?",
@@ -292,7 +313,7 @@ class State:
     def count_deliveries(self, number: int, statuses: tuple[str, ...] = ()) -> int:
         """How many deliveries of an issue are in these statuses (all when none given)."""
         where = f" AND status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        rows = self._query(
+        rows = self.query(
             f"SELECT COUNT(*) FROM deliveries WHERE issue_number = ?{where}", (number, *statuses)
         )
         return int(rows[0][0])
@@ -301,7 +322,7 @@ class State:
         self, number: int, recipient: str, status: str, reply: str, now: str, *, attempts: int
     ) -> None:
         """Record one delivery attempt's outcome at once (its own transaction)."""
-        self._execute(
+        self.execute(
             "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_reply = ?,"
             " updated_at = ? WHERE issue_number = ? AND recipient = ? AND status != 'sent'",
             (status, attempts, reply[:500], now, number, recipient),
@@ -320,7 +341,7 @@ class State:
     def delivery_counts(self) -> dict[int, dict[str, int]]:
         """Per issue, how many deliveries are in each status."""
         counts: dict[int, dict[str, int]] = {}
-        for number, status, count in self._query(
+        for number, status, count in self.query(
             "SELECT issue_number, status, COUNT(*) FROM deliveries GROUP BY issue_number, status"
         ):
             counts.setdefault(int(number), {})[str(status)] = int(count)
@@ -332,7 +353,7 @@ class State:
 
     def slots(self, limit: int = -1) -> list[SlotRecord]:
         """Recorded slots, latest first."""
-        rows = self._query(
+        rows = self.query(
             "SELECT slot_utc, timezone, status, issue_number, updated_at FROM slots"
             " ORDER BY slot_utc DESC LIMIT ?",
             (limit,),
@@ -343,7 +364,7 @@ class State:
 
     def record_slot(self, slot: Slot, issue_number: int | None, now: str) -> None:
         """Record a slot as made (with its issue) or skipped; the caller holds the lock."""
-        self._execute(
+        self.execute(
             "INSERT INTO slots (slot_utc, timezone, status, issue_number, updated_at)"
             " VALUES (?, ?, ?, ?, ?)",
             (
@@ -355,13 +376,22 @@ class State:
             ),
         )
 
-    def _execute(self, sql: str, args: tuple[object, ...]) -> None:
+    def execute(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        """Run one statement (its own transaction unless inside write_lock); rows changed."""
         try:
-            self._conn.execute(sql, args)
+            return int(self._conn.execute(sql, args).rowcount)
         except sqlite3.Error as e:
             raise _fail(self.path or ":memory:", e) from e
 
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        """Run one statement for many rows (inside write_lock: one transaction)."""
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise _fail(self.path or ":memory:", e) from e
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query."""
         try:
             return list(self._conn.execute(sql, args))
         except sqlite3.Error as e:

@@ -1,0 +1,128 @@
+"""`digest readers`: the reader book from the command line (list, add, remove, import,
+export). Each command opens the state, calls the readers stage, and says what it did."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from newsletter_digest.config.loading import Config, find_config, load_config
+from newsletter_digest.errors import ContentError, DigestError
+from newsletter_digest.readers import book, csvio
+from newsletter_digest.state.store import State, open_state
+
+
+class ReaderError(DigestError):
+    """A reader command cannot do what was asked (bad address, unreadable file)."""
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@contextmanager
+def _book(ctx: click.Context) -> Iterator[tuple[Config, State]]:
+    """The config and its state, with the config's own readers synced into the book."""
+    config = load_config(find_config(ctx.obj.get("config_path")))
+    with open_state(config.settings.state) as state:
+        book.sync_config(state, config.iter_recipients(), _now())
+        yield config, state
+
+
+@click.group()
+def readers() -> None:
+    """The readers: who gets the digest, and who refused it (kept for good)."""
+
+
+@readers.command("list")
+@click.option("--status", type=click.Choice(book.STATUSES), help="Only readers in this status.")
+@click.pass_context
+def list_(ctx: click.Context, status: str | None) -> None:
+    """List readers: address, status, source, since when, and why (for a refusal)."""
+    with _book(ctx) as (_, state):
+        shown = 0
+        for reader in book.readers(state, (status,) if status else ()):
+            listed = "" if reader.listed else " (no longer in the config)"
+            why = f"  {reader.reason}" if reader.status in book.SUPPRESSED else ""
+            click.echo(
+                f"{reader.mailbox:<40} {reader.status:<12} {reader.source:<7}"
+                f" {reader.changed_at}{listed}{why}"
+            )
+            shown += 1
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(book.counts(state).items()))
+        click.echo(f"{shown} shown; {counts or 'no readers yet'}", err=True)
+
+
+@readers.command()
+@click.argument("address")
+@click.option("--name", help="The reader's name, shown in the To header.")
+@click.pass_context
+def add(ctx: click.Context, address: str, name: str | None) -> None:
+    """Add a reader. A reader who unsubscribed, bounced or complained is not re-added."""
+    with _book(ctx) as (_, state):
+        try:
+            reader, new = book.add(state, address, name=name, source="cli", now=_now())
+        except ValueError as e:
+            hint = "write it as user@example.org or 'Name <user@example.org>'"
+            raise ReaderError(str(e), hint) from e
+        if new:
+            click.echo(f"added {reader.mailbox}")
+        elif reader.status in book.SUPPRESSED:
+            raise ReaderError(
+                f"{reader.address} is {reader.status} ({reader.changed_at}) and stays so",
+                "only the reader can subscribe again, through the confirmed subscribe form",
+            )
+        else:
+            click.echo(f"{reader.address} is already a reader ({reader.status})")
+
+
+@readers.command()
+@click.argument("address")
+@click.pass_context
+def remove(ctx: click.Context, address: str) -> None:
+    """Unsubscribe a reader. The row stays, so the address stays suppressed."""
+    with _book(ctx) as (_, state):
+        reader = book.find(state, address)
+        if reader is None:
+            raise ReaderError(f"{address} is not a reader", "'digest readers list' shows them")
+        if book.set_status(state, reader.id, "unsubscribed", "removed by the sender", _now()):
+            click.echo(f"unsubscribed {reader.address}")
+        else:
+            click.echo(f"{reader.address} was unsubscribed already")
+
+
+@readers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_(ctx: click.Context, file: Path) -> None:
+    """Import readers from a CSV export (Mailchimp, listmonk, or email,name,status,created).
+
+    Bad rows are listed with their line numbers and the rest go in; importing the same file
+    again changes nothing; suppressed readers stay suppressed.
+    """
+    with _book(ctx) as (_, state):
+        try:
+            report = csvio.import_file(state, file, _now())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            hint = "export the list as UTF-8 CSV with a header row"
+            raise ContentError(f"cannot import {file}: {e}", hint) from e
+        click.echo(f"{file}: {report.added} new, {report.known} already readers")
+        for line, why in report.bad:
+            click.echo(f"  {file}:{line}: skipped: {why}")
+        if report.bad:
+            click.echo(f"  {len(report.bad)} rows skipped")
+
+
+@readers.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--status", type=click.Choice(book.STATUSES), help="Only readers in this status.")
+@click.pass_context
+def export(ctx: click.Context, file: Path, status: str | None) -> None:
+    """Export the readers as CSV (email, name, status, created, changed, source, reason)."""
+    with _book(ctx) as (_, state):
+        count = csvio.export_file(state, file, (status,) if status else ())
+    click.echo(f"{count} readers written to {file}")

@@ -1,0 +1,37 @@
+"""Messages to one reader that are not an issue: the subscription confirmation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from markupsafe import escape
+
+from newsletter_digest.mail.compose import MessageFactory, new_message_id
+from newsletter_digest.models import RenderedIssue
+
+
+def confirmation(
+    title: str, sender: str, reader: str, link: str, now: datetime
+) -> tuple[bytes, str]:
+    """The double opt-in email: one link that confirms. The message and its Message-ID."""
+    text = (
+        f"Someone, hopefully you, asked to get {title} at this address.\n\n"
+        f"To confirm, open this link:\n{link}\n\n"
+        "If it was not you, ignore this message: nothing will be sent to you.\n"
+    )
+    html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Confirm'
+        f"</title></head><body><p>Someone, hopefully you, asked to get {escape(title)} at this"
+        f' address.</p><p><a href="{escape(link)}">Confirm the subscription</a></p>'
+        "<p>If it was not you, ignore this message: nothing will be sent to you.</p>"
+        "</body></html>\n"
+    )
+    subject = f"Confirm your subscription to {title}"
+    factory = MessageFactory(
+        RenderedIssue(subject=subject, preheader="", html=html, text=text),
+        sender=sender,
+        date=now,
+        unsubscribe=None,
+    )
+    message_id = new_message_id(sender, 0)
+    return factory.message(reader, message_id), message_id

@@ -1,0 +1,175 @@
+"""The reader book: one row per mailbox, never deleted, so refusals are kept for good.
+
+An unsubscribed, bounced or complained reader stays suppressed whatever later imports or
+config lists say; only the reader's own confirmed subscription (a new secret, so links
+from before stay void) makes them active again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from email.utils import quote
+from typing import NamedTuple
+
+from newsletter_digest.addresses import mailbox_key, split_mailbox
+from newsletter_digest.state.store import State
+
+STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
+SOURCES = ("config", "import", "form", "api", "cli")
+_COLUMNS = (
+    "id, address, name, status, source, listed, consent_at, created_at, changed_at, reason, secret"
+)
+
+
+class Reader(NamedTuple):
+    """One reader as the book has it."""
+
+    id: int
+    address: str
+    name: str
+    status: str
+    source: str
+    listed: bool
+    consent_at: str | None
+    created_at: str
+    changed_at: str
+    reason: str
+    secret: str  # a nonce in every token of this reader; a new one voids the old links
+
+    @property
+    def mailbox(self) -> str:
+        """``Name <address>``, or the address alone, as a To header shows it."""
+        return f'"{quote(self.name)}" <{self.address}>' if self.name else self.address
+
+
+def new_secret() -> str:
+    return secrets.token_hex(8)
+
+
+def _reader(row: tuple[object, ...]) -> Reader:
+    return Reader(*row)  # type: ignore[arg-type]
+
+
+def find(state: State, address: str) -> Reader | None:
+    """The reader with this mailbox (any spelling of its case), if the book has one."""
+    rows = state.query(f"SELECT {_COLUMNS} FROM readers WHERE key = ?", (mailbox_key(address),))
+    return _reader(rows[0]) if rows else None
+
+
+def get(state: State, reader_id: int) -> Reader | None:
+    rows = state.query(f"SELECT {_COLUMNS} FROM readers WHERE id = ?", (reader_id,))
+    return _reader(rows[0]) if rows else None
+
+
+def add(
+    state: State,
+    value: str,
+    *,
+    source: str,
+    now: str,
+    name: str | None = None,
+    status: str = "active",
+    consent_at: str | None = None,
+) -> tuple[Reader, bool]:
+    """Add a reader (``value`` is ``addr`` or ``Name <addr>``; ValueError if invalid).
+
+    An address already in the book keeps its status: a suppressed one is not made active
+    again. The second value says whether a row was added.
+    """
+    display, address = split_mailbox(value)
+    name = name if name is not None else display
+    with state.write_lock():
+        added = state.execute(
+            "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
+            " created_at, changed_at, secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                address,
+                mailbox_key(address),
+                name,
+                status,
+                source,
+                consent_at or now,
+                now,
+                now,
+                new_secret(),
+            ),
+        )
+    reader = find(state, address)
+    assert reader is not None
+    return reader, bool(added)
+
+
+def set_status(state: State, reader_id: int, status: str, reason: str, now: str) -> bool:
+    """Change a reader's status (unsubscribe, bounce, complaint); False if it was already so."""
+    changed = state.execute(
+        "UPDATE readers SET status = ?, reason = ?, changed_at = ? WHERE id = ? AND status != ?",
+        (status, reason[:500], now, reader_id, status),
+    )
+    return changed > 0
+
+
+def confirm(state: State, reader_id: int, now: str) -> None:
+    """The reader confirmed a subscription: active from now, with a new secret (so links
+    from an earlier subscription stay void)."""
+    state.execute(
+        "UPDATE readers SET status = 'active', reason = 'confirmed', consent_at = ?,"
+        " changed_at = ?, secret = ?, listed = 1 WHERE id = ?",
+        (now, now, new_secret(), reader_id),
+    )
+
+
+def sync_config(state: State, entries: Iterable[str], now: str) -> None:
+    """Make the book hold the config's readers (``recipients``, ``recipients_file``).
+
+    New ones come in active (source config); a config reader no longer listed stops
+    getting the digest but keeps its row; suppressed readers stay suppressed.
+    """
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        for entry in entries:
+            name, address = split_mailbox(entry)
+            yield (address, mailbox_key(address), name, now, now, now, new_secret())
+
+    with state.write_lock():
+        state.execute("UPDATE readers SET listed = 0 WHERE source = 'config'")
+        state.executemany(
+            "INSERT INTO readers (address, key, name, status, source, listed, consent_at,"
+            " created_at, changed_at, secret) VALUES (?, ?, ?, 'active', 'config', 1, ?, ?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET listed = 1",
+            rows(),
+        )
+
+
+def readers(
+    state: State, statuses: tuple[str, ...] = (), *, listed_only: bool = False, batch: int = 1000
+) -> Iterator[Reader]:
+    """Readers in book order (optionally only some statuses), streamed in batches."""
+    where = [f"status IN ({', '.join('?' * len(statuses))})"] if statuses else []
+    if listed_only:
+        where.append("listed = 1")
+    clause = " AND ".join(["id > ?", *where])
+    after = 0
+    while True:
+        rows = state.query(
+            f"SELECT {_COLUMNS} FROM readers WHERE {clause} ORDER BY id LIMIT ?",
+            (after, *statuses, batch),
+        )
+        if not rows:
+            return
+        after = int(rows[-1][0])
+        yield from map(_reader, rows)
+
+
+def active(state: State) -> Iterator[Reader]:
+    """Who gets the next issue: active readers (config ones only while listed)."""
+    return readers(state, ("active",), listed_only=True)
+
+
+def counts(state: State) -> dict[str, int]:
+    """How many readers are in each status."""
+    return {
+        str(s): int(n)
+        for s, n in state.query("SELECT status, COUNT(*) FROM readers GROUP BY status")
+    }

@@ -1,0 +1,84 @@
+"""Signed links for readers: unsubscribe and confirm, verifiable after a restart.
+
+A token carries the reader's id and the reader's current nonce, signed (itsdangerous,
+HMAC-SHA1 over a key derived for each purpose) with the server key: never the address. A
+new nonce (a confirmed re-subscription) voids every earlier link; a deleted or unknown
+reader, a token for another purpose, or a changed character all read as "not valid",
+without saying which.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from newsletter_digest.errors import ConfigError
+from newsletter_digest.readers import book
+from newsletter_digest.state.store import State
+
+ENV_VAR = "DIGEST_SECRET"
+PURPOSES = ("unsubscribe", "confirm")
+
+
+def server_key(state_path: Path) -> bytes:
+    """The signing key: ``$DIGEST_SECRET``, else a random key in ``secret`` beside the
+    state database, created on first use with mode 0600 (so links survive a restart)."""
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        if len(from_env) < 16:
+            raise ConfigError(
+                f"${ENV_VAR} is too short to sign links with",
+                "use at least 16 random characters, e.g. the output of 'openssl rand -hex 32'",
+            )
+        return from_env.encode()
+    path = state_path.parent / "secret"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key
+
+
+class Tokens:
+    """Makes and checks readers' tokens with one server key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._signers = {p: URLSafeSerializer(key, salt=f"digest-{p}") for p in PURPOSES}
+
+    def make(self, reader: book.Reader, purpose: str) -> str:
+        """A token for ``reader`` that only ``purpose`` accepts."""
+        return str(self._signers[purpose].dumps([reader.id, reader.secret]))
+
+    def reader(self, state: State, token: str, purpose: str) -> book.Reader | None:
+        """The reader the token was made for, if it is valid now; None otherwise."""
+        if len(token) > 200:
+            return None
+        try:
+            payload = self._signers[purpose].loads(token)
+        except BadSignature:
+            return None
+        if (
+            not isinstance(payload, list)
+            or len(payload) != 2
+            or not isinstance(payload[0], int)
+            or not isinstance(payload[1], str)
+        ):
+            return None
+        reader = book.get(state, payload[0])
+        if reader is None or not hmac.compare_digest(reader.secret, payload[1]):
+            return None
+        return reader

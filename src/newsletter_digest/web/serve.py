@@ -1,0 +1,329 @@
+"""`digest serve`: the public side, one Starlette app on uvicorn, meant behind a proxy.
+
+- the web archive and feed from the outbox (only those files: never an .eml, a manifest or
+  a pickup folder), with cache headers;
+- ``/unsubscribe/<token>``: a GET shows one button and changes nothing (link scanners fetch
+  links); a POST, RFC 8058's ``List-Unsubscribe=One-Click`` or the button, unsubscribes at
+  once; repeating it is harmless; a bad token is a 400 that says nothing about anyone;
+- ``/subscribe`` (``serve.subscribe: true``): double opt-in, the confirmation through the
+  configured transport, the reader active only once they confirm;
+- ``/healthz``.
+Bodies over 4 KB, wrong content types and too many requests from one client are 4xx.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from newsletter_digest.config.loading import Config
+from newsletter_digest.delivery.send import send_notice
+from newsletter_digest.mail import notices
+from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.render.renderer import page_environment
+from newsletter_digest.state.store import State, open_state
+
+MAX_BODY = 4096
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_ISSUE = re.compile(r"issue-\d{4,}")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # a token in the URL must not leak to other sites
+    "X-Frame-Options": "DENY",
+}
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests a key (a client address) in any sliding minute."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = per_minute
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if len(self._seen) > 10_000:  # bounded memory under a flood of addresses
+                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - 60}
+            times = self._seen.setdefault(key, deque())
+            while times and times[0] <= now - 60:
+                times.popleft()
+            if len(times) >= self._limit:
+                return False
+            times.append(now)
+            return True
+
+
+class BadFormError(Exception):
+    """A request body this server does not take: (status, reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The posted fields, from at most MAX_BODY bytes of a form body; BadFormError otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in FORM_TYPES:
+        raise BadFormError(415, "send a form (application/x-www-form-urlencoded)")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BadFormError(413, "the request body is too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BadFormError(413, "the request body is too large")
+    if kind == FORM_TYPES[0]:
+        try:
+            fields = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise BadFormError(400, "the form is not valid") from e
+        return {k: v[0] for k, v in fields.items()}
+
+    async def stream() -> Any:
+        yield body
+
+    try:
+        form = await MultiPartParser(
+            Headers(raw=request.headers.raw), stream(), max_files=0, max_fields=10
+        ).parse()
+    except MultiPartException as e:
+        raise BadFormError(400, "the form is not valid") from e
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def create_app(config: Config) -> Starlette:
+    """The public app for one config; state is opened per request, so the app holds no
+    connection across threads and sees what other digest commands wrote."""
+    s = config.settings
+    tokens = Tokens(server_key(s.state))
+    limiter = RateLimiter(s.serve.requests_per_minute)
+    mail_limiter = RateLimiter(1)  # one confirmation email per address a minute
+    env = page_environment(s.templates)
+    outbox = s.outbox.resolve()
+
+    @contextmanager
+    def state() -> Iterator[State]:
+        with open_state(s.state) as opened:
+            yield opened
+
+    def page(
+        status: int, heading: str, *lines: str, form: dict[str, Any] | None = None
+    ) -> HTMLResponse:
+        html = env.get_template("reader-page.html.j2").render(
+            title=s.title, heading=heading, lines=lines, form=form
+        )
+        return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
+
+    def invalid() -> HTMLResponse:
+        return page(
+            400,
+            "This link is not valid",
+            "It may be from an older subscription, or cut short by a mail program.",
+            "To stop getting this newsletter, use the unsubscribe link in its latest issue.",
+        )
+
+    def limited(request: Request) -> bool:
+        client = request.client.host if request.client else "unknown"
+        return not limiter.allow(client)
+
+    def too_many() -> HTMLResponse:
+        response = page(429, "Too many requests", "Please wait a minute and try again.")
+        response.headers["Retry-After"] = "60"
+        return response
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        if request.method == "POST" and limited(request):
+            return too_many()
+        with state() as db:
+            reader = tokens.reader(db, token, "unsubscribe")
+            if reader is None:
+                return invalid()
+            if request.method == "GET":
+                return page(
+                    200,
+                    "Unsubscribe?",
+                    f"You will get no more issues of {s.title}.",
+                    form={"action": request.url.path, "fields": [], "button": "Unsubscribe"},
+                )
+            try:
+                fields = await read_form(request)
+            except BadFormError as e:
+                return page(e.status, "This request was not understood", str(e))
+            one_click = fields.get("List-Unsubscribe") == "One-Click"
+            if not one_click and fields.get("confirm") != "yes":
+                return page(400, "This request was not understood", "Use the button.")
+            book.set_status(db, reader.id, "unsubscribed", "one-click unsubscribe", _now())
+        return page(200, "You are unsubscribed", f"You will get no more issues of {s.title}.")
+
+    async def subscribe(request: Request) -> Response:
+        form = {
+            "action": "/subscribe",
+            "button": "Subscribe",
+            "fields": [
+                {
+                    "name": "email",
+                    "label": "Email address",
+                    "type": "email",
+                    "required": True,
+                    "autocomplete": "email",
+                },
+                {
+                    "name": "name",
+                    "label": "Name (optional)",
+                    "type": "text",
+                    "required": False,
+                    "autocomplete": "name",
+                },
+            ],
+        }
+        if request.method == "GET":
+            return page(200, f"Subscribe to {s.title}", form=form)
+        if limited(request):
+            return too_many()
+        try:
+            fields = await read_form(request)
+        except BadFormError as e:
+            return page(e.status, "This request was not understood", str(e))
+        address, name = fields.get("email", "").strip(), fields.get("name", "").strip()[:100]
+        with state() as db:
+            try:
+                reader, _ = book.add(
+                    db, address, name=name, source="form", now=_now(), status="unconfirmed"
+                )
+            except ValueError:
+                return page(400, "That is not an email address", form=form)
+            # Whatever the address's story, the answer is the same: nothing is revealed.
+            if reader.status != "active" and mail_limiter.allow(reader.address.casefold()):
+                link = f"{s.base_url}/confirm/{tokens.make(reader, 'confirm')}"
+                message, _ = notices.confirmation(
+                    s.title, s.sender, reader.mailbox, link, datetime.now().astimezone()
+                )
+                send_notice(config, message, reader.mailbox)
+        return page(
+            200,
+            "Check your inbox",
+            "If the address can get mail, a message with a confirmation link is on its way.",
+        )
+
+    async def confirm(request: Request) -> Response:
+        token = request.path_params["token"]
+        if request.method == "POST" and limited(request):
+            return too_many()
+        with state() as db:
+            reader = tokens.reader(db, token, "confirm")
+            if reader is None:
+                return invalid()
+            if request.method == "GET":
+                action = request.url.path
+                form = {"action": action, "fields": [], "button": "Confirm my subscription"}
+                return page(200, "Confirm your subscription", form=form)
+            try:
+                fields = await read_form(request)
+            except BadFormError as e:
+                return page(e.status, "This request was not understood", str(e))
+            if fields.get("confirm") != "yes":
+                return page(400, "This request was not understood", "Use the button.")
+            book.confirm(db, reader.id, _now())
+        return page(200, "You are subscribed", f"The next issue of {s.title} comes to you.")
+
+    def archive_file(request: Request) -> Response:
+        """Only the archive's own files: index.html, feed.xml, an issue's web version."""
+        name = request.path_params.get("issue")
+        if name is None:
+            path = outbox / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
+        elif _ISSUE.fullmatch(name):
+            path = outbox / name / "index.html"
+        else:
+            return page(404, "Not found")
+        if not path.is_file() or outbox not in path.resolve().parents:
+            return page(404, "Not found", "There is no such page (yet).")
+        media = "application/atom+xml" if path.suffix == ".xml" else "text/html; charset=utf-8"
+        age = 86400 if name else 300  # an issue never changes; the index and feed do
+        return FileResponse(path, media_type=media, headers={"Cache-Control": f"max-age={age}"})
+
+    def healthz(request: Request) -> Response:
+        with state() as db:
+            db.query("SELECT 1")
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    routes = [
+        Route("/", archive_file),
+        Route("/feed.xml", archive_file),
+        Route("/{issue}/", archive_file),
+        Route("/{issue}/index.html", archive_file),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+    ]
+    if s.serve.subscribe:
+        routes.append(Route("/subscribe", subscribe, methods=["GET", "POST"]))
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.router.redirect_slashes = False  # /digest.yaml must be a 404, not a redirect
+    return app
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (pure ASGI, so streaming is untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def serve(config: Config, host: str, port: int) -> None:
+    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        log_level="warning",
+        server_header=False,
+    )

@@ -1,0 +1,291 @@
+"""`digest serve` over HTTP: a real uvicorn on a free port, driven with httpx.
+
+One-click unsubscribe (RFC 8058) works and a GET changes nothing; bad tokens, bodies,
+content types and floods get a 4xx and change nothing; only the archive's own files are
+served; the subscribe form is double opt-in.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import policy
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import Result
+
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.state.store import open_state
+from newsletter_digest.web.serve import create_app
+from smtp_helpers import free_port
+
+Digest = Callable[..., Result]
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+class Running:
+    """A uvicorn server in a thread, serving the project's app on 127.0.0.1."""
+
+    def __init__(self, project: Path) -> None:
+        config = load_config(project / "digest.yaml")
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, log_level="error")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def configure(project: Path, extra: str = "") -> None:
+    config = project / "digest.yaml"
+    text = config.read_text().replace('unsubscribe: "https://example.org/unsubscribe"\n', "")
+    config.write_text(text + "base_url: https://news.example.org\n" + extra)
+
+
+@pytest.fixture
+def served(project: Path, digest: Digest) -> Iterator[Running]:
+    configure(project, "serve:\n  requests_per_minute: 1000\n")
+    assert digest("build").exit_code == 0
+    running = Running(project)
+    yield running
+    running.stop()
+
+
+def reader_and_token(project: Path, address: str = "reader@example.org") -> tuple[int, str]:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        book.sync_config(state, config.iter_recipients(), "2026-12-01T09:00:00+00:00")
+        reader = book.find(state, address)
+        assert reader is not None
+        return reader.id, Tokens(server_key(config.settings.state)).make(reader, "unsubscribe")
+
+
+def status(project: Path, address: str = "reader@example.org") -> str:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        reader = book.find(state, address)
+        assert reader is not None
+        return reader.status
+
+
+def test_a_get_shows_one_button_and_changes_nothing(served: Running, project: Path) -> None:
+    _, token = reader_and_token(project)
+    response = served.client.get(f"/unsubscribe/{token}")
+    assert response.status_code == 200
+    assert "Test Weekly" in response.text and "<button" in response.text
+    assert "reader@example.org" not in response.text  # the address was not given: not shown
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert status(project) == "active"
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_one_click_post_unsubscribes_at_once_and_again_harmlessly(
+    served: Running, project: Path, multipart: bool
+) -> None:
+    _, token = reader_and_token(project)
+    send = (
+        {"files": {"List-Unsubscribe": (None, "One-Click")}} if multipart else {"data": ONE_CLICK}
+    )
+    first = served.client.post(f"/unsubscribe/{token}", **send)  # type: ignore[arg-type]
+    assert first.status_code == 200, first.text
+    assert "You are unsubscribed" in first.text
+    assert status(project) == "unsubscribed"
+    again = served.client.post(f"/unsubscribe/{token}", **send)  # type: ignore[arg-type]
+    assert again.status_code == 200
+    assert status(project) == "unsubscribed"
+
+
+def test_the_button_unsubscribes(served: Running, project: Path) -> None:
+    _, token = reader_and_token(project)
+    page = served.client.get(f"/unsubscribe/{token}").text
+    action = re.search(r'action="([^"]+)"', page)
+    assert action is not None
+    response = served.client.post(action.group(1), data={"confirm": "yes"})
+    assert response.status_code == 200 and status(project) == "unsubscribed"
+
+
+def tampered(token: str) -> list[str]:
+    middle = len(token) // 2
+    flipped = "A" if token[middle] != "A" else "B"
+    return [token[:middle] + flipped + token[middle + 1 :], token[:-1], token + "x", "x" * 300]
+
+
+def test_a_tampered_token_is_400_and_names_nobody(served: Running, project: Path) -> None:
+    _, token = reader_and_token(project)
+    for bad in tampered(token):
+        for method in ("get", "post"):
+            response = getattr(served.client, method)(
+                f"/unsubscribe/{bad}", **({"data": ONE_CLICK} if method == "post" else {})
+            )
+            assert response.status_code == 400, bad
+            assert "reader@example.org" not in response.text
+    assert status(project) == "active"
+
+
+def test_a_token_for_a_reader_not_in_the_book_is_400(served: Running, project: Path) -> None:
+    config = load_config(project / "digest.yaml")
+    ghost = book.Reader(999, "ghost@example.org", "", "active", "cli", True, None, "", "", "", "x")
+    token = Tokens(server_key(config.settings.state)).make(ghost, "unsubscribe")
+    assert served.client.post(f"/unsubscribe/{token}", data=ONE_CLICK).status_code == 400
+
+
+def test_a_confirm_token_does_not_unsubscribe(served: Running, project: Path) -> None:
+    config = load_config(project / "digest.yaml")
+    reader_id, _ = reader_and_token(project)
+    with open_state(config.settings.state) as state:
+        reader = book.get(state, reader_id)
+        assert reader is not None
+        confirm = Tokens(server_key(config.settings.state)).make(reader, "confirm")
+    assert served.client.post(f"/unsubscribe/{confirm}", data=ONE_CLICK).status_code == 400
+    assert status(project) == "active"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"data": {"List-Unsubscribe": "One-Click", "pad": "x" * 5000}}, 413),
+        (
+            {"content": b"List-Unsubscribe=One-Click", "headers": {"content-type": "text/plain"}},
+            415,
+        ),
+        ({"json": {"List-Unsubscribe": "One-Click"}}, 415),
+        ({"data": {"something": "else"}}, 400),
+    ],
+)
+def test_bad_bodies_are_4xx_and_change_nothing(
+    served: Running, project: Path, kwargs: dict[str, object], code: int
+) -> None:
+    _, token = reader_and_token(project)
+    response = served.client.post(f"/unsubscribe/{token}", **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == code
+    assert status(project) == "active"
+
+
+def test_a_chunked_body_over_the_limit_is_refused(served: Running, project: Path) -> None:
+    _, token = reader_and_token(project)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"List-Unsubscribe=One-Click&pad="
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = served.client.post(
+        f"/unsubscribe/{token}",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert status(project) == "active"
+
+
+def test_many_requests_from_one_client_are_429(project: Path, digest: Digest) -> None:
+    configure(project, "serve:\n  requests_per_minute: 3\n")
+    assert digest("build").exit_code == 0
+    running = Running(project)
+    try:
+        codes = [
+            running.client.post("/unsubscribe/not-a-token", data=ONE_CLICK).status_code
+            for _ in range(5)
+        ]
+    finally:
+        running.stop()
+    assert codes == [400, 400, 400, 429, 429]
+
+
+def test_only_the_archive_is_served(served: Running, project: Path) -> None:
+    index = served.client.get("/")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert "max-age" in index.headers["cache-control"]
+    feed = served.client.get("/feed.xml")
+    assert feed.status_code == 200 and feed.headers["content-type"] == "application/atom+xml"
+    issue = served.client.get("/issue-0001/")
+    assert issue.status_code == 200 and "Post number" in issue.text
+    assert "content-security-policy" in issue.headers
+    for path in (
+        "/issue-0001/issue-0001.eml",
+        "/issue-0001/issue.json",
+        "/digest.yaml",
+        "/.digest/state.db",
+        "/issue-0001/../../digest.yaml",
+        "/%2e%2e/digest.yaml",
+        "/issue-9999/",
+    ):
+        assert served.client.get(path).status_code == 404, path
+
+
+def test_healthz(served: Running) -> None:
+    response = served.client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_the_subscribe_form_is_off_by_default(served: Running) -> None:
+    assert served.client.get("/subscribe").status_code == 404
+    assert served.client.post("/subscribe", data={"email": "x@example.org"}).status_code == 404
+
+
+def confirmation_link(project: Path, address: str) -> str:
+    notices = sorted((project / "outbox" / "notices").glob("*.eml"))
+    for path in notices:
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if message["To"].addresses[0].addr_spec == address:
+            body = message.get_body(("plain",))
+            assert body is not None
+            link = re.search(r"https://news\.example\.org(/confirm/\S+)", body.get_content())
+            assert link is not None
+            return link.group(1)
+    raise AssertionError(f"no confirmation for {address} in {notices}")
+
+
+def test_double_opt_in_and_old_links_void_after_resubscribing(
+    project: Path, digest: Digest
+) -> None:
+    configure(project, "serve:\n  subscribe: true\n  requests_per_minute: 1000\n")
+    assert digest("build").exit_code == 0
+    running = Running(project)
+    try:
+        form = running.client.get("/subscribe")
+        assert form.status_code == 200 and 'name="email"' in form.text
+        answer = running.client.post("/subscribe", data={"email": "new@example.org"})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert status(project, "new@example.org") == "unconfirmed"
+        link = confirmation_link(project, "new@example.org")
+        assert running.client.get(link).status_code == 200  # a GET confirms nothing
+        assert status(project, "new@example.org") == "unconfirmed"
+        assert running.client.post(link, data={"confirm": "yes"}).status_code == 200
+        assert status(project, "new@example.org") == "active"
+        assert running.client.post(link, data={"confirm": "yes"}).status_code == 400  # used
+        # A reader who unsubscribed and subscribes again gets new links; old ones are void.
+        _, old = reader_and_token(project)
+        assert running.client.post(f"/unsubscribe/{old}", data=ONE_CLICK).status_code == 200
+        running.client.post("/subscribe", data={"email": "reader@example.org"})
+        relink = confirmation_link(project, "reader@example.org")
+        assert running.client.post(relink, data={"confirm": "yes"}).status_code == 200
+        assert status(project) == "active"
+        assert running.client.post(f"/unsubscribe/{old}", data=ONE_CLICK).status_code == 400
+        assert status(project) == "active"
+        # The same answer for an address already subscribed, and no second email.
+        before = len(list((project / "outbox" / "notices").glob("*.eml")))
+        again = running.client.post("/subscribe", data={"email": "new@example.org"})
+        assert "Check your inbox" in again.text
+        assert len(list((project / "outbox" / "notices").glob("*.eml"))) == before
+        assert running.client.post("/subscribe", data={"email": "nope"}).status_code == 400
+    finally:
+        running.stop()
