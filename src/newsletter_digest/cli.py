@@ -6,6 +6,7 @@ with exit code 1; ``-v`` adds the traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -333,8 +334,24 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
     verbose = bool(ctx.obj.get("verbose"))
+
+    def read_inbox() -> None:  # what came back, acted on before each issue goes out
+        from newsletter_digest.inbox.process import process
+
+        actions = process(config, config.settings.inbox)
+        logging.getLogger("newsletter_digest.run").info(
+            "inbox: %d messages, %d processed", len(actions), sum(a.decided for a in actions)
+        )
+
     with runner.logging_to():
-        code = runner.run(config, once=once, now=now, send=not no_send, verbose=verbose)
+        code = runner.run(
+            config,
+            once=once,
+            now=now,
+            send=not no_send,
+            verbose=verbose,
+            before_issue=read_inbox if config.settings.inbox else None,
+        )
     ctx.exit(code)
 
 
@@ -393,6 +410,33 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     config = _config(ctx)
     click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
     run_server(config, host, port)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
+@click.pass_context
+def inbox(ctx: click.Context, path: Path | None, dry_run: bool) -> None:
+    """Read returned mail: bounces, complaints, requests to unsubscribe (Maildir or mbox).
+
+    PATH defaults to 'inbox' in digest.yaml. Processed messages move to the Maildir's
+    .processed folder; anything else is left where it is.
+    """
+    from newsletter_digest.inbox.mailboxes import InboxError
+    from newsletter_digest.inbox.process import process
+
+    config = _config(ctx)
+    mailbox = path or config.settings.inbox
+    if mailbox is None:
+        raise InboxError("no mailbox to read", "pass PATH, or set 'inbox' in digest.yaml")
+    actions = process(config, mailbox, dry_run=dry_run)
+    prefix = "would be: " if dry_run else ""
+    for action in actions:
+        who = f" {action.reader}" if action.reader else ""
+        click.echo(f"{action.kind:<11}{who}: {prefix}{action.outcome}")
+    acted = sum(a.decided for a in actions)
+    waiting = sum(a.needs_you for a in actions)
+    click.echo(f"{len(actions)} messages: {acted} processed, {waiting} need you", err=True)
 
 
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own

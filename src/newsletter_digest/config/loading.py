@@ -144,8 +144,9 @@ def _resolved(settings: Settings, base: Path) -> Settings:
         key: _resolve(base, getattr(settings, key))
         for key in ("content", "templates", "outbox", "state")
     }
-    if settings.recipients_file is not None:
-        update["recipients_file"] = _resolve(base, settings.recipients_file)
+    for key in ("recipients_file", "inbox"):
+        if getattr(settings, key) is not None:
+            update[key] = _resolve(base, getattr(settings, key))
     return settings.model_copy(update=update | {"smtp": smtp})
 
 

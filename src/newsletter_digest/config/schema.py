@@ -272,6 +272,11 @@ class Settings(BaseModel):
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="The web archive and feed (section)."
     )
+    inbox: Path | None = Field(
+        default=None,
+        description="A Maildir or mbox that bounces, complaints and mail to the unsubscribe "
+        "address arrive in; 'digest inbox' reads it, and 'digest run' before each issue.",
+    )
     serve: ServeSettings = Field(
         default_factory=ServeSettings,
         description="The public server: one-click unsubscribe, subscribe form (section).",

@@ -15,7 +15,7 @@ from datetime import datetime
 from email.utils import parseaddr as split_address
 
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all
+from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, refusal_key
 from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
@@ -234,6 +234,10 @@ def _send_all(
         nonlocal done
         status = STATUS.get(outcome.verdict, "failed-temporary")
         state.mark(record.number, delivery.recipient, status, outcome.reply, _now(), attempts=tries)
+        if tries and outcome.verdict == "permanent" and refusal_key(outcome.reply)[1][:4] == "5.1.":
+            reader = book.find(state, delivery.recipient)  # 5.1.x: no such mailbox or domain
+            if reader is not None:
+                book.set_status(state, reader.id, "bounced", outcome.reply, _now())
         if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
             done += 1
             if progress is not None:

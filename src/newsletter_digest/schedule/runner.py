@@ -89,8 +89,10 @@ class Runner:
         should_stop: Callable[[], bool] = lambda: False,
         retry: timedelta = RETRY,
         verbose: bool = False,
+        before_issue: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.before_issue = before_issue  # e.g. reading returned mail: the caller's to give
         self.schedule = require_schedule(config)
         self.send = send and delivers(config)
         self.should_stop = should_stop
@@ -225,6 +227,11 @@ class Runner:
         from newsletter_digest.pipeline import build
 
         log.info("slot %s due", self.fmt(due))
+        if self.before_issue is not None:
+            try:
+                self.before_issue()
+            except Exception as e:  # what came back is read again next time; the issue goes
+                log.warning("before slot %s: %s", self.fmt(due), getattr(e, "message", e))
         try:
             built = build(self.config, now, slot=Slot(due, self.schedule.timezone))
         except SlotTakenError as e:
@@ -318,11 +325,12 @@ def run(
     send: bool = True,
     verbose: bool = False,
     clock: Clock = utc_now,
+    before_issue: Callable[[], None] | None = None,
 ) -> int:
     """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code."""
     from newsletter_digest.signals import stop_on_signals
 
-    runner = Runner(config, send=send, verbose=verbose)
+    runner = Runner(config, send=send, verbose=verbose, before_issue=before_issue)
     with ExitStack() as stack:
         try:
             stack.enter_context(process_lock(config.settings.state, "run"))

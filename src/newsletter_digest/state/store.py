@@ -109,6 +109,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX readers_status ON readers(status, listed);
     """,
+    # What came back: each inbox message acted on (or skipped, with why), by Message-ID or
+    # a hash of its bytes, so reading a mailbox twice changes nothing; temporary bounces by
+    # day, so three on different days make a reader bounced.
+    """
+    CREATE TABLE inbox_seen (
+        key          TEXT PRIMARY KEY,
+        outcome      TEXT NOT NULL,
+        processed_at TEXT NOT NULL
+    );
+    CREATE TABLE soft_bounces (
+        reader_id INTEGER NOT NULL REFERENCES readers(id),
+        day       TEXT NOT NULL,
+        reply     TEXT NOT NULL,
+        PRIMARY KEY (reader_id, day)
+    );
+    CREATE INDEX deliveries_message_id ON deliveries(message_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")

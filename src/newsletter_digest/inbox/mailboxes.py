@@ -1,0 +1,92 @@
+"""The mailboxes returned mail is read from: a Maildir or an mbox file.
+
+A Maildir's processed messages are moved, by one rename each, into its ``.processed``
+folder (Maildir++), so the next run does not see them again; an mbox is only read, and
+what was processed is remembered by the state. Messages past the size cap are not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from newsletter_digest.errors import DigestError
+from newsletter_digest.inbox.classify import MAX_BYTES
+
+
+class InboxError(DigestError):
+    """The mailbox cannot be read."""
+
+
+class Item(NamedTuple):
+    """One message in a mailbox: a stable key, its bytes (None: too large to read)."""
+
+    key: str
+    raw: bytes | None
+    path: Path | None  # a Maildir file, which can be moved once processed
+
+
+def message_key(raw: bytes) -> str:
+    """What identifies a message across runs: a hash of its bytes (a Message-ID can be
+    forged or missing; the bytes of a file in a mailbox do not change)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def is_maildir(path: Path) -> bool:
+    return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
+
+
+def read(path: Path) -> Iterator[Item]:
+    """Every message in the Maildir or mbox at ``path``; InboxError when it is neither."""
+    if path.is_dir():
+        if not is_maildir(path):
+            raise InboxError(
+                f"{path} is a folder but not a Maildir (no cur/, new/ and tmp/)",
+                "point at a Maildir, or at an mbox file",
+            )
+        yield from _maildir(path)
+    elif path.is_file():
+        yield from _mbox(path)
+    else:
+        raise InboxError(f"there is no mailbox at {path}", "pass a Maildir folder or an mbox")
+
+
+def _maildir(path: Path) -> Iterator[Item]:
+    for sub in ("new", "cur"):
+        for entry in sorted(os.scandir(path / sub), key=lambda e: e.name):
+            if not entry.is_file() or entry.name.startswith("."):
+                continue
+            size = entry.stat().st_size
+            raw = None if size > MAX_BYTES else Path(entry.path).read_bytes()
+            key = message_key(raw) if raw is not None else f"{entry.name}:{size}"
+            yield Item(key, raw, Path(entry.path))
+
+
+def _mbox(path: Path) -> Iterator[Item]:
+    box = mailbox.mbox(path, create=False)
+    try:
+        for key in box.iterkeys():
+            raw = box.get_bytes(key)
+            if len(raw) > MAX_BYTES:
+                yield Item(f"{path.name}:{key}:{len(raw)}", None, None)
+            else:
+                yield Item(message_key(raw), raw, None)
+    except (OSError, mailbox.Error) as e:
+        raise InboxError(f"cannot read the mbox {path}: {e}", "check it is an mbox file") from e
+    finally:
+        box.close()
+
+
+def move_processed(item: Item, maildir: Path) -> None:
+    """Move a processed Maildir message into ``.processed/cur`` (one rename)."""
+    if item.path is None or not item.path.exists():
+        return
+    target = maildir / ".processed"
+    for sub in ("cur", "new", "tmp"):
+        (target / sub).mkdir(parents=True, exist_ok=True)
+    name = item.path.name if ":2," in item.path.name else f"{item.path.name}:2,S"
+    item.path.replace(target / "cur" / name)

@@ -1,0 +1,152 @@
+"""`digest inbox`: act on what came back, one message at a time, each in one transaction.
+
+A reader's status changes only on evidence that points at a delivery we made: the VERP
+token of the address a bounce came to, or the Message-ID of the original message in the
+report. A report about a message we never sent, an unsubscribe request with neither a
+valid link nor passing DKIM/SPF, anything unreadable: skipped with the reason, nobody's
+status changed. A message is recorded as processed in the same transaction as its
+effect, and only then moved; a crash in between leaves it processed, never half.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from newsletter_digest.config.loading import Config
+from newsletter_digest.inbox import mailboxes
+from newsletter_digest.inbox.classify import Finding, classify
+from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.state.store import State, open_state
+
+SOFT_BOUNCE_DAYS = 3  # temporary failures on this many different days make a bounce
+
+
+class Action(NamedTuple):
+    """What was done with one message, for the log."""
+
+    key: str
+    kind: str  # bounce | complaint | unsubscribe | other
+    outcome: str  # what changed, or why nothing did
+    reader: str = ""  # the reader it was about, when it was about one
+    decided: bool = False  # acted on (or skipped for good) and recorded as processed
+    needs_you: bool = False  # a request only the user can judge
+
+
+def process(config: Config, path: Path, *, dry_run: bool = False) -> list[Action]:
+    """Read the mailbox at ``path`` and act on every message not processed before."""
+    s = config.settings
+    now = datetime.now().astimezone()
+    actions: list[Action] = []
+    maildir = mailboxes.is_maildir(path)
+    with open_state(s.state, readonly=dry_run) as state:
+        tokens = Tokens(server_key(s.state)) if not dry_run or s.state.exists() else None
+        for item in mailboxes.read(path):
+            if state.query("SELECT 1 FROM inbox_seen WHERE key = ?", (item.key,)):
+                if maildir and not dry_run:  # processed before a crash: finish the move
+                    mailboxes.move_processed(item, path)
+                continue
+            action, change = _decide(state, tokens, item)
+            actions.append(action)
+            if dry_run or not action.decided:
+                continue
+            with state.write_lock():
+                if change is not None:
+                    _apply(state, change, now)
+                state.execute(
+                    "INSERT INTO inbox_seen (key, outcome, processed_at) VALUES (?, ?, ?)",
+                    (item.key, f"{action.kind}: {action.outcome}"[:500], now.isoformat()),
+                )
+            if maildir:
+                mailboxes.move_processed(item, path)
+    return actions
+
+
+class _Change(NamedTuple):
+    reader_id: int
+    status: str  # bounced | complained | unsubscribed | soft (a temporary bounce)
+    reason: str
+
+
+Decision = tuple[Action, _Change | None]
+
+
+def _decide(state: State, tokens: Tokens | None, item: mailboxes.Item) -> Decision:
+    if item.raw is None:
+        return Action(
+            item.key, "other", "skipped: larger than the size cap, not read", "", True
+        ), None
+    finding = classify(item.raw)
+    if finding.kind == "other":
+        return Action(item.key, "other", f"left alone: {finding.reason}"), None
+    if finding.kind == "unsubscribe":
+        return _unsubscribe(state, tokens, item.key, finding)
+    reader, why = _evidence(state, finding)
+    if reader is None:
+        return Action(item.key, finding.kind, f"skipped: {why}", "", True), None
+    if reader.status in book.SUPPRESSED:
+        done = f"no change: already {reader.status}"
+        return Action(item.key, finding.kind, done, reader.address, True), None
+    if finding.kind == "complaint":
+        change = _Change(reader.id, "complained", finding.reason)
+    elif finding.permanent:
+        change = _Change(reader.id, "bounced", f"bounce {finding.status}: {finding.reason}")
+    else:
+        change = _Change(reader.id, "soft", f"{finding.status}: {finding.reason}")
+    verb = {"complained": "complained", "bounced": "bounced", "soft": "temporary failure"}
+    return Action(item.key, finding.kind, verb[change.status], reader.address, True), change
+
+
+def _evidence(state: State, finding: Finding) -> tuple[book.Reader | None, str]:
+    """The reader a report is about, found through a delivery we made; else why not."""
+    rows: list[tuple[object, ...]] = []
+    for token in finding.verp:
+        rows += state.query("SELECT recipient FROM deliveries WHERE token = ?", (token,))
+    by_token = bool(rows)
+    for message_id in finding.message_ids:
+        rows += state.query("SELECT recipient FROM deliveries WHERE message_id = ?", (message_id,))
+    if not rows:
+        if finding.message_ids or finding.verp:
+            return None, "it is about a message this digest never sent"
+        return None, "it names no message of ours (no VERP address, no Message-ID)"
+    reader = book.find(state, str(rows[0][0]))
+    if reader is None:
+        return None, "the reader of that delivery is not in the book"
+    if not by_token and finding.recipients and reader.address.lower() not in finding.recipients:
+        return None, "the report is about another address than the message was sent to"
+    return reader, ""
+
+
+def _unsubscribe(state: State, tokens: Tokens | None, key: str, finding: Finding) -> Decision:
+    for token in finding.tokens:
+        reader = tokens.reader(state, token, "unsubscribe") if tokens else None
+        if reader is not None:
+            change = _Change(reader.id, "unsubscribed", "asked by mail (their link)")
+            done = "unsubscribed (a valid link)"
+            return Action(key, "unsubscribe", done, reader.address, True), change
+    reader = book.find(state, finding.sender) if finding.sender else None
+    if reader is not None and finding.authenticated:
+        change = _Change(reader.id, "unsubscribed", "asked by mail (DKIM/SPF passed)")
+        done = "unsubscribed (From passed DKIM or SPF)"
+        return Action(key, "unsubscribe", done, reader.address, True), change
+    who = finding.sender or "an unknown sender"
+    why = "not a reader" if reader is None else "no valid link, and neither DKIM nor SPF passed"
+    outcome = f"needs you: a request from {who} ({why})"
+    return Action(key, "unsubscribe", outcome, needs_you=True), None
+
+
+def _apply(state: State, change: _Change, now: datetime) -> None:
+    stamp = now.isoformat(timespec="seconds")
+    if change.status != "soft":
+        book.set_status(state, change.reader_id, change.status, change.reason, stamp)
+        return
+    state.execute(
+        "INSERT OR IGNORE INTO soft_bounces (reader_id, day, reply) VALUES (?, ?, ?)",
+        (change.reader_id, now.date().isoformat(), change.reason[:500]),
+    )
+    days = state.query("SELECT COUNT(*) FROM soft_bounces WHERE reader_id = ?", (change.reader_id,))
+    if int(days[0][0]) >= SOFT_BOUNCE_DAYS:
+        reason = f"temporary failures on {SOFT_BOUNCE_DAYS} different days; last: {change.reason}"
+        book.set_status(state, change.reader_id, "bounced", reason, stamp)

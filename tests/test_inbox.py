@@ -1,0 +1,246 @@
+"""What comes back: bounces, complaints and unsubscribe requests read from a Maildir or
+mbox, acted on only with evidence that points at a delivery we made."""
+
+from __future__ import annotations
+
+import mailbox
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.inbox.classify import classify
+from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.state.store import open_state
+from smtp_helpers import Behaviour, Server, configure
+
+Digest = Callable[..., Result]
+DATA = Path(__file__).parent / "data" / "returns"
+READERS = ["ann@example.org", "bob@example.org", "cy@example.org"]
+
+
+def sample(name: str, **fields: str) -> bytes:
+    text = (DATA / name).read_text(encoding="utf-8")
+    defaults = {"recipient": "ann@example.org", "message_id": "<1@example.org>"}
+    defaults |= {"verp": "0123456789abcdef", "token": "WzEsImFiYyJd.c2lnbmF0dXJl"}
+    return text.format_map(defaults | fields).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "permanent", "status"),
+    [
+        ("postfix-dsn-5.1.1.eml", "bounce", True, "5.1.1"),
+        ("postfix-delayed-4.4.1.eml", "bounce", False, "4.4.1"),
+        ("exim-nonstandard.eml", "bounce", True, "5.1.1"),
+        ("gmail-dsn-5.1.1.eml", "bounce", True, "5.1.1"),
+        ("outlook-ndr-5.1.10.eml", "bounce", True, "5.1.10"),
+        ("arf-complaint.eml", "complaint", False, "abuse"),
+        ("unsubscribe-with-link.eml", "unsubscribe", False, ""),
+        ("unsubscribe-authenticated.eml", "unsubscribe", False, ""),
+        ("unsubscribe-forged.eml", "unsubscribe", False, ""),
+        ("newsletter-reply.eml", "other", False, ""),
+        ("malformed-dsn.eml", "other", False, ""),
+    ],
+)
+def test_each_sample_is_classified(name: str, kind: str, permanent: bool, status: str) -> None:
+    finding = classify(sample(name, message_id="<42.digest@example.org>"))
+    assert (finding.kind, finding.permanent, finding.status) == (kind, permanent, status)
+    if kind in ("bounce", "complaint"):
+        assert "<42.digest@example.org>" in finding.message_ids
+
+
+def test_verp_and_authentication_are_read() -> None:
+    assert classify(sample("postfix-dsn-5.1.1.eml")).verp == ("0123456789abcdef",)
+    assert classify(sample("arf-complaint.eml")).verp == ("0123456789abcdef",)
+    assert classify(sample("unsubscribe-authenticated.eml", recipient="reader@example.org"))[7]
+    forged = classify(sample("unsubscribe-forged.eml", recipient="reader@example.org"))
+    assert not forged.authenticated
+    lookalike = sample("unsubscribe-authenticated.eml", recipient="x@evilexample.org")
+    assert not classify(lookalike).authenticated  # header.d=example.org is not evilexample.org
+
+
+def test_hostile_messages_are_other_and_never_raise() -> None:
+    bomb = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 500
+    assert "MIME parts" in classify(bomb + b"--b--\r\n").reason
+    assert "larger than" in classify(b"Subject: x\r\n\r\n" + b"x" * (11 * 2**20)).reason
+    assert classify(b"Subject: \xff\xfe\x80 bad\r\nFrom: \xc3\x28\r\n\r\nbody").kind == "other"
+    assert classify(b"\x00\x01garbage").kind == "other"
+
+
+@pytest.fixture
+def sent(project: Path, digest: Digest, servers: Callable[..., Server]) -> dict[str, str]:
+    """Issue #1 sent to three readers over SMTP (VERP on); each reader's Message-ID/token."""
+    smtp = servers(Behaviour())
+    configure(project, smtp.port, smtp="verp: true\nreturn_path: bounces@example.org")
+    config = project / "digest.yaml"
+    text = config.read_text().replace("recipients:\n", "recipients: []\n")
+    config.write_text(text.replace("  - 'reader", "#  - 'reader"))
+    for reader in READERS:
+        assert digest("readers", "add", reader).exit_code == 0
+    assert digest("build").exit_code == 0
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    rows = db.execute("SELECT recipient, message_id, token FROM deliveries").fetchall()
+    db.close()
+    return {r: m for r, m, _ in rows} | {f"token:{r}": t for r, _, t in rows}
+
+
+def maildir(project: Path, *messages: bytes) -> Path:
+    box = mailbox.Maildir(project / "Maildir", create=True)
+    for message in messages:
+        box.add(message)
+    return project / "Maildir"
+
+
+def statuses(project: Path) -> dict[str, str]:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        return {r.address: r.status for r in book.readers(state)}
+
+
+def test_a_bounce_and_a_complaint_stop_the_next_issue_for_those_two(
+    project: Path, digest: Digest, sent: dict[str, str], servers: Callable[..., Server]
+) -> None:
+    box = maildir(
+        project,
+        sample(
+            "postfix-dsn-5.1.1.eml",
+            recipient="ann@example.org",
+            message_id=sent["ann@example.org"],
+            verp=sent["token:ann@example.org"],
+        ),
+        sample(
+            "arf-complaint.eml",
+            recipient="bob@example.org",
+            message_id=sent["bob@example.org"],
+            verp=sent["token:bob@example.org"],
+        ),
+        sample("newsletter-reply.eml", recipient="cy@example.org"),
+    )
+    result = digest("inbox", str(box))
+    assert result.exit_code == 0, result.output
+    assert statuses(project) == {
+        "ann@example.org": "bounced",
+        "bob@example.org": "complained",
+        "cy@example.org": "active",
+    }
+    assert len(list((box / ".processed" / "cur").iterdir())) == 2
+    assert len(list((box / "new").iterdir())) == 1  # the reply is left where it is
+    assert "bounce 5.1.1" in digest("readers", "list", "--status", "bounced").output
+    again = digest("inbox", str(box))  # nothing new: nothing changes
+    assert "0 processed" in again.output
+    smtp = servers(Behaviour())
+    configure(project, smtp.port, smtp="verp: true\nreturn_path: bounces@example.org")
+    config = project / "digest.yaml"
+    text = config.read_text().replace("recipients:\n", "recipients: []\n")
+    config.write_text(text.replace("  - 'reader", "#  - 'reader"))
+    assert digest("build").exit_code == 0
+    assert smtp.handler.recipients() == ["cy@example.org"]
+
+
+@pytest.mark.parametrize(
+    "name", ["exim-nonstandard.eml", "gmail-dsn-5.1.1.eml", "outlook-ndr-5.1.10.eml"]
+)
+def test_other_servers_bounces_are_tied_to_their_delivery(
+    project: Path, digest: Digest, sent: dict[str, str], name: str
+) -> None:
+    reader = "cy@example.org"
+    raw = sample(name, recipient=reader, message_id=sent[reader], verp=sent[f"token:{reader}"])
+    assert digest("inbox", str(maildir(project, raw))).exit_code == 0
+    assert statuses(project)[reader] == "bounced"
+
+
+def test_forged_and_unrelated_reports_change_nobody(
+    project: Path, digest: Digest, sent: dict[str, str]
+) -> None:
+    box = maildir(
+        project,
+        sample("dsn-for-a-message-never-sent.eml", recipient="ann@example.org"),
+        sample("unsubscribe-forged.eml", recipient="ann@example.org"),
+        sample("malformed-dsn.eml", recipient="ann@example.org"),
+        # A real Message-ID of ours, but the report says another reader failed.
+        sample(
+            "gmail-dsn-5.1.1.eml", recipient="bob@example.org", message_id=sent["ann@example.org"]
+        ),
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 500,
+    )
+    result = digest("inbox", str(box))
+    assert result.exit_code == 0, result.output
+    assert set(statuses(project).values()) == {"active"}
+    assert "never sent" in result.output
+    assert "needs you" in result.output
+    assert "another address" in result.output
+
+
+def test_unsubscribes_by_mail_need_a_link_or_authentication(
+    project: Path, digest: Digest, sent: dict[str, str]
+) -> None:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        bob = book.find(state, "bob@example.org")
+        assert bob is not None
+        token = Tokens(server_key(config.settings.state)).make(bob, "unsubscribe")
+    box = maildir(
+        project,
+        sample("unsubscribe-with-link.eml", token=token),
+        sample("unsubscribe-authenticated.eml", recipient="cy@example.org"),
+    )
+    assert digest("inbox", str(box)).exit_code == 0
+    got = statuses(project)
+    assert (got["bob@example.org"], got["cy@example.org"]) == ("unsubscribed", "unsubscribed")
+
+
+def test_temporary_failures_bounce_after_three_different_days(
+    project: Path, digest: Digest, sent: dict[str, str]
+) -> None:
+    reader = "ann@example.org"
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    (reader_id,) = db.execute("SELECT id FROM readers WHERE address = ?", (reader,)).fetchone()
+    db.execute("INSERT INTO soft_bounces VALUES (?, '2026-11-01', 'x')", (reader_id,))
+    db.commit()
+    delayed = sample("postfix-delayed-4.4.1.eml", recipient=reader, message_id=sent[reader])
+    assert digest("inbox", str(maildir(project, delayed))).exit_code == 0
+    assert statuses(project)[reader] == "active"  # two days so far
+    db.execute("INSERT INTO soft_bounces VALUES (?, '2026-11-15', 'x')", (reader_id,))
+    db.commit()
+    db.close()
+    again = sample("postfix-delayed-4.4.1.eml", recipient=reader, message_id=sent[reader])
+    again = again.replace(b"<20261202100000.B1@", b"<20261203100000.B2@")
+    assert digest("inbox", str(maildir(project, again))).exit_code == 0
+    assert statuses(project)[reader] == "bounced"
+
+
+def test_dry_run_changes_nothing_and_mbox_is_read(
+    project: Path, digest: Digest, sent: dict[str, str]
+) -> None:
+    reader = "ann@example.org"
+    mbox_path = project / "returns.mbox"
+    box = mailbox.mbox(mbox_path)
+    box.add(sample("gmail-dsn-5.1.1.eml", recipient=reader, message_id=sent[reader]))
+    box.close()
+    dry = digest("inbox", str(mbox_path), "--dry-run")
+    assert dry.exit_code == 0 and "would be: bounced" in dry.output
+    assert statuses(project)[reader] == "active"
+    assert digest("inbox", str(mbox_path)).exit_code == 0
+    assert statuses(project)[reader] == "bounced"
+    assert "0 processed" in digest("inbox", str(mbox_path)).output  # recorded: not twice
+
+
+def test_a_5_1_x_refusal_at_send_time_bounces_the_reader(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    smtp = servers(Behaviour(refuse={"gone@example.org": "550 5.1.1 <gone@example.org>: no"}))
+    configure(project, smtp.port, recipients=["ok@example.org", "gone@example.org"])
+    assert digest("build").exit_code == 1
+    assert statuses(project)["gone@example.org"] == "bounced"
+    assert statuses(project)["ok@example.org"] == "active"
+
+
+def test_no_mailbox_is_a_clear_error(project: Path, digest: Digest) -> None:
+    result = digest("inbox")
+    assert result.exit_code == 1 and "set 'inbox' in digest.yaml" in result.output
+    missing = digest("inbox", str(project / "nowhere"))
+    assert missing.exit_code == 1 and "no mailbox at" in missing.output
