@@ -75,15 +75,26 @@ def setup() -> None:
     time.sleep(1)
 
 
-def project(folder: Path, recipients: int, smtp: str) -> None:
+def project(folder: Path, recipients: int, smtp: str, dkim: bool = False) -> None:
     """The bundled example's excerpts, one issue built, ``recipients`` at bench.test."""
     if not (folder / "content").exists():
         shutil.copytree(ROOT / "content", folder / "content")
+    if dkim and not (folder / "dkim.pem").exists():
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(folder / "dkim.pem"), "2048"],
+            check=True,
+            capture_output=True,
+        )
     (folder / "readers.txt").write_text("".join(f"r{n}@bench.test\n" for n in range(recipients)))
     (folder / "digest.yaml").write_text(
         'title: "Bench Weekly"\nsender: "Bench Weekly <news@example.org>"\n'
         'recipients_file: readers.txt\nunsubscribe: "https://example.org/unsubscribe"\n'
-        f"smtp:\n  host: localhost\n  port: {PORT}\n"
+        + (
+            "dkim:\n  domain: example.org\n  selector: bench\n  key_file: dkim.pem\n"
+            if dkim
+            else ""
+        )
+        + f"smtp:\n  host: localhost\n  port: {PORT}\n"
         + "".join(f"  {line}\n" for line in smtp.splitlines())
     )
 
@@ -92,7 +103,7 @@ def digest_send(folder: Path, recipients: int, smtp: str) -> tuple[float, float]
     """Messages per second of one `digest send` of a freshly built issue: as the send loop
     reports it (from the first connection to the last reply), and for the whole process
     (start-up included, which bench_startup.py measures on its own)."""
-    project(folder, recipients, smtp)
+    project(folder, recipients, smtp, dkim="DKIM" in str(folder.name))
     subprocess.run([DIGEST, "build", "--no-send"], cwd=folder, check=True, capture_output=True)
     started = time.perf_counter()
     done = subprocess.run([DIGEST, "send"], cwd=folder, capture_output=True, text=True)
@@ -132,11 +143,15 @@ def main() -> None:
         "digest send, STARTTLS, 1 connection": f"security: starttls\n{ca}",
         "digest send, plain, 1 connection": "security: none",
         "digest send, STARTTLS, 4 connections": f"security: starttls\n{ca}\nconnections: 4",
+        "digest send, STARTTLS, 1 connection, DKIM": f"security: starttls\n{ca}\n",
     }
     figures: dict[str, list[float]] = {name: [] for name in ["smtp-source, plain", *modes]}
     whole: dict[str, list[float]] = {name: [] for name in modes}
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {name: Path(tmp) / str(n) for n, name in enumerate(modes)}
+        folders = {
+            name: Path(tmp) / f"{n}{'-DKIM' if 'DKIM' in name else ''}"
+            for n, name in enumerate(modes)
+        }
         for folder in folders.values():
             folder.mkdir()
         for _ in range(args.rounds):

@@ -39,6 +39,17 @@ def run_checks(config: Config) -> CheckReport:
     s = config.settings
     report = CheckReport()
     report.lines.append(f"config: {config.path} is valid")
+    if s.dkim is not None:
+        from newsletter_digest.mail import dkim
+
+        try:
+            key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file)
+        except DigestError as e:
+            report.problems.append(f"{e.message} (hint: {e.hint})")
+        else:
+            name, value = dkim.dns_record(key)
+            report.lines.append(f"dkim: {s.dkim.key_file} signs; publish this DNS TXT record:")
+            report.lines.append(f'  {name}  TXT  "{value}"')
     if not s.base_url:
         report.warnings.append(
             "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "

@@ -15,7 +15,7 @@ from newsletter_digest.config.loading import Config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
-from newsletter_digest.mail import compose
+from newsletter_digest.mail import compose, dkim
 from newsletter_digest.models import (
     IssueInfo,
     IssueRecord,
@@ -134,8 +134,12 @@ def outbox_message(
         date=now,
         unsubscribe=unsubscribe_links(s.unsubscribe, s.base_url),
         list_name=compose.list_id(s.title, s.sender),
+        feedback_id=s.feedback_id,
     )
-    return factory.message(sole, message_id, to=to)
+    data = factory.message(sole, message_id, to=to)
+    if s.dkim is None:
+        return data
+    return dkim.sign(data, dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file))
 
 
 def unrecorded(config: Config, state: State) -> list[IssueRecord]:

@@ -140,6 +140,9 @@ def _resolved(settings: Settings, base: Path) -> Settings:
     smtp = settings.smtp
     if smtp is not None and smtp.ca_file is not None:
         smtp = smtp.model_copy(update={"ca_file": _resolve(base, smtp.ca_file)})
+    dkim = settings.dkim
+    if dkim is not None:
+        dkim = dkim.model_copy(update={"key_file": _resolve(base, dkim.key_file)})
     update: dict[str, Any] = {
         key: _resolve(base, getattr(settings, key))
         for key in ("content", "templates", "outbox", "state")
@@ -147,7 +150,7 @@ def _resolved(settings: Settings, base: Path) -> Settings:
     for key in ("recipients_file", "inbox"):
         if getattr(settings, key) is not None:
             update[key] = _resolve(base, getattr(settings, key))
-    return settings.model_copy(update=update | {"smtp": smtp})
+    return settings.model_copy(update=update | {"smtp": smtp, "dkim": dkim})
 
 
 def load_config(path: Path) -> Config:

@@ -206,6 +206,25 @@ class ArchiveSettings(BaseModel):
     )
 
 
+class DkimSettings(BaseModel):
+    """The ``dkim`` section: sign every message (dkimpy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str = Field(
+        min_length=1, description="The signing domain (d=), usually the sender's domain."
+    )
+    selector: str = Field(min_length=1, description="The selector (s=): NAME._domainkey.DOMAIN.")
+    key_file: Path = Field(description="The PEM RSA private key (openssl genrsa 2048).")
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
+            raise ValueError(f"{shorten(value)} is not a domain name or DNS label")
+        return value
+
+
 class ServeSettings(BaseModel):
     """The ``serve`` section: the public side that ``digest serve`` runs."""
 
@@ -272,6 +291,14 @@ class Settings(BaseModel):
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="The web archive and feed (section)."
     )
+    dkim: DkimSettings | None = Field(
+        default=None, description="Sign every message with DKIM (section)."
+    )
+    feedback_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A Feedback-ID header for Gmail's feedback loop, e.g. 'weekly:digest:example'.",
+    )
     inbox: Path | None = Field(
         default=None,
         description="A Maildir or mbox that bounces, complaints and mail to the unsubscribe "
@@ -282,7 +309,7 @@ class Settings(BaseModel):
         description="The public server: one-click unsubscribe, subscribe form (section).",
     )
 
-    @field_validator("title", "subject", "preheader")
+    @field_validator("title", "subject", "preheader", "feedback_id")
     @classmethod
     def _single_line(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)

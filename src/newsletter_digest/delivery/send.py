@@ -7,9 +7,13 @@ and a recipient marked sent is never sent the same issue again.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
@@ -20,7 +24,7 @@ from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
 from newsletter_digest.errors import DeliveryError
-from newsletter_digest.mail import compose, headers
+from newsletter_digest.mail import compose, dkim, headers
 from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folder_name
 from newsletter_digest.readers import book, tokens
@@ -94,6 +98,7 @@ def message_factory(config: Config, rendered: RenderedIssue, date: datetime) -> 
         date=date,
         unsubscribe=unsubscribe_links(s.unsubscribe, s.base_url),
         list_name=compose.list_id(s.title, s.sender),
+        feedback_id=s.feedback_id,
     )
 
 
@@ -200,6 +205,18 @@ def send_issue(
     return report
 
 
+@contextmanager
+def _signing_pool(wanted: bool) -> Iterator[ProcessPoolExecutor | None]:
+    """Processes that make DKIM signatures (dkimpy's RSA is pure Python and holds the GIL),
+    one per core; forkserver, as the send loop's threads are running."""
+    if not wanted:
+        yield None
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context) as pool:
+        yield pool
+
+
 def _send_all(
     config: Config,
     state: State,
@@ -219,10 +236,14 @@ def _send_all(
     total = state.count_deliveries(record.number, UNFINISHED)
     done = 0
 
+    def message(delivery: Delivery) -> bytes:
+        token = unsubscribe.pop(delivery.recipient, "")
+        return factory.message(delivery.recipient, delivery.message_id, token=token)
+
     def prepare(delivery: Delivery) -> tuple[bytes, Envelope]:
         address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
-        token = unsubscribe.pop(delivery.recipient, "")
-        data = factory.message(delivery.recipient, delivery.message_id, token=token)
+        signed = ready.pop(delivery.recipient, None)
+        data = signed.result() if signed is not None else message(delivery)
         # VERP: the envelope sender names the delivery (an opaque token), so a bounce does.
         mail_from = f"{local}+{delivery.token}@{domain}" if smtp and smtp.verp else sender
         # SMTPUTF8 only where a user name needs it; names and domains are encoded
@@ -245,10 +266,16 @@ def _send_all(
 
     signer = tokens.Tokens(tokens.server_key(s.state)) if s.base_url else None
     unsubscribe: dict[str, str] = {}  # recipient -> token, made here, used by the workers
+    ready: dict[str, Future[bytes]] = {}  # recipient -> its message, being DKIM-signed
+    dkim_key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file) if s.dkim else None
+    transports, connections = _transports(config, record)
 
-    def deliveries() -> Iterator[Delivery]:
+    def deliveries(pool: ProcessPoolExecutor | None) -> Iterator[Delivery]:
         """The pending deliveries whose reader still wants the digest (checked now: a reader
-        may have unsubscribed since the issue was built); the others are logged as such."""
+        may have unsubscribed since the issue was built); the others are logged as such.
+        With DKIM, each message is handed to the signing pool a few deliveries ahead."""
+        ahead: deque[Delivery] = deque()
+        depth = 2 * connections + 2 * (os.cpu_count() or 1)
         for delivery in state.iter_deliveries(record.number, UNFINISHED):
             reader = book.find(state, delivery.recipient)
             if reader is None or reader.status != "active" or not reader.listed:
@@ -257,20 +284,28 @@ def _send_all(
                 continue
             if signer is not None:
                 unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
-            yield delivery
+            if pool is None or dkim_key is None:
+                yield delivery
+                continue
+            ready[delivery.recipient] = pool.submit(dkim.sign, message(delivery), dkim_key)
+            ahead.append(delivery)
+            if len(ahead) >= depth:
+                yield ahead.popleft()
+        yield from ahead
 
-    transports, connections = _transports(config, record)
-    result = deliver_all(
-        deliveries(),
-        transports=transports,
-        connections=connections,
-        prepare=prepare,
-        record=log,
-        retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
-        pacer=Pacer(smtp.rate if smtp else None, sleep),
-        sleep=sleep,
-        should_stop=should_stop,
-    )
+    with _signing_pool(dkim_key is not None) as pool:
+        result = deliver_all(
+            deliveries(pool),
+            transports=transports,
+            connections=connections,
+            prepare=prepare,
+            record=log,
+            retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
+            pacer=Pacer(smtp.rate if smtp else None, sleep),
+            sleep=sleep,
+            should_stop=should_stop,
+        )
+
     report.sent_now = result.sent
     report.refusal = result.refusal
     if result.refusal is not None:

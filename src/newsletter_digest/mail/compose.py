@@ -105,6 +105,7 @@ class MessageFactory:
         date: datetime,
         unsubscribe: str | Sequence[str] | None,
         list_name: str | None = None,
+        feedback_id: str | None = None,
     ) -> None:
         self._rendered = rendered
         # List-Unsubscribe targets, markers in place of each reader's fields.
@@ -115,6 +116,10 @@ class MessageFactory:
         common = [headers.line("Date", headers.date(date))]
         if list_name:
             common.append(headers.line("List-Id", list_name))
+        if feedback_id:
+            common.append(
+                headers.line("Feedback-ID", headers.encode_text("Feedback-ID", feedback_id))
+            )
         self._common = b"".join(common)
         self._subject = None if _has_marker(rendered.subject) else _subject(rendered.subject)
         self._mime = (

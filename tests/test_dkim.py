@@ -1,0 +1,102 @@
+"""DKIM: every message signed after its reader's headers are stamped; the signature covers
+the one-click headers and verifies with dkimpy against the record `digest check` prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import dkim
+import pytest
+from click.testing import Result
+
+from smtp_helpers import Server, configure
+
+Digest = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dkim") / "dkim.pem"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(path), "2048"], check=True, capture_output=True
+    )
+    return path
+
+
+def with_dkim(project: Path, key_file: Path) -> None:
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text()
+        + "base_url: https://news.example.org\n"
+        + f"dkim:\n  domain: example.org\n  selector: digest\n  key_file: {key_file}\n"
+        + 'feedback_id: "weekly:digest:example"\n'
+    )
+
+
+def published(digest: Digest) -> Callable[..., bytes]:
+    """A DNS lookup that answers with the record `digest check` says to publish."""
+    checked = digest("check")
+    match = re.search(r'digest\._domainkey\.example\.org\s+TXT\s+"([^"]+)"', checked.output)
+    assert match is not None, checked.output
+    record = match.group(1).encode()
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"digest._domainkey.example.org."
+        return record
+
+    return lookup
+
+
+def signed_headers(message: bytes) -> set[str]:
+    header = re.search(rb"DKIM-Signature:(.*?)\r\n(?![ \t])", message, re.DOTALL)
+    assert header is not None
+    names = re.search(rb"h=([^;]+)", re.sub(rb"\s+", b"", header.group(1)))
+    assert names is not None
+    return set(names.group(1).decode().lower().split(":"))
+
+
+def test_sent_messages_verify_and_sign_the_unsubscribe_headers(
+    project: Path, digest: Digest, servers: Callable[..., Server], key_file: Path
+) -> None:
+    smtp = servers()
+    configure(project, smtp.port, recipients=["ann@example.org", "Bob <bob@example.org>"])
+    text = (
+        (project / "digest.yaml")
+        .read_text()
+        .replace('unsubscribe: "https://example.org/unsubscribe?email={email}"\n', "")
+    )
+    (project / "digest.yaml").write_text(text)
+    with_dkim(project, key_file)
+    assert digest("build").exit_code == 0
+    lookup = published(digest)
+    assert len(smtp.handler.received) == 2
+    for received in smtp.handler.received:
+        assert dkim.verify(received.data, dnsfunc=lookup)
+        covered = signed_headers(received.data)
+        assert {"from", "to", "subject", "date", "message-id", "list-id"} <= covered
+        assert {"list-unsubscribe", "list-unsubscribe-post", "feedback-id"} <= covered
+        assert b"Feedback-ID: weekly:digest:example" in received.data
+        tampered = received.data.replace(b"Subject: ", b"Subject: FW: ", 1)
+        assert not dkim.verify(tampered, dnsfunc=lookup)
+
+
+def test_the_outbox_eml_verifies_too(project: Path, digest: Digest, key_file: Path) -> None:
+    with_dkim(project, key_file)
+    assert digest("build").exit_code == 0
+    eml = next((project / "outbox" / "issue-0001").glob("*.eml")).read_bytes()
+    assert dkim.verify(eml, dnsfunc=published(digest))
+
+
+def test_check_names_an_unusable_key(project: Path, digest: Digest, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    with_dkim(project, bad)
+    result = digest("check")
+    assert result.exit_code == 1 and "dkim.key_file" in result.output
+    missing = project / "digest.yaml"
+    missing.write_text(missing.read_text().replace(str(bad), str(tmp_path / "nowhere.pem")))
+    result = digest("check")
+    assert result.exit_code == 1 and "cannot read" in result.output
