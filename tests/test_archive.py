@@ -533,3 +533,25 @@ def test_a_build_rewrites_only_its_own_web_version_and_archive_rewrites_all(
     assert (project / "outbox" / "issue-0003" / archive.INDEX).exists()
     assert digest("archive").exit_code == 0
     assert "stale web version" not in old.read_text()
+
+
+def test_the_feed_has_self_link_language_and_distinct_updated_times(project: Path) -> None:
+    config = configure(project, f"base_url: {BASE}\nlanguage: de\n")
+    build_issues(config, 3)  # within a second or so: equal timestamps are likely
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    db.execute("UPDATE issues SET created_at = '2026-12-01T09:00:00+00:00'")  # the same second
+    db.commit()
+    db.close()
+    archive.rebuild_archive(config)
+    feed = (project / "outbox" / "feed.xml").read_text(encoding="utf-8")
+    root = ET.fromstring(feed)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "de"
+    selfs = root.findall("a:link[@rel='self']", ns)
+    assert [link.get("href") for link in selfs] == [f"{BASE}/feed.xml"]
+    updated = [e.findtext("a:updated", namespaces=ns) for e in root.findall("a:entry", ns)]
+    assert len(set(updated)) == 3 and updated == sorted(updated, reverse=True)
+    page = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="de"' in page
+    email_html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text()
+    assert '<html lang="de"' in email_html

@@ -9,9 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from newsletter_digest.mail import compose
+from newsletter_digest.mail import compose, mailcheck
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.web import mailcheck
 
 PREHEADER = "Three short reads about databases, caching and the cost of clean code"
 GOOD_HTML = (

@@ -29,6 +29,28 @@ def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
         report.problems.append(f"{label}: {folder} is not a writable folder")
 
 
+def _next_issue(config: Config, report: CheckReport) -> None:
+    """Render the next issue as a dry run would (nothing written) and check what only a
+    rendered issue shows: its size against Gmail's clipping limit, images without alt."""
+    from datetime import datetime
+
+    from newsletter_digest.mail import mailcheck
+    from newsletter_digest.pipeline import dry_run, outbox_message
+
+    now = datetime.now().astimezone()
+    try:
+        plan, _ = dry_run(config, now.date())
+        eml = outbox_message(config, plan.rendered, "<check@example.invalid>", now)
+    except DigestError:
+        return  # content, template or state problems are listed on their own
+    size = len(plan.rendered.html.encode())
+    report.lines.append(f"next issue: #{plan.info.number}, HTML {size / 1024:.0f} KB")
+    report.warnings += [f"next issue: {warning}" for warning in plan.warnings]
+    images = mailcheck.images(mailcheck.parse(eml))
+    if images.status != "ok":
+        report.warnings.append(f"next issue: {images.detail}")
+
+
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
     from newsletter_digest.archive import pages as archive
@@ -85,6 +107,7 @@ def run_checks(config: Config) -> CheckReport:
     report.problems += [f"templates: {problem}" for problem in template_problems]
     if not template_problems:
         report.lines.append("templates: all compile")
+        _next_issue(config, report)
     _writable_folder("outbox", s.outbox, report)
     _writable_folder("state", s.state.parent, report)
     if s.state.exists():

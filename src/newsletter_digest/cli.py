@@ -105,7 +105,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
             )
         for problem in plan.problems:
             _warn(f"{problem} (skipped)")
-        for warning in plan.selection.warnings:
+        for warning in plan.warnings:
             _warn(warning)
         click.echo(f"Next issue #{plan.info.number} (dry run: nothing written)")
         click.echo(f"  subject: {plan.rendered.subject}")

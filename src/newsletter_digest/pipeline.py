@@ -26,7 +26,7 @@ from newsletter_digest.models import (
     folder_name,
 )
 from newsletter_digest.render.personal import personalize, unsubscribe_links
-from newsletter_digest.render.renderer import Branding, Renderer, template_cache_dir
+from newsletter_digest.render.renderer import Branding, Renderer, size_warning, template_cache_dir
 from newsletter_digest.rotation import cycles as rotation
 from newsletter_digest.state.store import State, open_state
 
@@ -38,6 +38,12 @@ class Plan(NamedTuple):
     selection: Selection
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The rotation's warnings, and the HTML size against Gmail's clipping limit."""
+        size = size_warning(self.rendered)
+        return (*self.selection.warnings, *([size] if size else []))
 
     @property
     def folder_name(self) -> str:
@@ -77,6 +83,7 @@ def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = Tru
         subject=s.subject,
         preheader=s.preheader,
         base_url=s.base_url,
+        language=s.language,
     )
     cache_dir = template_cache_dir(s.state) if cache else None
     return Renderer(s.templates, branding, cache_dir, save_cache=save_cache)
@@ -262,7 +269,7 @@ def make_issue(
         record=record,
         folder=folder,
         problems=plan.problems,
-        warnings=plan.selection.warnings,
+        warnings=plan.warnings,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr as split_address
 from typing import NamedTuple
 from urllib.parse import quote
@@ -47,8 +47,21 @@ def moment(value: str) -> datetime:
 
 
 def rfc3339(value: datetime) -> str:
-    """The form Atom dates take: ``2026-01-05T09:30:00+01:00``."""
-    return value.isoformat(timespec="seconds")
+    """The form Atom dates take: ``2026-01-05T09:30:00+01:00`` (with microseconds when set)."""
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+
+
+def distinct_moments(entries: Sequence[IssueEntry]) -> dict[int, datetime]:
+    """Each entry's time; issues made in the same second get the issue number in
+    microseconds, so every entry's ``updated`` differs and their order stays right."""
+    stamps = {e.number: moment(e.created_at) for e in entries}
+    seconds = [stamp.replace(microsecond=0) for stamp in stamps.values()]
+    return {
+        number: stamp + timedelta(microseconds=number % 1_000_000)
+        if seconds.count(stamp.replace(microsecond=0)) > 1
+        else stamp
+        for number, stamp in stamps.items()
+    }
 
 
 def tag_uri(sender: str, day: date, specific: str) -> str:
@@ -107,6 +120,7 @@ def atom_feed(
     since: date,
     base_url: str | None,
     entries: Sequence[IssueEntry],
+    language: str = "en",
 ) -> bytes:
     """The feed of ``entries`` (newest first, at least one); ``since`` is the first issue's date.
 
@@ -114,10 +128,10 @@ def atom_feed(
     """
     lines = [
         "<?xml version='1.0' encoding='utf-8'?>",
-        f'<feed xmlns="{ATOM}">',
+        f'<feed xmlns="{ATOM}" xml:lang="{_xml(language, attribute=True)}">',
         _element("id", tag_uri(sender, since, "")),
         _element("title", title),
-        _element("updated", rfc3339(max(moment(e.created_at) for e in entries))),
+        _element("updated", rfc3339(max(distinct_moments(entries).values()))),
         "  <author>",
         _element("name", split_address(sender)[0] or title, indent=2),
         "  </author>",
@@ -128,8 +142,9 @@ def atom_feed(
         lines.append(
             _element("link", rel="self", type="application/atom+xml", href=f"{base_url}/feed.xml")
         )
+    stamps = distinct_moments(entries)
     for entry in entries:
-        stamp = rfc3339(moment(entry.created_at))
+        stamp = rfc3339(stamps[entry.number])
         lines += [
             "  <entry>",
             _element("id", tag_uri(sender, entry.date, f"/issue-{entry.number}"), indent=2),

@@ -191,7 +191,12 @@ def render_index(
     s = config.settings
     try:
         template = page_environment(s.templates, cache_dir).get_template(TEMPLATE)
-        return template.render(title=s.title, issues=issues, feed_href=feed_href)
+        return template.render(
+            title=s.title,
+            language=s.language,
+            issues=issues,
+            feed_href=feed_href,
+        )
     except Exception as e:
         raise template_error(
             e,
@@ -317,6 +322,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
             since=records[0].date,
             base_url=s.base_url,
             entries=shown,
+            language=s.language,
         )
         if _write(feed_path, data, durable=False):
             changed.append(feed_path)

@@ -256,6 +256,12 @@ class Settings(BaseModel):
         description="File of one address per line ('#' comments), merged with recipients.",
     )
     per_issue: int = Field(default=3, ge=1, le=100, description="Excerpts per issue.")
+    language: str = Field(
+        default="en",
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        description="The newsletter's language (BCP 47, e.g. en, de, pt-BR): the email's "
+        "and the pages' lang, the feed's xml:lang.",
+    )
     subject: str = Field(
         default="{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}",
         description="Jinja expression with title, issue.number, issue.date, excerpts.",

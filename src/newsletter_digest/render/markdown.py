@@ -22,6 +22,7 @@ __all__ = ["Rendered", "is_safe_url", "render", "to_html", "to_text"]
 
 LINK_SCHEMES = urls.LINK_SCHEMES
 IMAGE_SCHEMES = ("http", "https")
+IMAGE_WIDTH = 552  # the email's content column
 
 
 def is_safe_url(url: str, *, image: bool = False) -> bool:
@@ -57,6 +58,10 @@ def _sanitize(state: StateCore) -> None:
                 if not is_safe_url(src, image=True):
                     kept.append(Token("text", "", 0, content=token.content))
                     continue
+                # An explicit width (the 552 px column; Outlook needs it) that phones scale
+                # down; the alt text is always there, empty when the Markdown gave none.
+                token.attrSet("width", str(IMAGE_WIDTH))
+                token.attrSet("style", "display:block;max-width:100%;height:auto;border:0")
             kept.append(token)
         block.children = kept
 

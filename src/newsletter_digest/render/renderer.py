@@ -35,6 +35,7 @@ from newsletter_digest.render.styles import (
     inline_css,
     split_inline_styles,
 )
+from newsletter_digest.render.wrap import wrap_text
 
 __all__ = [
     "DEFAULT_SUBJECT",
@@ -65,6 +66,23 @@ _MRML_POSITION = re.compile(r"at position (\d+):(\d+)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
+# Gmail hides everything after the first 102 KB of an email's HTML behind "[Message clipped]"
+# (with the unsubscribe footer and the open-tracking pixel, if any).
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+def size_warning(rendered: RenderedIssue) -> str | None:
+    """A warning when the issue's HTML is past Gmail's clipping limit, saying what to do."""
+    size = len(rendered.html.encode())
+    if size < GMAIL_CLIP_BYTES:
+        return None
+    return (
+        f"the HTML is {size / 1024:.0f} KB, past Gmail's {GMAIL_CLIP_BYTES // 1024} KB limit: "
+        "Gmail clips the rest, footer and unsubscribe link included (hint: fewer excerpts "
+        "with per_issue, or shorter excerpt bodies)"
+    )
+
+
 class Branding(NamedTuple):
     """What the newsletter says about itself; subject and preheader are Jinja strings."""
 
@@ -75,6 +93,7 @@ class Branding(NamedTuple):
     subject: str = DEFAULT_SUBJECT
     preheader: str | None = None
     base_url: str | None = None
+    language: str = "en"
 
 
 def web_url(base_url: str | None, number: int) -> str | None:
@@ -135,9 +154,10 @@ def derive_preheader(excerpts: Sequence[ExcerptView], limit: int = PREHEADER_LIM
 
 
 def tidy_text(value: str) -> str:
-    """Trim trailing spaces, collapse runs of blank lines, end with exactly one newline."""
+    """Trim trailing spaces, collapse runs of blank lines, wrap long lines at 76 columns
+    (never inside a URL), end with exactly one newline."""
     lines = "\n".join(line.rstrip() for line in value.strip().splitlines())
-    return _BLANK_RUNS.sub("\n\n", lines) + "\n"
+    return wrap_text(_BLANK_RUNS.sub("\n\n", lines)) + "\n"
 
 
 def template_cache_dir(state: Path) -> Path:
@@ -452,6 +472,7 @@ class Renderer:
         views = tuple(excerpt_view(e, self.cache) for e in excerpts)
         context: dict[str, Any] = {
             "title": b.title,
+            "language": b.language,
             "sender": b.sender,
             "unsubscribe": b.unsubscribe,
             "footer": b.footer,

@@ -140,7 +140,7 @@ def create_app(config: Config) -> Starlette:
         status: int, heading: str, *lines: str, form: dict[str, Any] | None = None
     ) -> HTMLResponse:
         html = env.get_template("reader-page.html.j2").render(
-            title=s.title, heading=heading, lines=lines, form=form
+            title=s.title, language=s.language, heading=heading, lines=lines, form=form
         )
         return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
 

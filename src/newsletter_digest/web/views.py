@@ -17,12 +17,11 @@ from newsletter_digest import pipeline
 from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, PreviewError
-from newsletter_digest.mail import compose
+from newsletter_digest.mail import compose, mailcheck
 from newsletter_digest.models import folder_name
 from newsletter_digest.render.personal import personalize
 from newsletter_digest.report import issue_lines, rotation_line
 from newsletter_digest.state.store import open_state
-from newsletter_digest.web import mailcheck
 
 Scheme = Literal["light", "dark"]
 MAX_SKIP = 52

@@ -13,12 +13,12 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Literal
 
+from newsletter_digest.render import renderer
 from newsletter_digest.render.markdown import is_safe_url
 
 Status = Literal["ok", "warn", "fail"]
 
-GMAIL_CLIP_BYTES = 102 * 1024
-"""Gmail hides everything after the first 102 KB of HTML behind "[Message clipped]"."""
+GMAIL_CLIP_BYTES = renderer.GMAIL_CLIP_BYTES
 SUBJECT_SHOWN = 60
 PREHEADER_MIN = 20
 PREHEADER_SHOWN = 140
