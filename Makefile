@@ -28,11 +28,25 @@ $(BYTECODE): $(STAMP) $(SOURCES)
 run: $(BYTECODE)  ## build the next issue of the bundled example into outbox/
 	$(BIN)/digest build
 
+# SpamAssassin (Debian's, with its shipped rules) scores the bundled example's email.
+SPAMASSASSIN := /usr/bin/spamassassin
+# axe-core (npm) checks the email, the archive and the preview for accessibility problems.
+AXE := tests/.tools/node_modules/axe-core/axe.min.js
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 
-test: $(BYTECODE) $(CHROMIUM)  ## install what the tests need (Chromium included) and run them all
+$(SPAMASSASSIN):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq spamassassin >/dev/null
+
+$(AXE):
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm install --prefix tests/.tools --no-audit --no-fund --silent axe-core@4
+
+test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, axe-core) and run them all
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy

@@ -246,7 +246,9 @@ def test_ten_excerpts_stay_under_gmail_clipping() -> None:
 def test_preheader_is_hidden_and_derived_from_titles() -> None:
     out = render(excerpt(1), excerpt(2))
     assert out.preheader == "Post number 1 · Post number 2"
-    assert re.search(r'<div style="display:none;[^"]*">Post number 1 · Post number 2', out.html)
+    hidden = r'<div class="preheader" style="display:none;[^"]*">Post number 1 · Post number 2'
+    assert re.search(hidden, out.html)
+    assert "#ffffff;line-height:1px" not in out.html  # not MRML's white-on-white preview
 
 
 def test_derived_preheader_is_trimmed() -> None:

@@ -61,10 +61,11 @@ class _Scan(HTMLParser):
         elif self._hidden_depth:
             self._hidden_depth += tag not in _VOID
         elif self._in_body and self._first_in_body:
-            # The preheader is a hidden element that opens the body, as mj-preview makes it.
-            self._first_in_body = False
+            # The preheader is the first hidden element in the body, before any text shows
+            # (inside whatever wrappers the MJML compiler puts around the body).
             style = (values.get("style") or "").replace(" ", "").lower()
             if "display:none" in style and tag not in _VOID:
+                self._first_in_body = False
                 self._hidden_depth = 1
 
     def handle_endtag(self, tag: str) -> None:
