@@ -555,3 +555,37 @@ def test_the_feed_has_self_link_language_and_distinct_updated_times(project: Pat
     assert '<html lang="de"' in page
     email_html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text()
     assert '<html lang="de"' in email_html
+
+
+def test_the_feed_meets_rfc_4287s_musts(project: Path) -> None:
+    """What RFC 4287 requires of a feed and its entries (the W3C validator and the RFC's
+    RELAX NG schema cannot be installed here; these are the rules they check)."""
+    config = configure(project, f"base_url: {BASE}\n")
+    build_issues(config, 3)
+    root = ET.fromstring((project / "outbox" / "feed.xml").read_bytes())
+    atom = "{http://www.w3.org/2005/Atom}"
+    rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+    assert root.tag == f"{atom}feed"
+
+    def one(parent: ET.Element, name: str) -> ET.Element:
+        found = parent.findall(f"{atom}{name}")
+        assert len(found) == 1, (name, len(found))  # exactly one id, title, updated
+        return found[0]
+
+    assert re.fullmatch(r"tag:[^,]+,\d{4}-\d\d-\d\d:.*", one(root, "id").text or "")
+    assert (one(root, "title").text or "").strip()
+    assert rfc3339.fullmatch(one(root, "updated").text or "")
+    assert one(root, "author").find(f"{atom}name") is not None  # entries inherit it
+    alternates = [ln for ln in root.findall(f"{atom}link") if ln.get("rel") == "alternate"]
+    assert len({(ln.get("type"), ln.get("hreflang")) for ln in alternates}) == len(alternates)
+    ids = set()
+    for entry in root.findall(f"{atom}entry"):
+        ids.add(one(entry, "id").text)
+        assert (one(entry, "title").text or "").strip()
+        assert rfc3339.fullmatch(one(entry, "updated").text or "")
+        assert rfc3339.fullmatch(one(entry, "published").text or "")
+        content = entry.findall(f"{atom}content")
+        links = [ln for ln in entry.findall(f"{atom}link") if ln.get("rel") == "alternate"]
+        assert content or links  # an entry without content must link to it
+        assert all(c.get("type") in ("text", "html", "xhtml") for c in content)
+    assert len(ids) == 3  # every entry its own id
