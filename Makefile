@@ -30,6 +30,8 @@ run: $(BYTECODE)  ## build the next issue of the bundled example into outbox/
 
 # SpamAssassin (Debian's, with its shipped rules) scores the bundled example's email.
 SPAMASSASSIN := /usr/bin/spamassassin
+# Dovecot (Debian's) is the IMAP server the inbox tests read returned mail from.
+DOVECOT := /usr/sbin/dovecot
 # axe-core (npm) checks the email, the archive and the preview for accessibility problems.
 AXE := tests/.tools/node_modules/axe-core/axe.min.js
 
@@ -41,12 +43,16 @@ $(SPAMASSASSIN):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq spamassassin >/dev/null
 
+$(DOVECOT):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null
+
 $(AXE):
 	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	npm install --prefix tests/.tools --no-audit --no-fund --silent axe-core@4
 
-test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, axe-core) and run them all
+test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, axe-core) and run them all
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy

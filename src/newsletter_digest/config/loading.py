@@ -147,9 +147,13 @@ def _resolved(settings: Settings, base: Path) -> Settings:
         key: _resolve(base, getattr(settings, key))
         for key in ("content", "templates", "outbox", "state")
     }
-    for key in ("recipients_file", "inbox"):
-        if getattr(settings, key) is not None:
-            update[key] = _resolve(base, getattr(settings, key))
+    if settings.recipients_file is not None:
+        update["recipients_file"] = _resolve(base, settings.recipients_file)
+    if isinstance(settings.inbox, Path):
+        update["inbox"] = _resolve(base, settings.inbox)
+    elif settings.inbox is not None and settings.inbox.ca_file is not None:
+        ca_file = _resolve(base, settings.inbox.ca_file)
+        update["inbox"] = settings.inbox.model_copy(update={"ca_file": ca_file})
     return settings.model_copy(update=update | {"smtp": smtp, "dkim": dkim})
 
 

@@ -225,6 +225,28 @@ class DkimSettings(BaseModel):
         return value
 
 
+class ImapSettings(BaseModel):
+    """``inbox`` as an IMAP account: read over TLS with imaplib, the password from the
+    environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1, description="The IMAP server.")
+    port: int = Field(default=993, ge=1, le=65535, description="IMAP over TLS (IMAPS) port.")
+    user: str = Field(min_length=1, description="The account's login name.")
+    password_env: str = Field(
+        default="DIGEST_IMAP_PASSWORD",
+        description="Environment variable holding the password (never the file).",
+    )
+    folder: str = Field(default="INBOX", description="The folder returned mail arrives in.")
+    processed_folder: str = Field(
+        default="processed", description="Where processed messages are moved (made if missing)."
+    )
+    ca_file: Path | None = Field(
+        default=None, description="Extra CA bundle (PEM) for a server with a private certificate."
+    )
+
+
 class ServeSettings(BaseModel):
     """The ``serve`` section: the public side that ``digest serve`` runs."""
 
@@ -305,10 +327,11 @@ class Settings(BaseModel):
         max_length=200,
         description="A Feedback-ID header for Gmail's feedback loop, e.g. 'weekly:digest:example'.",
     )
-    inbox: Path | None = Field(
+    inbox: ImapSettings | Path | None = Field(
         default=None,
-        description="A Maildir or mbox that bounces, complaints and mail to the unsubscribe "
-        "address arrive in; 'digest inbox' reads it, and 'digest run' before each issue.",
+        description="Where bounces, complaints and mail to the unsubscribe address arrive: "
+        "a Maildir or mbox path, or an IMAP account (section); 'digest inbox' reads it, and "
+        "'digest run' before each issue.",
     )
     serve: ServeSettings = Field(
         default_factory=ServeSettings,

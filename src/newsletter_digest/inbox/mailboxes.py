@@ -28,6 +28,28 @@ class Item(NamedTuple):
     key: str
     raw: bytes | None
     path: Path | None  # a Maildir file, which can be moved once processed
+    uid: str | None = None  # an IMAP message's UID
+
+
+class FileMailbox:
+    """A Maildir or mbox on disk, with the same calls as the IMAP one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> FileMailbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def items(self) -> Iterator[Item]:
+        return read(self.path)
+
+    def done(self, item: Item) -> None:
+        """A processed message leaves a Maildir's inbox; an mbox is never rewritten."""
+        if item.path is not None:
+            move_processed(item, self.path)
 
 
 def message_key(raw: bytes) -> str:

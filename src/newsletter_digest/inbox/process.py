@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from newsletter_digest.config.loading import Config
+from newsletter_digest.config.schema import ImapSettings
 from newsletter_digest.inbox import mailboxes
 from newsletter_digest.inbox.classify import Finding, classify
+from newsletter_digest.inbox.imap import ImapMailbox
+from newsletter_digest.inbox.mailboxes import FileMailbox
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import State, open_state
@@ -35,18 +38,19 @@ class Action(NamedTuple):
     needs_you: bool = False  # a request only the user can judge
 
 
-def process(config: Config, path: Path, *, dry_run: bool = False) -> list[Action]:
-    """Read the mailbox at ``path`` and act on every message not processed before."""
+def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = False) -> list[Action]:
+    """Read the mailbox (a Maildir or mbox path, or an IMAP account) and act on every
+    message not processed before."""
     s = config.settings
     now = datetime.now().astimezone()
     actions: list[Action] = []
-    maildir = mailboxes.is_maildir(path)
-    with open_state(s.state, readonly=dry_run) as state:
+    box = ImapMailbox(source) if isinstance(source, ImapSettings) else FileMailbox(source)
+    with open_state(s.state, readonly=dry_run) as state, box:
         tokens = Tokens(server_key(s.state)) if not dry_run or s.state.exists() else None
-        for item in mailboxes.read(path):
+        for item in box.items():
             if state.query("SELECT 1 FROM inbox_seen WHERE key = ?", (item.key,)):
-                if maildir and not dry_run:  # processed before a crash: finish the move
-                    mailboxes.move_processed(item, path)
+                if not dry_run:  # processed before a crash: finish the move
+                    box.done(item)
                 continue
             action, change = _decide(state, tokens, item)
             actions.append(action)
@@ -59,8 +63,7 @@ def process(config: Config, path: Path, *, dry_run: bool = False) -> list[Action
                     "INSERT INTO inbox_seen (key, outcome, processed_at) VALUES (?, ?, ?)",
                     (item.key, f"{action.kind}: {action.outcome}"[:500], now.isoformat()),
                 )
-            if maildir:
-                mailboxes.move_processed(item, path)
+            box.done(item)
     return actions
 
 
