@@ -4,6 +4,7 @@ the one-click headers and verifies with dkimpy against the record `digest check`
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +101,23 @@ def test_check_names_an_unusable_key(project: Path, digest: Digest, tmp_path: Pa
     missing.write_text(missing.read_text().replace(str(bad), str(tmp_path / "nowhere.pem")))
     result = digest("check")
     assert result.exit_code == 1 and "cannot read" in result.output
+
+
+def test_a_reader_whose_message_cannot_be_made_fails_alone_when_signing(
+    project: Path, digest: Digest, servers: Callable[..., Server], key_file: Path
+) -> None:
+    smtp = servers()
+    configure(project, smtp.port, recipients=[f"r{n}@example.org" for n in range(6)])
+    with_dkim(project, key_file)
+    assert digest("build", "--no-send").exit_code == 0
+    assert digest("readers", "list").exit_code == 0  # the book holds the config's readers
+    db = sqlite3.connect(project / ".digest" / "state.db")  # a name from before names were cleaned
+    db.execute("UPDATE readers SET name = 'Bob\nSmith' WHERE address = 'r3@example.org'")
+    db.commit()
+    db.close()
+    result = digest("send")
+    assert result.exit_code == 1
+    assert sorted(smtp.handler.recipients()) == [f"r{n}@example.org" for n in (0, 1, 2, 4, 5)]
+    again = digest("send")  # nothing more goes out, nobody twice
+    assert len(smtp.handler.received) == 5
+    assert "line break" in again.output

@@ -56,11 +56,15 @@ def test_each_sample_is_classified(name: str, kind: str, permanent: bool, status
 def test_verp_and_authentication_are_read() -> None:
     assert classify(sample("postfix-dsn-5.1.1.eml")).verp == ("0123456789abcdef",)
     assert classify(sample("arf-complaint.eml")).verp == ("0123456789abcdef",)
-    assert classify(sample("unsubscribe-authenticated.eml", recipient="reader@example.org"))[7]
-    forged = classify(sample("unsubscribe-forged.eml", recipient="reader@example.org"))
+    ours = "mx.example.org"  # the receiving server that wrote the samples' results
+    signed = sample("unsubscribe-authenticated.eml", recipient="reader@example.org")
+    assert classify(signed, ours).authenticated
+    assert not classify(signed).authenticated  # no authserv-id configured: trust none
+    assert not classify(signed, "mx.elsewhere.example").authenticated  # written by another
+    forged = classify(sample("unsubscribe-forged.eml", recipient="reader@example.org"), ours)
     assert not forged.authenticated
     lookalike = sample("unsubscribe-authenticated.eml", recipient="x@evilexample.org")
-    assert not classify(lookalike).authenticated  # header.d=example.org is not evilexample.org
+    assert not classify(lookalike, ours).authenticated  # example.org is not evilexample.org
 
 
 def test_hostile_messages_are_other_and_never_raise() -> None:
@@ -69,6 +73,11 @@ def test_hostile_messages_are_other_and_never_raise() -> None:
     assert "larger than" in classify(b"Subject: x\r\n\r\n" + b"x" * (11 * 2**20)).reason
     assert classify(b"Subject: \xff\xfe\x80 bad\r\nFrom: \xc3\x28\r\n\r\nbody").kind == "other"
     assert classify(b"\x00\x01garbage").kind == "other"
+    bogus = b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/plain; charset=x-bogus"
+    assert classify(bogus + b"\r\n\r\nunsubscribe\r\n").kind == "unsubscribe"
+    nul = b"Content-Type: multipart/report; report-type=delivery-status; boundary=X\r\n\r\n"
+    nul += b'--X\r\nContent-Type: text/rfc822-headers; charset="utf-8\x00"\r\n\r\n'
+    assert classify(nul + b"Message-ID: <a@b>\r\n--X--\r\n").kind == "other"
 
 
 @pytest.fixture
@@ -183,6 +192,8 @@ def test_unsubscribes_by_mail_need_a_link_or_authentication(
         bob = book.find(state, "bob@example.org")
         assert bob is not None
         token = Tokens(server_key(config.settings.state)).make(bob, "unsubscribe")
+    config = project / "digest.yaml"
+    config.write_text(config.read_text() + "authserv_id: mx.example.org\n")
     box = maildir(
         project,
         sample("unsubscribe-with-link.eml", token=token),

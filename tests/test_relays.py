@@ -266,3 +266,33 @@ def test_pipelining_is_used_when_offered(
         [f"b{n}@example.org"] for n in range(3)
     ]
     assert all(b"\r\n.leading dot\r\n" in r.data for r in server.handler.received)
+
+
+def test_a_sender_refused_at_rcpt_bounces_nobody(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    """Postfix with smtpd_delay_reject answers a refused sender at RCPT, with 5.1.8."""
+    server = servers(Behaviour(refuse_all="553 5.1.8 <news@example.org>: Sender address rejected"))
+    configure(project, server.port, recipients=readers(5))
+    result = digest("build")
+    assert result.exit_code == 1 and "refused to take issue" in result.output
+    assert set(statuses(project).values()) <= {"pending", "failed-temporary"}
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    kept = dict(db.execute("SELECT address, status FROM readers").fetchall())
+    db.close()
+    assert set(kept.values()) == {"active"}  # nobody suppressed for the relay's refusal
+
+
+def test_unknown_users_at_the_start_do_not_stop_the_run(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    unknown = {f"r{n}@example.org": f"550 5.1.1 <r{n}@example.org>: User unknown" for n in range(4)}
+    server = servers(Behaviour(refuse=unknown))
+    configure(project, server.port, recipients=readers(8))
+    result = digest("build")
+    assert "refused to take issue" not in result.output
+    assert sorted(server.handler.recipients()) == readers(8)[4:]
+    db = sqlite3.connect(project / ".digest" / "state.db")
+    kept = dict(db.execute("SELECT address, status FROM readers").fetchall())
+    db.close()
+    assert [kept[r] for r in unknown] == ["bounced"] * 4

@@ -242,6 +242,11 @@ def test_the_subscribe_form_is_off_by_default(served: Running) -> None:
 
 
 def confirmation_link(project: Path, address: str) -> str:
+    """The link in the confirmation sent to ``address`` (sent after the response: wait)."""
+    deadline = time.monotonic() + 10
+    while not any(address in p.name for p in (project / "outbox" / "notices").glob("*.eml")):
+        assert time.monotonic() < deadline, f"no confirmation for {address}"
+        time.sleep(0.05)
     notices = sorted((project / "outbox" / "notices").glob("*.eml"))
     for path in notices:
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -287,5 +292,19 @@ def test_double_opt_in_and_old_links_void_after_resubscribing(
         assert "Check your inbox" in again.text
         assert len(list((project / "outbox" / "notices").glob("*.eml"))) == before
         assert running.client.post("/subscribe", data={"email": "nope"}).status_code == 400
+        # A name with control characters is cleaned; a complained address is never mailed.
+        odd = running.client.post("/subscribe", data={"email": "odd@example.org", "name": "A\x01B"})
+        assert odd.status_code == 200
+        config = load_config(project / "digest.yaml")
+        with open_state(config.settings.state) as state:
+            odd_reader = book.find(state, "odd@example.org")
+            assert odd_reader is not None and odd_reader.name == "A B"
+            book.add(
+                state, "spam@example.org", source="import", now="2026-12-01", status="complained"
+            )
+        answer = running.client.post("/subscribe", data={"email": "spam@example.org"})
+        assert "Check your inbox" in answer.text  # the same answer...
+        time.sleep(0.5)  # ...and no confirmation, now or later
+        assert not list((project / "outbox" / "notices").glob("spam@*"))
     finally:
         running.stop()

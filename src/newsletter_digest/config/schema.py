@@ -333,6 +333,13 @@ class Settings(BaseModel):
         "a Maildir or mbox path, or an IMAP account (section); 'digest inbox' reads it, and "
         "'digest run' before each issue.",
     )
+    authserv_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}$",
+        description="The name your own receiving server writes in Authentication-Results "
+        "(RFC 8601); only those results are trusted for unsubscribe requests by mail. "
+        "Without it, a request by mail needs the reader's unsubscribe link.",
+    )
     serve: ServeSettings = Field(
         default_factory=ServeSettings,
         description="The public server: one-click unsubscribe, subscribe form (section).",

@@ -97,6 +97,21 @@ def refusal_key(reply: str) -> tuple[str, str]:
     return (match.group(1), match.group(2) or "") if match else (reply, "")
 
 
+# Enhanced status codes about one recipient's mailbox, never the relay's doing (RFC 3463):
+# bad mailbox, bad system, bad syntax, moved, null MX; disabled, full, too large for it.
+RECIPIENT_STATUSES = frozenset(
+    ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.2.2", "5.2.3")
+)
+
+
+def no_such_mailbox(reply: str) -> bool:
+    """A 5.1.x refusal of the recipient's address itself (not of the sender's)."""
+    status = refusal_key(reply)[1]
+    return (
+        status in RECIPIENT_STATUSES and status.startswith("5.1.") and "sender" not in reply.lower()
+    )
+
+
 def relay_hint(reply: str, *, at_sender: bool = False) -> str:
     """What a user can do about a refusal that is the relay's (``at_sender``: the reply to
     MAIL FROM, which is about the sender whatever its code)."""
@@ -133,8 +148,8 @@ class _RelayWatch:
 
     def refused(self, delivery: Delivery, reply: str) -> list[Delivery] | None:
         """The readers refused alike so far, once there are enough of them; else None."""
-        if self.accepted:
-            return None
+        if self.accepted or refusal_key(reply)[1] in RECIPIENT_STATUSES:
+            return None  # after a success, or a refusal about this reader's own mailbox
         key = refusal_key(reply)
         if key != self.key:
             self.key, self.streak = key, []
@@ -208,36 +223,41 @@ def deliver_all(
     source = iter(deliveries)
     in_flight, alive = 0, len(workers)
     errors: list[BaseException] = []
-    while alive:
-        while in_flight < 2 * connections and not stopping():  # keep every connection busy
-            delivery = next(source, None)
-            if delivery is None:
+    try:
+        while alive:
+            while in_flight < 2 * connections and not stopping():  # keep connections busy
+                delivery = next(source, None)
+                if delivery is None:
+                    break
+                todo.put(delivery)
+                in_flight += 1
+            if in_flight == 0:
                 break
-            todo.put(delivery)
-            in_flight += 1
-        if in_flight == 0:
-            break
-        try:
-            item = done.get(timeout=0.2)  # short waits: a signal handler gets to run
-        except queue.Empty:
-            continue
-        if item is _FINISHED:
-            alive -= 1
-        elif isinstance(item, BaseException):
-            errors.append(item)
-        elif isinstance(item, tuple):
-            in_flight -= 1
-            _settle(item, record, watch, result, halt, errors)
-    for _ in workers:
-        todo.put(None)
-    for worker in workers:
-        worker.join()
-    while not done.empty():  # answers that came in while stopping: log them too
-        item = done.get()
-        if isinstance(item, BaseException):
-            errors.append(item)
-        elif isinstance(item, tuple):
-            _settle(item, record, watch, result, halt, errors)
+            try:
+                item = done.get(timeout=0.2)  # short waits: a signal handler gets to run
+            except queue.Empty:
+                continue
+            if item is _FINISHED:
+                alive -= 1
+            elif isinstance(item, BaseException):
+                errors.append(item)
+            elif isinstance(item, tuple):
+                in_flight -= 1
+                _settle(item, record, watch, result, halt, errors)
+    finally:
+        # Whatever ended the loop (the source raising included): stop the workers, and log
+        # every answer that came back, so no reader the relay accepted is left pending.
+        halt.set()
+        for _ in workers:
+            todo.put(None)
+        for worker in workers:
+            worker.join()
+        while not done.empty():
+            item = done.get()
+            if isinstance(item, BaseException):
+                errors.append(item)
+            elif isinstance(item, tuple):
+                _settle(item, record, watch, result, halt, errors)
     if errors and result.refusal is None:
         raise errors[0]
     return result

@@ -19,11 +19,11 @@ from datetime import datetime
 from email.utils import parseaddr as split_address
 
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, refusal_key
+from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, no_such_mailbox
 from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
-from newsletter_digest.errors import DeliveryError
+from newsletter_digest.errors import ComposeError, DeliveryError
 from newsletter_digest.mail import compose, dkim, headers
 from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folder_name
@@ -235,6 +235,7 @@ def _send_all(
     local, _, domain = sender.rpartition("@")
     total = state.count_deliveries(record.number, UNFINISHED)
     done = 0
+    dead: dict[str, str] = {}  # recipient -> a 5.1.x reply: no such mailbox or domain
 
     def message(delivery: Delivery) -> bytes:
         token = unsubscribe.pop(delivery.recipient, "")
@@ -255,10 +256,8 @@ def _send_all(
         nonlocal done
         status = STATUS.get(outcome.verdict, "failed-temporary")
         state.mark(record.number, delivery.recipient, status, outcome.reply, _now(), attempts=tries)
-        if tries and outcome.verdict == "permanent" and refusal_key(outcome.reply)[1][:4] == "5.1.":
-            reader = book.find(state, delivery.recipient)  # 5.1.x: no such mailbox or domain
-            if reader is not None:
-                book.set_status(state, reader.id, "bounced", outcome.reply, _now())
+        if tries and outcome.verdict == "permanent" and no_such_mailbox(outcome.reply):
+            dead[delivery.recipient] = outcome.reply  # bounced once the run rules out the relay
         if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
             done += 1
             if progress is not None:
@@ -287,7 +286,12 @@ def _send_all(
             if pool is None or dkim_key is None:
                 yield delivery
                 continue
-            ready[delivery.recipient] = pool.submit(dkim.sign, message(delivery), dkim_key)
+            try:
+                data = message(delivery)
+            except ComposeError as e:  # this reader's message cannot be made: they fail alone
+                log(delivery, Outcome("permanent", f"{e.message} ({e.hint})"), 0)
+                continue
+            ready[delivery.recipient] = pool.submit(dkim.sign, data, dkim_key)
             ahead.append(delivery)
             if len(ahead) >= depth:
                 yield ahead.popleft()
@@ -306,6 +310,11 @@ def _send_all(
             should_stop=should_stop,
         )
 
+    requeued = {d.recipient for d in result.requeued}
+    for recipient, reply in dead.items():  # not those the relay refused along with everyone
+        reader = book.find(state, recipient) if recipient not in requeued else None
+        if reader is not None:
+            book.set_status(state, reader.id, "bounced", reply, _now())
     report.sent_now = result.sent
     report.refusal = result.refusal
     if result.refusal is not None:

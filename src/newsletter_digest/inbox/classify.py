@@ -12,6 +12,7 @@ guessed from free text are never enough on their own.
 
 from __future__ import annotations
 
+import codecs
 import email
 import re
 from email import policy
@@ -44,8 +45,19 @@ class Finding(NamedTuple):
     reason: str = ""  # why, in words, for the log and the reader's row
 
 
-def classify(raw: bytes) -> Finding:
-    """Read one message; never raises on bad input (a bad message is 'other', with why)."""
+def classify(raw: bytes, authserv_id: str | None = None) -> Finding:
+    """Read one message; never raises on bad input (a bad message is 'other', with why).
+
+    ``authserv_id`` names the user's own receiving server: only Authentication-Results it
+    wrote are trusted (anyone can write the header into a message they send).
+    """
+    try:
+        return _classify(raw, authserv_id)
+    except Exception as e:  # any parser or detector on hostile input: report, never crash
+        return Finding("other", reason=f"cannot be read: {type(e).__name__}")
+
+
+def _classify(raw: bytes, authserv_id: str | None) -> Finding:
     if len(raw) > MAX_BYTES:
         return Finding("other", reason=f"larger than {MAX_BYTES // 2**20} MiB: not read")
     try:
@@ -67,7 +79,7 @@ def classify(raw: bytes) -> Finding:
     bounce = _nonstandard_bounce(message, parts)
     if bounce is not None:
         return bounce
-    return _request(message, parts)
+    return _request(message, parts, authserv_id)
 
 
 def _parts(message: Message) -> list[Message] | None:
@@ -80,10 +92,16 @@ def _parts(message: Message) -> list[Message] | None:
 
 
 def _text(part: Message, limit: int = 200_000) -> str:
+    """A part's text; a charset Python does not know (or a mangled name) reads as UTF-8."""
     payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload[:limit].decode(part.get_content_charset() or "utf-8", "replace")
-    return ""
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except (LookupError, ValueError, TypeError):
+        charset = "utf-8"
+    return payload[:limit].decode(charset, "replace")
 
 
 def _originals(message: Message, parts: list[Message]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -192,7 +210,7 @@ def _complaint(message: Message, parts: list[Message]) -> Finding:
     )
 
 
-def _request(message: Message, parts: list[Message]) -> Finding:
+def _request(message: Message, parts: list[Message], authserv_id: str | None) -> Finding:
     """A message to the unsubscribe address: a token in it, or a subject that asks."""
     subject = str(message.get("subject", ""))
     texts = [subject] + [_text(p, 20_000) for p in parts if p.get_content_maintype() == "text"]
@@ -207,33 +225,35 @@ def _request(message: Message, parts: list[Message]) -> Finding:
         "unsubscribe",
         tokens=tokens,
         sender=sender,
-        authenticated=_authenticated(message, sender),
+        authenticated=_authenticated(message, sender, authserv_id),
         reason="asked to unsubscribe by mail",
     )
 
 
-def _authenticated(message: Message, sender: str) -> bool:
-    """Whether the receiving server's Authentication-Results (the topmost one, which it
-    added itself) says DKIM or SPF passed for the From address's domain."""
+def _authenticated(message: Message, sender: str, authserv_id: str | None) -> bool:
+    """Whether the user's own receiving server (``authserv_id``) says, in an
+    Authentication-Results header it wrote, that DKIM or SPF passed for the From domain."""
     from authres import AuthenticationResultsHeader
     from authres.core import AuthResError
 
-    headers = message.get_all("authentication-results") or []
-    if not headers or "@" not in sender:
+    if not authserv_id or "@" not in sender:
         return False
     domain = sender.rpartition("@")[2]
-    try:
-        parsed = AuthenticationResultsHeader.parse_value(str(headers[0]))
-    except (AuthResError, ValueError, IndexError):
-        return False
-    for result in parsed.results:
-        if str(result.result).lower() != "pass":
+    for header in message.get_all("authentication-results") or []:
+        try:
+            parsed = AuthenticationResultsHeader.parse_value(str(header))
+        except (AuthResError, ValueError, IndexError):
             continue
-        props = {f"{p.type}.{p.name}".lower(): str(p.value).lower() for p in result.properties}
-        method = str(result.method).lower()
-        signer = props.get("header.d", "")
-        if method == "dkim" and signer and (domain == signer or domain.endswith(f".{signer}")):
-            return True  # the signing domain is From's, or the organisation's above it
-        if method == "spf" and props.get("smtp.mailfrom", "").rpartition("@")[2] == domain:
-            return True
+        if str(parsed.authserv_id).lower() != authserv_id.lower():
+            continue  # written by someone else: the sender, or a server on the way
+        for result in parsed.results:
+            if str(result.result).lower() != "pass":
+                continue
+            props = {f"{p.type}.{p.name}".lower(): str(p.value).lower() for p in result.properties}
+            method = str(result.method).lower()
+            signer = props.get("header.d", "")
+            if method == "dkim" and signer and (domain == signer or domain.endswith(f".{signer}")):
+                return True  # the signing domain is From's, or the organisation's above it
+            if method == "spf" and props.get("smtp.mailfrom", "").rpartition("@")[2] == domain:
+                return True
     return False

@@ -52,7 +52,7 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
                 if not dry_run:  # processed before a crash: finish the move
                     box.done(item)
                 continue
-            action, change = _decide(state, tokens, item)
+            action, change = _decide(state, tokens, item, s.authserv_id)
             actions.append(action)
             if dry_run or not action.decided:
                 continue
@@ -76,12 +76,14 @@ class _Change(NamedTuple):
 Decision = tuple[Action, _Change | None]
 
 
-def _decide(state: State, tokens: Tokens | None, item: mailboxes.Item) -> Decision:
+def _decide(
+    state: State, tokens: Tokens | None, item: mailboxes.Item, authserv_id: str | None
+) -> Decision:
     if item.raw is None:
         return Action(
             item.key, "other", "skipped: larger than the size cap, not read", "", True
         ), None
-    finding = classify(item.raw)
+    finding = classify(item.raw, authserv_id)
     if finding.kind == "other":
         return Action(item.key, "other", f"left alone: {finding.reason}"), None
     if finding.kind == "unsubscribe":

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from email.utils import quote
 from typing import NamedTuple
 
-from newsletter_digest.addresses import mailbox_key, split_mailbox
+from newsletter_digest.addresses import CONTROLS, mailbox_key, split_mailbox
 from newsletter_digest.state.store import State
 
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
@@ -42,6 +42,11 @@ class Reader(NamedTuple):
     def mailbox(self) -> str:
         """``Name <address>``, or the address alone, as a To header shows it."""
         return f'"{quote(self.name)}" <{self.address}>' if self.name else self.address
+
+
+def clean_name(name: str) -> str:
+    """A display name as the book keeps it: one line, no control characters, 100 at most."""
+    return " ".join(CONTROLS.sub(" ", name).split())[:100]
 
 
 def new_secret() -> str:
@@ -79,7 +84,7 @@ def add(
     again. The second value says whether a row was added.
     """
     display, address = split_mailbox(value)
-    name = name if name is not None else display
+    name = clean_name(name if name is not None else display)
     with state.write_lock():
         added = state.execute(
             "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
@@ -130,7 +135,7 @@ def sync_config(state: State, entries: Iterable[str], now: str) -> None:
     def rows() -> Iterator[tuple[object, ...]]:
         for entry in entries:
             name, address = split_mailbox(entry)
-            yield (address, mailbox_key(address), name, now, now, now, new_secret())
+            yield (address, mailbox_key(address), clean_name(name), now, now, now, new_secret())
 
     with state.write_lock():
         state.execute("UPDATE readers SET listed = 0 WHERE source = 'config'")

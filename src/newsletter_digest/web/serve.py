@@ -13,6 +13,7 @@ Bodies over 4 KB, wrong content types and too many requests from one client are 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
@@ -40,6 +42,7 @@ from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.render.renderer import page_environment
 from newsletter_digest.state.store import State, open_state
 
+log = logging.getLogger("newsletter_digest.serve")
 MAX_BODY = 4096
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _ISSUE = re.compile(r"issue-\d{4,}")
@@ -55,10 +58,13 @@ SECURITY_HEADERS = {
 
 
 class RateLimiter:
-    """At most ``per_minute`` requests a key (a client address) in any sliding minute."""
+    """At most ``limit`` requests a key (a client address) in any sliding ``window`` seconds."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = per_minute
+    def __init__(
+        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit = limit
+        self._window = window
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -67,9 +73,10 @@ class RateLimiter:
         now = self._clock()
         with self._lock:
             if len(self._seen) > 10_000:  # bounded memory under a flood of addresses
-                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - 60}
+                recent = now - self._window
+                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > recent}
             times = self._seen.setdefault(key, deque())
-            while times and times[0] <= now - 60:
+            while times and times[0] <= now - self._window:
                 times.popleft()
             if len(times) >= self._limit:
                 return False
@@ -127,7 +134,7 @@ def create_app(config: Config) -> Starlette:
     s = config.settings
     tokens = Tokens(server_key(s.state))
     limiter = RateLimiter(s.serve.requests_per_minute)
-    mail_limiter = RateLimiter(1)  # one confirmation email per address a minute
+    mail_limiter = RateLimiter(1, window=3600)  # one confirmation email per address an hour
     env = page_environment(s.templates)
     outbox = s.outbox.resolve()
 
@@ -223,18 +230,33 @@ def create_app(config: Config) -> Starlette:
                 )
             except ValueError:
                 return page(400, "That is not an email address", form=form)
-            # Whatever the address's story, the answer is the same: nothing is revealed.
-            if reader.status != "active" and mail_limiter.allow(reader.address.casefold()):
-                link = f"{s.base_url}/confirm/{tokens.make(reader, 'confirm')}"
-                message, _ = notices.confirmation(
-                    s.title, s.sender, reader.mailbox, link, datetime.now().astimezone()
-                )
-                send_notice(config, message, reader.mailbox)
-        return page(
+            # Never mail an address that bounced or complained, nor one already subscribed;
+            # and whatever the address's story, the answer (and its timing) is the same: the
+            # confirmation goes out after the response, so nothing is revealed.
+            mail = reader.status in ("unconfirmed", "unsubscribed") and mail_limiter.allow(
+                reader.address.casefold()
+            )
+            link = f"{s.base_url}/confirm/{tokens.make(reader, 'confirm')}"
+        response = page(
             200,
             "Check your inbox",
             "If the address can get mail, a message with a confirmation link is on its way.",
         )
+        if mail:
+            response.background = BackgroundTask(confirm_by_mail, reader.mailbox, link)
+        return response
+
+    def confirm_by_mail(mailbox: str, link: str) -> None:
+        """The double opt-in email; a failure is logged (the reader can ask again)."""
+        try:
+            message, _ = notices.confirmation(
+                s.title, s.sender, mailbox, link, datetime.now().astimezone()
+            )
+            outcome = send_notice(config, message, mailbox)
+            if outcome.verdict != "sent":
+                log.warning("confirmation to a new reader not sent: %s", outcome.reply)
+        except Exception as e:  # the reader already has their answer
+            log.warning("confirmation to a new reader not sent: %s", e)
 
     async def confirm(request: Request) -> Response:
         token = request.path_params["token"]
