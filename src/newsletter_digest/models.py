@@ -28,6 +28,17 @@ class Excerpt(NamedTuple):
     weight: int = 1
     added: date | None = None
     active: bool = True
+    # Where it came from (importers write these): book, place in it, dates, the source.
+    book: str | None = None
+    location: str | None = None
+    highlighted: date | None = None
+    published: date | None = None
+    imported_from: str | None = None
+
+    @property
+    def dated(self) -> date | None:
+        """When the excerpt is from: published or highlighted, else when it was added."""
+        return self.published or self.highlighted or self.added
 
 
 class Problem(NamedTuple):
@@ -55,6 +66,18 @@ class Pick(NamedTuple):
 
     excerpt_id: str
     cycle: int
+    section: str = ""  # the section whose rotation it counts in ("" without sections)
+
+
+class SectionSpec(NamedTuple):
+    """One section of an issue, as the rotation needs it (from the ``sections`` setting)."""
+
+    title: str
+    tags: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    since_last_issue: bool = False
+    size: int = 1  # how many excerpts (the setting's 'count')
+    required: bool = False
 
 
 class Selection(NamedTuple):
@@ -66,6 +89,9 @@ class Selection(NamedTuple):
     cycle_shown: int
     cycle_size: int
     warnings: tuple[str, ...] = ()
+    # With sections: each section's title and how many of ``excerpts`` (in order) it has.
+    sections: tuple[tuple[str, int], ...] = ()
+    reasons: tuple[str, ...] = ()  # why each excerpt was picked, for the preview
 
 
 class IssueInfo(NamedTuple):

@@ -21,6 +21,7 @@ from newsletter_digest.models import (
     IssueRecord,
     Problem,
     RenderedIssue,
+    SectionSpec,
     Selection,
     Slot,
     folder_name,
@@ -28,6 +29,7 @@ from newsletter_digest.models import (
 from newsletter_digest.render.personal import personalize, unsubscribe_links
 from newsletter_digest.render.renderer import Branding, Renderer, size_warning, template_cache_dir
 from newsletter_digest.rotation import cycles as rotation
+from newsletter_digest.rotation.sections import forecast_sections
 from newsletter_digest.state.store import State, open_state
 
 
@@ -109,11 +111,29 @@ def plan_next(
     loaded = load_content(s.content, cache_path, save=save_cache)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
     history = state.history() + [record.picks for record in unrecorded(config, state)]
-    ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
+    if s.sections:
+        specs = [
+            SectionSpec(
+                title=section.title,
+                tags=section.from_.tags,
+                sources=section.from_.sources,
+                since_last_issue=section.from_.since_last_issue,
+                size=section.count,
+                required=section.required,
+            )
+            for section in s.sections
+        ]
+        recorded = state.issues()
+        last = recorded[-1].date if recorded else None
+        ahead = forecast_sections(loaded.excerpts, history, specs, s.seed, last, skip + 1)
+    else:
+        ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
     selection = ahead[-1]
     number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1 + skip
     info = IssueInfo(number=number, date=today)
-    rendered = (renderer or make_renderer(config)).render(info, selection.excerpts)
+    rendered = (renderer or make_renderer(config)).render(
+        info, selection.excerpts, selection.sections
+    )
     return Plan(info=info, selection=selection, rendered=rendered, problems=loaded.problems)
 
 

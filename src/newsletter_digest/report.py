@@ -12,11 +12,11 @@ from newsletter_digest.state.store import open_state
 
 
 def issue_lines(selection: Selection) -> Iterator[str]:
-    """One numbered line per picked excerpt, with its id and the cycle it counts toward."""
-    for position, (excerpt, pick) in enumerate(
-        zip(selection.excerpts, selection.picks, strict=True), 1
-    ):
-        yield f"{position}. {excerpt.title}  [{excerpt.id}, cycle {pick.cycle + 1}]"
+    """One numbered line per picked excerpt, with its id and why it was picked: the cycle it
+    counts toward, or (with sections) its section and the section's reason."""
+    reasons = selection.reasons or tuple(f"cycle {p.cycle + 1}" for p in selection.picks)
+    for position, (excerpt, why) in enumerate(zip(selection.excerpts, reasons, strict=True), 1):
+        yield f"{position}. {excerpt.title}  [{excerpt.id}, {why}]"
 
 
 def rotation_line(selection: Selection) -> str:

@@ -247,6 +247,40 @@ class ImapSettings(BaseModel):
     )
 
 
+class SectionFrom(BaseModel):
+    """A section's ``from``: which excerpts it draws on (all, without one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: tuple[str, ...] = Field(default=(), description="Excerpts with any of these tags.")
+    sources: tuple[str, ...] = Field(
+        default=(), description="Excerpts whose source is one of these."
+    )
+    since_last_issue: bool = Field(
+        default=False,
+        description="Only excerpts never shown, dated after the last issue (fresh items, "
+        "newest first, each once).",
+    )
+
+
+class SectionSettings(BaseModel):
+    """One section of every issue: a title, where its excerpts come from, how many."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    title: str = Field(min_length=1, description="The section's heading in the issue.")
+    from_: SectionFrom = Field(
+        default_factory=SectionFrom,
+        alias="from",
+        description="Which excerpts it draws on: tags, sources, since_last_issue.",
+    )
+    count: int = Field(default=1, ge=1, le=100, description="Excerpts in this section.")
+    required: bool = Field(
+        default=False,
+        description="Fail the build when the section finds nothing (else it is left out).",
+    )
+
+
 class ServeSettings(BaseModel):
     """The ``serve`` section: the public side that ``digest serve`` runs."""
 
@@ -278,6 +312,11 @@ class Settings(BaseModel):
         description="File of one address per line ('#' comments), merged with recipients.",
     )
     per_issue: int = Field(default=3, ge=1, le=100, description="Excerpts per issue.")
+    sections: tuple[SectionSettings, ...] = Field(
+        default=(),
+        description="Issues made of titled sections (list); an excerpt belongs to the first "
+        "section whose 'from' it matches. Without sections, per_issue excerpts in rotation.",
+    )
     language: str = Field(
         default="en",
         pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",

@@ -131,6 +131,12 @@ _CHECKS: dict[str, Callable[[str, object], object]] = {
     "weight": _weight,
     "added": _added,
     "active": _active,
+    # Provenance, as the importers write it.
+    "book": _text,
+    "location": _text,
+    "highlighted": _added,
+    "published": _added,
+    "imported_from": _text,
 }
 KNOWN_KEYS = tuple(_CHECKS)
 
@@ -276,9 +282,22 @@ def _load_file(full_path: str, size: int, path: Path, stem: str) -> Excerpt | tu
 def _to_cache(result: Excerpt | tuple[Problem, ...]) -> list[Any]:
     """Return the JSON form of one file's load result."""
     if isinstance(result, Excerpt):
-        added = result.added.isoformat() if result.added else None
+
+        def day(value: date | None) -> str | None:
+            return value.isoformat() if value else None
+
         fields = [result.title, result.body, result.url, result.author, result.source]
-        return ["e", *fields, list(result.tags), result.weight, added, result.active]
+        more = [result.book, result.location, day(result.highlighted), day(result.published)]
+        return [
+            "e",
+            *fields,
+            list(result.tags),
+            result.weight,
+            day(result.added),
+            result.active,
+            *more,
+            result.imported_from,
+        ]
     return ["p", [[p.message, p.line] for p in result]]
 
 
@@ -292,7 +311,8 @@ def _opt_str(value: object) -> str | None:
 def _from_cache(item: list[Any], path: Path, stem: str) -> Excerpt | tuple[Problem, ...]:
     """Rebuild one file's load result from its JSON form; TypeError/ValueError when malformed."""
     if item[0] == "e":
-        _, title, body, url, author, source, tags, weight, added, active = item
+        _, title, body, url, author, source, tags, weight, added, active, *more = item
+        book, location, highlighted, published, imported_from = more
         if type(title) is not str or type(body) is not str or type(tags) is not list:
             raise TypeError(item)
         if type(weight) is not int or type(active) is not bool:
@@ -309,6 +329,11 @@ def _from_cache(item: list[Any], path: Path, stem: str) -> Excerpt | tuple[Probl
             weight,
             None if added is None else date.fromisoformat(added),
             active,
+            _opt_str(book),
+            _opt_str(location),
+            None if highlighted is None else date.fromisoformat(highlighted),
+            None if published is None else date.fromisoformat(published),
+            _opt_str(imported_from),
         )
     if item[0] == "p":
         return tuple(

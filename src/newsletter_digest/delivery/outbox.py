@@ -38,7 +38,7 @@ def manifest(record: IssueRecord) -> bytes:
         "subject": record.subject,
         "message_id": record.message_id,
         "picks": [
-            {"excerpt_id": p.excerpt_id, "cycle": p.cycle, "title": t}
+            {"excerpt_id": p.excerpt_id, "cycle": p.cycle, "title": t, "section": p.section}
             for p, t in zip(record.picks, record.titles, strict=True)
         ],
     }
@@ -129,7 +129,10 @@ def read_manifest(folder: Path) -> IssueRecord | None:
             subject=str(data["subject"]),
             message_id=str(data["message_id"]),
             folder=folder.name,
-            picks=tuple(Pick(str(p["excerpt_id"]), int(p["cycle"])) for p in picks),
+            picks=tuple(
+                Pick(str(p["excerpt_id"]), int(p["cycle"]), str(p.get("section", "")))
+                for p in picks
+            ),
             titles=tuple(str(p["title"]) for p in picks),
         )
     except (OSError, ValueError, KeyError, TypeError):

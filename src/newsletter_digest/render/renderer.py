@@ -116,6 +116,13 @@ class ExcerptView(NamedTuple):
     text: str
 
 
+class SectionView(NamedTuple):
+    """What templates see of one section: its title and its excerpts."""
+
+    title: str
+    excerpts: tuple[ExcerptView, ...]
+
+
 def excerpt_view(excerpt: Excerpt, cache: RenderCache | None = None) -> ExcerptView:
     """Prepare one excerpt for templates; a url that is not http(s)/mailto is left out."""
     url = excerpt.url if excerpt.url and markdown.is_safe_url(excerpt.url) else None
@@ -466,10 +473,23 @@ class Renderer:
         self._strings: dict[str, jinja2.Template] = {}
         self._inliner = DocumentInliner()
 
-    def render(self, issue: IssueInfo, excerpts: Sequence[Excerpt]) -> RenderedIssue:
-        """Render subject, preheader, HTML and text of one issue; TemplateError if one fails."""
+    def render(
+        self,
+        issue: IssueInfo,
+        excerpts: Sequence[Excerpt],
+        sections: Sequence[tuple[str, int]] = (),
+    ) -> RenderedIssue:
+        """Render subject, preheader, HTML and text of one issue; TemplateError if one fails.
+
+        ``sections`` splits ``excerpts`` (in order) into titled parts: (title, how many).
+        """
         b = self._branding
         views = tuple(excerpt_view(e, self.cache) for e in excerpts)
+        parts: list[SectionView] = []
+        start = 0
+        for title, size in sections:
+            parts.append(SectionView(title, views[start : start + size]))
+            start += size
         context: dict[str, Any] = {
             "title": b.title,
             "language": b.language,
@@ -480,6 +500,7 @@ class Renderer:
             "web_url": web_url(b.base_url, issue.number),
             "issue": issue,
             "excerpts": views,
+            "sections": tuple(parts),  # empty without sections: excerpts is the whole issue
             # Markers, filled per recipient after rendering (see personal.py).
             "recipient": RecipientFields(),
         }

@@ -126,6 +126,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_message_id ON deliveries(message_id);
     """,
+    # Sections: each pick counts in its own section's rotation.
+    """
+    ALTER TABLE picks ADD COLUMN section TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
@@ -190,11 +194,12 @@ class State:
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
         rows = self.query(
-            "SELECT issue_number, excerpt_id, cycle FROM picks ORDER BY issue_number, position"
+            "SELECT issue_number, excerpt_id, cycle, section FROM picks"
+            " ORDER BY issue_number, position"
         )
         grouped: dict[int, list[Pick]] = {}
-        for number, excerpt_id, cycle in rows:
-            grouped.setdefault(number, []).append(Pick(excerpt_id, cycle))
+        for number, excerpt_id, cycle, section in rows:
+            grouped.setdefault(number, []).append(Pick(excerpt_id, cycle, section))
         return [tuple(picks) for _, picks in sorted(grouped.items())]
 
     def last_number(self) -> int:
@@ -218,10 +223,10 @@ class State:
                 ),
             )
             self._conn.executemany(
-                "INSERT INTO picks (issue_number, position, excerpt_id, cycle, title)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO picks (issue_number, position, excerpt_id, cycle, title, section)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (record.number, position, pick.excerpt_id, pick.cycle, title)
+                    (record.number, position, pick.excerpt_id, pick.cycle, title, pick.section)
                     for position, (pick, title) in enumerate(
                         zip(record.picks, record.titles, strict=True)
                     )
@@ -238,14 +243,14 @@ class State:
             f"{where} ORDER BY number",
             args,
         )
-        picks: dict[int, list[tuple[str, int, str]]] = {}
+        picks: dict[int, list[tuple[str, int, str, str]]] = {}
         pick_where = "WHERE issue_number = ?" if number is not None else ""
-        for issue_number, excerpt_id, cycle, title in self.query(
-            f"SELECT issue_number, excerpt_id, cycle, title FROM picks {pick_where} "
+        for issue_number, excerpt_id, cycle, title, section in self.query(
+            f"SELECT issue_number, excerpt_id, cycle, title, section FROM picks {pick_where} "
             "ORDER BY issue_number, position",
             args,
         ):
-            picks.setdefault(issue_number, []).append((excerpt_id, cycle, title))
+            picks.setdefault(issue_number, []).append((excerpt_id, cycle, title, section))
         return [
             IssueRecord(
                 number=row[0],
@@ -254,8 +259,8 @@ class State:
                 subject=row[3],
                 message_id=row[4],
                 folder=row[5],
-                picks=tuple(Pick(e, c) for e, c, _ in picks.get(row[0], [])),
-                titles=tuple(t for _, _, t in picks.get(row[0], [])),
+                picks=tuple(Pick(e, c, s) for e, c, _, s in picks.get(row[0], [])),
+                titles=tuple(t for _, _, t, _ in picks.get(row[0], [])),
             )
             for row in rows
         ]
