@@ -154,7 +154,13 @@ def _resolved(settings: Settings, base: Path) -> Settings:
     elif settings.inbox is not None and settings.inbox.ca_file is not None:
         ca_file = _resolve(base, settings.inbox.ca_file)
         update["inbox"] = settings.inbox.model_copy(update={"ca_file": ca_file})
-    return settings.model_copy(update=update | {"smtp": smtp, "dkim": dkim})
+    sources = tuple(
+        source.model_copy(update={source.kind: _resolve(base, source.location)})
+        if isinstance(source.location, Path)
+        else source
+        for source in settings.sources
+    )
+    return settings.model_copy(update=update | {"smtp": smtp, "dkim": dkim, "sources": sources})
 
 
 def load_config(path: Path) -> Config:

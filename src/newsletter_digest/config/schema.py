@@ -247,6 +247,43 @@ class ImapSettings(BaseModel):
     )
 
 
+SOURCE_KINDS = ("feed", "kindle", "readwise", "instapaper", "teasers", "markdown")
+
+
+class SourceSettings(BaseModel):
+    """One entry of ``sources``: a feed URL or an export file, refreshed before each issue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feed: str | None = Field(default=None, description="An RSS or Atom feed: URL or file.")
+    kindle: Path | None = Field(default=None, description="A Kindle 'My Clippings.txt'.")
+    readwise: Path | None = Field(default=None, description="A Readwise CSV export.")
+    instapaper: Path | None = Field(default=None, description="An Instapaper CSV export.")
+    teasers: Path | None = Field(default=None, description="A plain-text teasers file.")
+    markdown: Path | None = Field(default=None, description="A Markdown file of excerpts.")
+    tags: tuple[str, ...] = Field(
+        default=(), description="Tags every excerpt from this source gets (for sections)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSettings:
+        given = [kind for kind in SOURCE_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(SOURCE_KINDS)} (got {len(given)})")
+        if self.feed is not None and "://" in self.feed:
+            urls.check_url(self.feed, ("https", "http"))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in SOURCE_KINDS if getattr(self, kind) is not None)
+
+    @property
+    def location(self) -> str | Path:
+        value: str | Path = getattr(self, self.kind)
+        return value
+
+
 class SectionFrom(BaseModel):
     """A section's ``from``: which excerpts it draws on (all, without one)."""
 
@@ -312,6 +349,11 @@ class Settings(BaseModel):
         description="File of one address per line ('#' comments), merged with recipients.",
     )
     per_issue: int = Field(default=3, ge=1, le=100, description="Excerpts per issue.")
+    sources: tuple[SourceSettings, ...] = Field(
+        default=(),
+        description="Feeds and exports that fill the content folder, refreshed by 'digest "
+        "build' and 'digest run' before each issue (list; see 'digest sources').",
+    )
     sections: tuple[SectionSettings, ...] = Field(
         default=(),
         description="Issues made of titled sections (list); an excerpt belongs to the first "

@@ -130,6 +130,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE picks ADD COLUMN section TEXT NOT NULL DEFAULT '';
     """,
+    # Sources: what each refresh found, and what makes the next one cheap (a feed's
+    # validators for a conditional GET; a file's size and mtime).
+    """
+    CREATE TABLE sources (
+        key           TEXT PRIMARY KEY,
+        etag          TEXT,
+        last_modified TEXT,
+        file_stamp    TEXT,
+        refreshed_at  TEXT,
+        added         INTEGER NOT NULL DEFAULT 0,
+        total         INTEGER NOT NULL DEFAULT 0,
+        error         TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
