@@ -55,14 +55,15 @@ _QUOTES = str.maketrans(
         "\\": None,  # Markdown escapes and hard line breaks are not part of the text
     }
 )
-_TRAILING_ELLIPSIS = re.compile(r"(?:\s*(?:…|\.\.\.))+\s*$")
+_TRAILING_ELLIPSIS = re.compile(r"[\s.…]+$")  # "...", "…", and so a final "." too
 
 
 def dedupe_key(text: str) -> str:
     """Return text in the form used to spot the same excerpt twice.
 
     Case, runs of whitespace, straight versus curly quotes, Markdown backslashes and a trailing
-    ellipsis ("…" or "...") make no difference. Applying it twice gives the same as once.
+    ellipsis ("…" or "...", or a final ".") make no difference, so a source's cut-off teaser
+    matches the full sentence. Applying it twice gives the same as once.
     """
     folded = text.casefold().translate(_QUOTES)
     collapsed = " ".join(folded.split())
