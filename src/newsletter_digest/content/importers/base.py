@@ -174,7 +174,9 @@ def file_text(item: Item, imported_from: str, added: date | None) -> str:
     if added is not None:
         values["added"] = added
     meta = {key: values[key] for key in _KEY_ORDER if _present(values.get(key))}
-    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
+    # libyaml's safe dumper when built in: ten times faster than the pure-Python one
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    front = yaml.dump(meta, Dumper=dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
     return f"---\n{front}---\n\n{item.body}\n"
 
 
