@@ -277,25 +277,75 @@ def archive(ctx: click.Context) -> None:
 
 
 @cli.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["teasers", "markdown", "feed", "kindle", "readwise", "instapaper"]),
+    help="Format of the sources (default: picked from each file's name and contents; "
+    "a URL is a feed).",
+)
 @click.option(
     "--to",
     "target",
     type=click.Path(file_okay=False, path_type=Path),
     help="Content folder to write to (default: 'content' from the config).",
 )
+@click.option(
+    "--max-length",
+    default=600,
+    show_default=True,
+    type=click.IntRange(80, 100_000),
+    help="Feeds: cut each entry's text at a sentence end near this many characters.",
+)
 @click.pass_context
-def import_(ctx: click.Context, files: tuple[Path, ...], target: Path | None) -> None:
-    """Turn plain-text teaser files into excerpt files in the content folder."""
-    from newsletter_digest.content.teasers import import_teasers
+def import_(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    fmt: str | None,
+    target: Path | None,
+    max_length: int,
+) -> None:
+    """Turn SOURCES (files or feed URLs) into excerpt files in the content folder.
+
+    Formats: plain-text teasers (.txt), Markdown files, RSS/Atom feeds (file or http(s) URL),
+    Kindle's My Clippings.txt, Readwise and Instapaper CSV exports. Anything already in the
+    content folder is not added again.
+    """
+    from newsletter_digest.content.importers import import_source, is_url
 
     content_dir = target if target is not None else _config(ctx).settings.content
-    result = import_teasers(files, content_dir, added=_now().date())
-    for path in result.written:
-        click.echo(f"added {_rel(path)}")
-    for reason in result.skipped:
-        click.echo(f"skipped {reason}")
-    click.echo(f"{len(result.written)} added, {len(result.skipped)} already present")
+    failed: list[DigestError] = []
+    added = _now().date()
+    for source in sources:
+        where: str | Path = source if is_url(source) else Path(source)
+        try:
+            report = import_source(where, content_dir, format=fmt, added=added, max_len=max_length)
+        except DigestError as e:
+            if len(sources) == 1:
+                raise
+            click.secho(f"error: {source}: {e.message}", fg="red", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            failed.append(e)
+            continue
+        if report.not_modified:
+            click.echo(f"{source}: not modified since the last fetch; nothing to import")
+            continue
+        for path in report.written:
+            click.echo(f"added {_rel(path)}")
+        for note in report.notes:
+            _warn(f"{source}: {note}")
+        for duplicate in report.duplicates:
+            click.echo(f"duplicate {duplicate}")
+        for skip in report.skipped:
+            click.echo(f"skipped {skip}")
+        click.echo(
+            f"{source} ({report.format}): {len(report.written)} added, "
+            f"{len(report.duplicates)} duplicate, {len(report.skipped)} skipped"
+        )
+    if failed:
+        sys.exit(1)
 
 
 def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:

@@ -1,0 +1,306 @@
+"""What every importer shares: items, skips, the report, the duplicate key and the writer.
+
+An importer turns one source into :class:`Item` objects (plain data, nothing written) plus the
+entries it left out (:class:`Skip`). :func:`write_items` then writes the new ones into the
+content folder, each file atomically, and says which were duplicates.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from newsletter_digest.content.frontmatter import split_front_matter
+from newsletter_digest.content.teasers import clean_text, slugify
+from newsletter_digest.errors import ContentError
+from newsletter_digest.files import fsync_dir
+
+# A source file larger than this is refused before a byte of it is read.
+MAX_SOURCE_BYTES = 200 * 1024 * 1024
+
+# Front matter keys in the order they are written; empty values are left out.
+_KEY_ORDER = (
+    "title",
+    "source",
+    "url",
+    "author",
+    "book",
+    "location",
+    "highlighted",
+    "published",
+    "tags",
+    "imported_from",
+    "added",
+)
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\\": None,  # Markdown escapes and hard line breaks are not part of the text
+    }
+)
+_TRAILING_ELLIPSIS = re.compile(r"[\s.…]+$")  # "...", "…", and so a final "." too
+
+
+def dedupe_key(text: str) -> str:
+    """Return text in the form used to spot the same excerpt twice.
+
+    Case, runs of whitespace, straight versus curly quotes, Markdown backslashes and a trailing
+    ellipsis ("…" or "...", or a final ".") make no difference, so a source's cut-off teaser
+    matches the full sentence. Applying it twice gives the same as once.
+    """
+    folded = text.casefold().translate(_QUOTES)
+    collapsed = " ".join(folded.split())
+    return _TRAILING_ELLIPSIS.sub("", collapsed)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One excerpt to write: Markdown body, title and provenance (front matter keys)."""
+
+    body: str
+    title: str
+    meta: dict[str, object] = field(default_factory=dict)
+    where: str = ""  # "entry 3", "line 12": where it came from in the source, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An entry of a source left out, and why."""
+
+    reason: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}" if self.where else self.reason
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What an importer read from one source: the items, what it skipped, notes for the user."""
+
+    items: list[Item] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What importing one source did.
+
+    ``written``: the new excerpt files; ``duplicates``: entries already in the content folder
+    (or earlier in the same source), each with the file that has it; ``skipped``: entries left
+    out with the reason; ``notes``: what else the user should know (a feed that was not
+    well-formed, a missing optional column). For a URL, ``not_modified`` is True when the
+    server answered 304, and ``etag``/``last_modified`` are the validators to send next time.
+    """
+
+    source: str
+    format: str
+    written: tuple[Path, ...] = ()
+    duplicates: tuple[str, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    notes: tuple[str, ...] = ()
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def read_source(path: Path) -> bytes:
+    """Read a source file; refuse one over MAX_SOURCE_BYTES before reading it."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise ContentError(
+                f"{path} is {size / 1024 / 1024:.0f} MB, over the "
+                f"{MAX_SOURCE_BYTES // 1024 // 1024} MB limit for an import; it was not read",
+                hint="split the export into smaller files, or export a shorter time range",
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
+    except OSError as e:
+        raise ContentError(
+            f"cannot read {path}: {e.strerror or e}",
+            hint="check the path and that the file is readable",
+        ) from e
+    if len(data) > MAX_SOURCE_BYTES:  # grew while being read
+        raise ContentError(
+            f"{path} is over the {MAX_SOURCE_BYTES // 1024 // 1024} MB limit for an import",
+            hint="split the export into smaller files",
+        )
+    return data
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode a text export: UTF-8 (with or without a BOM) or UTF-16 with a BOM; Unix newlines."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    else:
+        encoding = "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ContentError(
+            f"{name}:{line}: not {encoding.upper()} text (byte offset {e.start}: {e.reason})",
+            hint="save the file as UTF-8 (or UTF-16 with a byte order mark) and import it again",
+        ) from e
+    return clean_text(text)
+
+
+def file_text(item: Item, imported_from: str, added: date | None) -> str:
+    """Return an excerpt file's text: YAML front matter with the item's provenance, the body."""
+    import yaml
+
+    values: dict[str, object] = {**item.meta, "title": item.title, "imported_from": imported_from}
+    if added is not None:
+        values["added"] = added
+    meta = {key: values[key] for key in _KEY_ORDER if _present(values.get(key))}
+    # libyaml's safe dumper when built in: ten times faster than the pure-Python one
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    front = yaml.dump(meta, Dumper=dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
+    return f"---\n{front}---\n\n{item.body}\n"
+
+
+def _present(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str | list | tuple):
+        return bool(value)
+    return True
+
+
+def existing_keys(content_dir: Path) -> tuple[dict[str, str], set[str]]:
+    """Return {dedupe key of body: file name} of the folder's excerpts, and all names taken."""
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for entry in sorted(os.scandir(content_dir), key=lambda e: e.name):
+        taken.add(entry.name.lower())
+        if entry.name.startswith(".") or not entry.name.endswith(".md"):
+            continue
+        try:
+            raw = Path(entry.path).read_bytes()
+        except OSError:
+            continue
+        text = clean_text(raw.decode("utf-8", "replace"))
+        try:
+            body = split_front_matter(text)[1]
+        except ValueError:
+            body = text
+        keys.setdefault(dedupe_key(body), entry.name)
+    return keys, taken
+
+
+def write_items(
+    items: Iterable[Item], content_dir: Path, imported_from: str, added: date | None
+) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """Write each item not yet in content_dir (by dedupe_key) as <slug>.md; return
+    (files written, duplicate messages).
+
+    Each file appears whole or not at all: it is written under a hidden temporary name, the
+    data is flushed to disk, and only then is it linked under its real name.
+    """
+    try:
+        content_dir.mkdir(parents=True, exist_ok=True)
+        keys, taken = existing_keys(content_dir)
+    except OSError as e:
+        raise ContentError(
+            f"cannot use content folder {content_dir}: {e.strerror or e}",
+            hint="point the import at a folder you can write to",
+        ) from e
+    planned: list[tuple[str, bytes]] = []
+    duplicates: list[str] = []
+    for item in items:
+        key = dedupe_key(item.body)
+        if not key:
+            continue
+        if key in keys:
+            where = f"{item.where} " if item.where else ""
+            duplicates.append(f'{where}"{item.title}": already in {keys[key]}')
+            continue
+        name = _free_name(slugify(item.title), taken)
+        keys[key] = name
+        planned.append((name, file_text(item, imported_from, added).encode("utf-8")))
+    written = _create_all(content_dir, planned, taken)
+    return written, tuple(duplicates)
+
+
+def _free_name(slug: str, taken: set[str]) -> str:
+    """Return <slug>.md or <slug>-2.md, -3, ... whichever is not taken, and take it."""
+    number = 1
+    while True:
+        name = f"{slug}.md" if number == 1 else f"{slug}-{number}.md"
+        number += 1
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            return name
+
+
+def _create_all(
+    content_dir: Path, planned: Sequence[tuple[str, bytes]], taken: set[str]
+) -> tuple[Path, ...]:
+    """Create the files atomically: temporary files first, one flush to disk, then links."""
+    if not planned:
+        return ()
+    temps: list[Path] = []
+    written: list[Path] = []
+    try:
+        for _name, data in planned:
+            tmp = content_dir / f".import-{os.urandom(6).hex()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                if len(planned) == 1:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        if len(planned) > 1:
+            os.sync()  # one flush for the whole batch instead of one fsync per file
+        for (name, _data), tmp in zip(planned, temps, strict=True):
+            written.append(_link_free(content_dir, name, tmp, taken))
+        fsync_dir(content_dir)
+    except OSError as e:
+        raise ContentError(
+            f"cannot write to {content_dir}: {e.strerror or e} "
+            f"({len(written)} of {len(planned)} files written, each complete)",
+            hint="check that the content folder is writable and the disk is not full",
+        ) from e
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return tuple(written)
+
+
+def _link_free(content_dir: Path, name: str, tmp: Path, taken: set[str]) -> Path:
+    """Give tmp the name (or the next free one, if a file of that name appeared meanwhile)."""
+    while True:
+        target = content_dir / name
+        try:
+            os.link(tmp, target)
+            return target
+        except FileExistsError:
+            name = _free_name(name.removesuffix(".md"), taken)
+        except OSError:  # a file system without hard links
+            if target.exists():
+                name = _free_name(name.removesuffix(".md"), taken)
+                continue
+            tmp.replace(target)
+            return target

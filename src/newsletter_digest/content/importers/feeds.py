@@ -1,0 +1,168 @@
+"""RSS and Atom feeds (feedparser): each entry becomes an excerpt.
+
+The body is the entry's summary, or its content when it has none: HTML sanitized by feedparser
+(no scripts, no event handlers), turned into Markdown (markdownify) with links kept only when
+they are http, https or mailto, images dropped, and cut at a sentence boundary near ``max_len``
+characters, ending in "…".
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter_digest.content.importers.base import Item, Parsed, Skip
+from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
+from newsletter_digest.errors import ContentError
+from newsletter_digest.urls import url_problem
+
+DEFAULT_MAX_LEN = 600
+
+_TAG = re.compile(r"<[^>]*>")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]’”]*(?=\s)")
+_HTML_HINT = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+
+_converter: Any = None
+
+
+def _markdown_converter() -> Any:
+    """The HTML -> Markdown converter, made once (markdownify, imported only when needed)."""
+    global _converter
+    if _converter is None:
+        from markdownify import ATX, MarkdownConverter
+
+        class SafeConverter(MarkdownConverter):
+            """Links only to http(s)/mailto; no images, scripts or styles."""
+
+            def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
+                href = el.get("href") or ""
+                if not href or url_problem(href):
+                    return text
+                return str(super().convert_a(el, text, parent_tags))  # type: ignore[misc]
+
+            def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
+                return ""
+
+            def convert_script(self, el: Any, text: str, parent_tags: set[str]) -> str:
+                return ""
+
+            convert_style = convert_script
+            convert_iframe = convert_script
+
+        _converter = SafeConverter(heading_style=ATX, bullets="-", escape_misc=True)
+    return _converter
+
+
+def html_to_markdown(fragment: str) -> str:
+    """Return sanitized HTML as Markdown; text without tags is escaped as plain text."""
+    if "<" not in fragment:  # plain text (maybe with entities): no HTML parser needed
+        return plain_to_markdown(html.unescape(fragment)) if fragment.strip() else ""
+    text = str(_markdown_converter().convert(fragment))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def cut_at_sentence(text: str, max_len: int = DEFAULT_MAX_LEN) -> str:
+    """Return text cut near max_len characters at a sentence end (or else a word), plus "…"."""
+    if len(text) <= max_len:
+        return text
+    head = text[:max_len]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head + " ")]
+    if ends and ends[-1] >= max_len // 2:
+        cut = head[: ends[-1]]
+    else:
+        space = max(head.rfind(" "), head.rfind("\n"))
+        cut = head[:space] if space > max_len // 2 else head
+    return cut.rstrip(" \t\n.,;:-–—\\") + "…"
+
+
+def _plain(value: str) -> str:
+    """Plain text of a title or name that may hold HTML."""
+    return " ".join(html.unescape(_TAG.sub(" ", value)).split())
+
+
+def _date(entry: Any, *keys: str) -> date | None:
+    for key in keys:
+        parsed = entry.get(key)
+        if parsed:
+            try:
+                return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
+            except ValueError:
+                continue
+    return None
+
+
+def _body(entry: Any) -> str:
+    """The entry's summary, or else its first content, as Markdown."""
+    candidates: list[tuple[str, str]] = []
+    if entry.get("summary"):
+        detail = entry.get("summary_detail") or {}
+        candidates.append((entry["summary"], detail.get("type", "text/html")))
+    for content in entry.get("content") or []:
+        candidates.append((content.get("value", ""), content.get("type", "text/html")))
+    for value, kind in candidates:
+        if not value.strip():
+            continue
+        markdown = plain_to_markdown(value) if kind == "text/plain" else html_to_markdown(value)
+        if markdown.strip():
+            return markdown
+    return ""
+
+
+def looks_like_html_page(data: bytes) -> bool:
+    """True when data starts like an HTML page rather than a feed."""
+    return bool(_HTML_HINT.match(data[:4096].lstrip(b"\xef\xbb\xbf")))
+
+
+def parse_feed(data: bytes, label: str, max_len: int = DEFAULT_MAX_LEN) -> Parsed:
+    """Read a feed's entries as items; raise ContentError when nothing could be read."""
+    import feedparser  # type: ignore[import-untyped]
+
+    if looks_like_html_page(data):
+        raise ContentError(
+            f"{label} is a web page (HTML), not an RSS or Atom feed",
+            hint="use the feed's own address: the page's <link rel=\"alternate\" "
+            'type="application/rss+xml"> (or atom+xml) has it',
+        )
+    parsed = feedparser.parse(data, resolve_relative_uris=False, sanitize_html=True)
+    entries = parsed.get("entries") or []
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not entries and (problem is not None or not parsed.get("version")):
+        why = f" ({problem})" if problem is not None else ""
+        raise ContentError(
+            f"{label} could not be read as an RSS or Atom feed{why}",
+            hint="check that the file or URL is a feed; open it in a browser to see what it is",
+        )
+    result = Parsed()
+    if problem is not None:
+        result.notes.append(
+            f"the feed is not well-formed ({problem}); read the {len(entries)} entries "
+            "before the error"
+        )
+    feed = parsed.get("feed") or {}
+    site = _plain(feed.get("title") or "") or urlsplit(feed.get("link") or "").hostname or ""
+    for number, entry in enumerate(entries, start=1):
+        where = f"entry {number}"
+        body = _body(entry)
+        if not body:
+            result.skipped.append(Skip("no summary or content", where))
+            continue
+        body = cut_at_sentence(body, max_len)
+        title = _plain(entry.get("title") or "") or first_sentence_title(body)
+        link = (entry.get("link") or "").strip()
+        if link and url_problem(link):
+            result.notes.append(f"{where}: link {link[:80]!r} left out (not an http(s) URL)")
+            link = ""
+        meta: dict[str, object] = {
+            "source": site,
+            "url": link,
+            "author": _plain(entry.get("author") or ""),
+            "published": _date(entry, "published_parsed", "updated_parsed"),
+        }
+        result.items.append(Item(body, title, meta, where))
+    return result

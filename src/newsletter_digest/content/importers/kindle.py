@@ -1,0 +1,170 @@
+"""Kindle's ``My Clippings.txt``: highlights only, one per passage, the latest edit winning.
+
+Entries are separated by lines of ``==========``. Each has a title line ``Book Title (Author)``,
+a meta line (``- Your Highlight on page 12 | location 180-183 | Added on Monday, 3 March 2025
+09:15:02``), a blank line and the text. Editing a highlight on the device appends a new entry
+for the same book with an overlapping location range; only the one added last is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from newsletter_digest.content.importers.base import Item, Parsed, Skip
+from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
+
+SEPARATOR = "=========="
+
+_KIND = re.compile(r"^-\s*(?:Your\s+)?(Highlight|Note|Bookmark|Clip)\b", re.I)
+_LOCATION = re.compile(r"\bloc(?:ation|\.)?\s+(\d+)(?:\s*-\s*(\d+))?", re.I)
+_PAGE = re.compile(r"\bpage\s+([\w-]+)", re.I)
+_ADDED = re.compile(r"Added on\s+(.+)$", re.I)
+_AUTHOR = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
+_WEEKDAY = re.compile(r"^[A-Za-z]+,\s*")
+_DATE_FORMATS = (
+    "%d %B %Y %H:%M:%S",  # 3 March 2025 09:15:02 (UK)
+    "%B %d, %Y %I:%M:%S %p",  # March 3, 2025 9:15:02 AM (US)
+    "%B %d, %Y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%d %B %Y",
+    "%B %d, %Y",
+)
+
+
+def looks_like_clippings(text: str) -> bool:
+    """True when text has the layout of a Kindle clippings file."""
+    head = text[:20_000]
+    return f"\n{SEPARATOR}" in f"\n{head}" and bool(
+        re.search(r"^-\s*Your\s+(?:Highlight|Note|Bookmark)", head, re.M | re.I)
+    )
+
+
+def _added(meta: str) -> datetime | None:
+    match = _ADDED.search(meta)
+    if not match:
+        return None
+    value = " ".join(_WEEKDAY.sub("", match.group(1).strip()).split())
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(slots=True)
+class _Highlight:
+    number: int
+    line: int
+    book_line: str
+    book: str
+    author: str
+    start: int | None
+    end: int | None
+    page: str
+    added: datetime | None
+    text: str
+
+
+def _location_text(h: _Highlight) -> str:
+    parts = []
+    if h.page:
+        parts.append(f"page {h.page}")
+    if h.start is not None:
+        span = f"{h.start}-{h.end}" if h.end != h.start else str(h.start)
+        parts.append(f"location {span}")
+    return ", ".join(parts)
+
+
+def parse_clippings(text: str) -> Parsed:
+    """Read a clippings file's highlights as items (text already decoded and cleaned)."""
+    result = Parsed()
+    highlights: list[_Highlight] = []
+    line = 1
+    for number, block in enumerate(text.split(f"\n{SEPARATOR}"), start=1):
+        block_line = line
+        line += block.count("\n") + 1
+        lines = [item.strip().lstrip("\ufeff") for item in block.split("\n")]
+        while lines and not lines[0]:
+            lines.pop(0)
+            block_line += 1
+        if not any(lines):
+            continue
+        where = f"entry {number} (line {block_line})"
+        if len(lines) < 2:
+            result.skipped.append(Skip("no meta line after the title line", where))
+            continue
+        kind = _KIND.match(lines[1])
+        if not kind:
+            result.skipped.append(Skip(f"meta line not understood: {lines[1][:60]!r}", where))
+            continue
+        if kind.group(1).lower() != "highlight":
+            result.skipped.append(Skip(f"a {kind.group(1).lower()}, not a highlight", where))
+            continue
+        body = "\n".join(lines[2:]).strip()
+        if not body:
+            result.skipped.append(Skip("the highlight has no text", where))
+            continue
+        match = _AUTHOR.match(lines[0])
+        book, author = (match.group(1), match.group(2)) if match else (lines[0], "")
+        location = _LOCATION.search(lines[1])
+        start = int(location.group(1)) if location else None
+        end = int(location.group(2) or location.group(1)) if location else None
+        page = _PAGE.search(lines[1])
+        highlights.append(
+            _Highlight(
+                number,
+                block_line,
+                lines[0],
+                book.strip(),
+                author.strip(),
+                start,
+                end,
+                page.group(1) if page else "",
+                _added(lines[1]),
+                body,
+            )
+        )
+    kept = _latest_edits(highlights, result)
+    for h in kept:
+        meta: dict[str, object] = {
+            "source": h.book,
+            "author": h.author,
+            "book": h.book,
+            "location": _location_text(h),
+            "highlighted": h.added.date() if h.added else None,
+        }
+        markdown = plain_to_markdown(h.text)
+        title = first_sentence_title(markdown)
+        result.items.append(Item(markdown, title, meta, f"entry {h.number} (line {h.line})"))
+    return result
+
+
+def _latest_edits(highlights: list[_Highlight], result: Parsed) -> list[_Highlight]:
+    """Keep, of highlights of one book with overlapping locations, the one added last."""
+    # Latest first (file order breaks ties: a later entry was appended later).
+    order = sorted(highlights, key=lambda h: (h.added or datetime.min, h.number), reverse=True)
+    kept: dict[str, list[_Highlight]] = {}
+    keep_numbers: set[int] = set()
+    for h in order:
+        same_book = kept.setdefault(h.book_line, [])
+        newer = next((k for k in same_book if _overlap(h, k)), None)
+        if newer is not None:
+            result.skipped.append(
+                Skip(
+                    f"an earlier version of the highlight edited in entry {newer.number}",
+                    f"entry {h.number} (line {h.line})",
+                )
+            )
+            continue
+        same_book.append(h)
+        keep_numbers.add(h.number)
+    return [h for h in highlights if h.number in keep_numbers]
+
+
+def _overlap(a: _Highlight, b: _Highlight) -> bool:
+    if a.start is None or b.start is None or a.end is None or b.end is None:
+        return False
+    return a.start <= b.end and b.start <= a.end

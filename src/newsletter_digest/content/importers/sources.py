@@ -1,0 +1,181 @@
+"""Import one source (a file or an http(s) URL) in a given or detected format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from newsletter_digest.content.importers import csv_exports, feeds, kindle
+from newsletter_digest.content.importers.base import (
+    ImportReport,
+    Item,
+    Parsed,
+    Skip,
+    decode_text,
+    read_source,
+    write_items,
+)
+from newsletter_digest.content.importers.fetching import fetch
+from newsletter_digest.content.teasers import (
+    finish_teaser,
+    first_sentence_title,
+    plain_to_markdown,
+    split_teasers,
+)
+from newsletter_digest.errors import ContentError
+
+FORMATS = ("teasers", "markdown", "feed", "kindle", "readwise", "instapaper")
+
+_FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".feed")
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+# Front matter keys a Markdown file keeps when imported (the rest is dropped).
+_MARKDOWN_KEYS = ("title", "source", "url", "author", "book", "location", "tags", "published")
+
+
+def is_url(source: str) -> bool:
+    """True for an http(s) URL, which is fetched rather than opened."""
+    return source.lower().startswith(("http://", "https://"))
+
+
+def detect_format(name: str, data: bytes) -> str:
+    """Pick a format from a source's name and first bytes (a URL is always a feed)."""
+    if is_url(name):
+        return "feed"
+    suffix = Path(name).suffix.lower()
+    if suffix in _FEED_SUFFIXES:
+        return "feed"
+    if suffix in _MARKDOWN_SUFFIXES:
+        return "markdown"
+    if suffix == ".csv":
+        found = csv_exports.csv_format(decode_text(data[:65536], name))
+        if found is None:
+            raise ContentError(
+                f"{name}: a CSV that is neither a Readwise nor an Instapaper export",
+                hint="pass --format readwise or --format instapaper if it is one of them",
+            )
+        return found
+    head = data[:65536]
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "feed"
+    try:
+        text = decode_text(head, name)
+    except ContentError:
+        return "teasers"  # reading it properly reports the encoding problem
+    if kindle.looks_like_clippings(text):
+        return "kindle"
+    return "teasers"
+
+
+def _teasers(text: str) -> Parsed:
+    result = Parsed()
+    for number, teaser in enumerate(split_teasers(text), start=1):
+        finished = finish_teaser(teaser)
+        body = plain_to_markdown(finished)
+        result.items.append(Item(body, first_sentence_title(finished), {}, f"teaser {number}"))
+    return result
+
+
+def _markdown(text: str, label: str) -> Parsed:
+    import yaml
+
+    from newsletter_digest.content.frontmatter import split_front_matter
+
+    try:
+        front, body, _line = split_front_matter(text)
+    except ValueError:
+        raise ContentError(
+            f"{label}: front matter starts with '---' but has no closing '---' line",
+            hint="add the closing '---' line after the last 'key: value' line",
+        ) from None
+    meta: dict[str, object] = {}
+    if front and front.strip():
+        try:
+            loaded = yaml.safe_load(front)
+        except yaml.YAMLError as e:
+            raise ContentError(
+                f"{label}: front matter is not valid YAML ({e})", hint="fix the front matter"
+            ) from e
+        if isinstance(loaded, dict):
+            meta = {k: v for k, v in loaded.items() if k in _MARKDOWN_KEYS}
+    result = Parsed()
+    body = body.strip()
+    if not body:
+        result.skipped.append(Skip("no text after the front matter"))
+        return result
+    title = meta.pop("title", None)
+    if not isinstance(title, str) or not title.strip():
+        title = first_sentence_title(body)
+    result.items.append(Item(body, " ".join(title.split()), meta))
+    return result
+
+
+def _parser(fmt: str, label: str, max_len: int) -> Callable[[bytes], Parsed]:
+    def text(data: bytes) -> str:
+        return decode_text(data, label)
+
+    parsers: dict[str, Callable[[bytes], Parsed]] = {
+        "feed": lambda data: feeds.parse_feed(data, label, max_len),
+        "kindle": lambda data: kindle.parse_clippings(text(data)),
+        "readwise": lambda data: csv_exports.parse_readwise(text(data), label),
+        "instapaper": lambda data: csv_exports.parse_instapaper(text(data), label),
+        "markdown": lambda data: _markdown(text(data), label),
+        "teasers": lambda data: _teasers(text(data)),
+    }
+    return parsers[fmt]
+
+
+def import_source(
+    source: str | Path,
+    content_dir: Path,
+    *,
+    format: str | None = None,
+    added: date | None = None,
+    max_len: int = feeds.DEFAULT_MAX_LEN,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> ImportReport:
+    """Import one source (file path or http(s) URL) into content_dir; return what happened.
+
+    ``format`` is one of FORMATS, or None to detect it. For a URL, ``etag`` and
+    ``last_modified`` make the fetch conditional; the report carries the new ones, and
+    ``not_modified`` with nothing imported when the server answered 304. Raises ContentError
+    when nothing at all could be read from the source.
+    """
+    if format is not None and format not in FORMATS:
+        raise ContentError(
+            f"unknown import format {format!r}", hint=f"use one of {', '.join(FORMATS)}"
+        )
+    name = str(source)
+    fetched: Any = None
+    if isinstance(source, str) and is_url(source):
+        fetched = fetch(source, etag, last_modified)
+        fmt = format or "feed"
+        if fetched.not_modified:
+            return ImportReport(
+                name,
+                fmt,
+                not_modified=True,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+        data = fetched.body
+        imported_from = f"feed:{name}" if fmt == "feed" else fmt
+    else:
+        path = Path(source)
+        data = read_source(path)
+        fmt = format or detect_format(name, data)
+        imported_from = f"feed:{path.name}" if fmt == "feed" else fmt
+    parsed = _parser(fmt, name, max_len)(data)
+    written, duplicates = write_items(parsed.items, content_dir, imported_from, added)
+    return ImportReport(
+        source=name,
+        format=fmt,
+        written=written,
+        duplicates=duplicates,
+        skipped=tuple(parsed.skipped),
+        notes=tuple(parsed.notes),
+        etag=fetched.etag if fetched else None,
+        last_modified=fetched.last_modified if fetched else None,
+    )

@@ -1,0 +1,472 @@
+"""Importers: feeds (file and HTTP with conditional GET), Kindle clippings, Readwise and
+Instapaper CSV exports; bad input; duplicates; speed of a large feed."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
+
+from newsletter_digest.cli import cli
+from newsletter_digest.content.frontmatter import split_front_matter
+from newsletter_digest.content.importers import base as importer_base
+from newsletter_digest.content.importers import (
+    cut_at_sentence,
+    dedupe_key,
+    detect_format,
+    fetch,
+    import_source,
+)
+from newsletter_digest.errors import ContentError
+
+SOURCES = Path(__file__).parent / "data" / "sources"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "digest.yaml").write_text(
+        "title: T\nsender: t@example.org\ncontent: content\n", encoding="utf-8"
+    )
+    (tmp_path / "content").mkdir()
+    return tmp_path
+
+
+def run(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(project / "digest.yaml"), "import", *args])
+
+
+def excerpts(folder: Path) -> dict[str, tuple[dict[str, object], str]]:
+    import yaml
+
+    found: dict[str, tuple[dict[str, object], str]] = {}
+    for path in sorted(folder.glob("*.md")):
+        front, body, _line = split_front_matter(path.read_text(encoding="utf-8"))
+        found[path.name] = (yaml.safe_load(front or "") or {}, body.strip())
+    return found
+
+
+def no_leftovers(folder: Path) -> None:
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+# --- feeds -------------------------------------------------------------------------------
+
+
+def test_rss_feed_entries_become_excerpts_with_provenance(project: Path) -> None:
+    result = run(project, str(SOURCES / "feed.xml"))
+    assert result.exit_code == 0, result.output
+    assert "3 added, 0 duplicate, 0 skipped" in result.output
+    files = excerpts(project / "content")
+    meta, body = files["caching-is-the-cheapest-speed-up.md"]
+    assert meta["title"] == "Caching is the cheapest speed-up"
+    assert meta["url"] == "https://slow.example.org/2025/03/caching"
+    assert meta["author"] == "Ada Byron"
+    assert meta["source"] == "Slow Systems"
+    assert str(meta["published"]) == "2025-03-03"
+    assert meta["imported_from"] == "feed:feed.xml"
+    assert "added" in meta
+    assert "**one**" in body
+    assert "[how](https://slow.example.org/2025/03/caching#how)" in body
+    assert "<p>" not in body
+    # summary first; content only when there is no summary
+    assert "harder to see" in files["queues-are-not-a-silver-bullet.md"][1]
+    assert "- First point" in files["only-content-no-summary.md"][1]
+    no_leftovers(project / "content")
+
+
+def test_atom_feed_html_title_is_plain_text(tmp_path: Path) -> None:
+    report = import_source(SOURCES / "atom.xml", tmp_path)
+    assert report.format == "feed"
+    (meta, body) = excerpts(tmp_path)["reading-slowly.md"]
+    assert meta["title"] == "Reading slowly"
+    assert meta["url"] == "https://notes.example.net/reading-slowly"
+    assert str(meta["published"]) == "2025-03-01"
+    assert body == "A book read twice is worth ten read once."
+
+
+def test_long_entry_is_cut_at_a_sentence_near_the_length() -> None:
+    text = "One short sentence here. " * 40
+    cut = cut_at_sentence(text.strip(), 600)
+    assert len(cut) <= 601
+    assert cut.endswith("here…")
+    assert cut_at_sentence("Short.", 600) == "Short."
+    words = "word " * 300
+    cut = cut_at_sentence(words.strip(), 100)
+    assert cut.endswith("word…") and len(cut) <= 101
+
+
+def test_feed_max_length_option(project: Path, tmp_path: Path) -> None:
+    feed = tmp_path / "long.xml"
+    sentence = "This sentence is part of a long post. "
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>L</title>'
+        f"<item><title>Long</title><description>{sentence * 50}</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    assert run(project, "--max-length", "200", str(feed)).exit_code == 0
+    body = excerpts(project / "content")["long.md"][1]
+    assert body.endswith("long post…")
+    assert 100 < len(body) <= 201
+
+
+def test_scripts_and_javascript_links_never_reach_the_output(tmp_path: Path) -> None:
+    report = import_source(SOURCES / "scripts.xml", tmp_path)
+    assert len(report.written) == 2
+    for path in tmp_path.glob("*.md"):
+        text = path.read_text(encoding="utf-8").lower()
+        assert not re.search(r"(?<!\\)<script", text)  # "\<script\>" is text, shown as typed
+        assert "javascript:" not in text
+        assert "alert(" not in text or "\\<script\\>alert(5)" in text
+        assert "onclick" not in text and "onerror" not in text and "<iframe" not in text
+    files = excerpts(tmp_path)
+    meta, body = files["click-me.md"]
+    assert "url" not in meta  # the entry's javascript: link was dropped
+    assert "[that one](https://hostile.example.com/ok)" in body
+    assert "this link" in body and "](javascript" not in body
+    assert any("javascript:alert(1)" in note for note in report.notes)
+    assert files["second.md"][1].startswith("Only this stays.")
+
+
+def test_html_page_instead_of_feed_exits_1_with_hint(project: Path) -> None:
+    result = run(project, str(SOURCES / "page.html"), "--format", "feed")
+    assert result.exit_code == 1
+    assert "web page (HTML), not an RSS or Atom feed" in result.output
+    assert "hint:" in result.output
+    assert list((project / "content").iterdir()) == []
+
+
+def test_truncated_feed_imports_what_it_could_read_and_says_so(project: Path) -> None:
+    result = run(project, str(SOURCES / "truncated.xml"))
+    assert result.exit_code == 0, result.output
+    assert "not well-formed" in result.output
+    assert "2 added" in result.output
+    assert "entry 3: no summary or content" in result.output
+    assert len(list((project / "content").glob("*.md"))) == 2
+    no_leftovers(project / "content")
+
+
+def test_garbage_feed_exits_1(project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<?xml version='1.0'?><nonsense><", encoding="utf-8")
+    result = run(project, str(bad))
+    assert result.exit_code == 1
+    assert "could not be read as an RSS or Atom feed" in result.output
+
+
+class _FeedHandler(http.server.BaseHTTPRequestHandler):
+    body = (SOURCES / "feed.xml").read_bytes()
+    etag = '"v1"'
+    requests: list[dict[str, str]] = []  # noqa: RUF012 - shared with the test on purpose
+
+    def do_GET(self) -> None:
+        type(self).requests.append(dict(self.headers))
+        if self.path == "/big.xml":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.end_headers()
+            chunk = b"<!-- " + b"x" * 65536 + b" -->\n"
+            try:
+                for _ in range(400):  # 26 MB, no Content-Length
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        if self.headers.get("If-None-Match") == self.etag:
+            self.send_response(304)
+            self.send_header("ETag", self.etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("ETag", self.etag)
+        self.send_header("Last-Modified", "Tue, 04 Mar 2025 08:00:00 GMT")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_server() -> Iterator[str]:
+    _FeedHandler.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_feed_over_http_with_conditional_get(feed_server: str, tmp_path: Path) -> None:
+    url = f"{feed_server}/feed.xml"
+    first = import_source(url, tmp_path)
+    assert len(first.written) == 3
+    assert first.etag == '"v1"'
+    assert first.last_modified == "Tue, 04 Mar 2025 08:00:00 GMT"
+    meta = excerpts(tmp_path)["caching-is-the-cheapest-speed-up.md"][0]
+    assert meta["imported_from"] == f"feed:{url}"
+    assert _FeedHandler.requests[0]["User-Agent"] == "newsletter-digest/0.1"
+
+    fetched = fetch(url, etag=first.etag, last_modified=first.last_modified)
+    assert fetched.not_modified and fetched.body == b""
+    second = import_source(url, tmp_path, etag=first.etag, last_modified=first.last_modified)
+    assert second.not_modified
+    assert second.written == () and second.duplicates == ()
+    assert _FeedHandler.requests[-1]["If-None-Match"] == '"v1"'
+    assert len(list(tmp_path.glob("*.md"))) == 3
+
+
+def test_feed_url_over_the_size_cap_is_refused(feed_server: str) -> None:
+    with pytest.raises(ContentError, match="larger than 20 MiB"):
+        fetch(f"{feed_server}/big.xml")
+
+
+def test_feed_url_through_the_cli(feed_server: str, project: Path) -> None:
+    result = run(project, f"{feed_server}/feed.xml")
+    assert result.exit_code == 0, result.output
+    assert "(feed): 3 added" in result.output
+
+
+# --- Kindle ------------------------------------------------------------------------------
+
+
+def test_kindle_clippings_highlights_only_latest_edit_wins(project: Path) -> None:
+    result = run(project, str(SOURCES / "My Clippings.txt"))
+    assert result.exit_code == 0, result.output
+    assert "(kindle): 3 added, 0 duplicate, 3 skipped" in result.output
+    assert "entry 2 (line 6): a bookmark, not a highlight" in result.output
+    assert "a note, not a highlight" in result.output
+    assert "earlier version of the highlight edited in entry 4" in result.output
+    files = excerpts(project / "content")
+    kahneman = [(m, b) for m, b in files.values() if m.get("author") == "Daniel Kahneman"]
+    assert len(kahneman) == 1
+    meta, body = kahneman[0]
+    assert body.endswith("while you are thinking about it.")
+    assert meta["book"] == meta["source"] == "Thinking, Fast and Slow"
+    assert meta["location"] == "page 5, location 70-73"
+    assert str(meta["highlighted"]) == "2025-03-04"
+    assert meta["imported_from"] == "kindle"
+    marcus = [m for m, _b in files.values() if m.get("author") == "Marcus Aurelius"]
+    assert str(marcus[0]["highlighted"]) == "2025-03-05"  # US date format
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline"),
+    [("utf-16", "\n"), ("utf-16-le", "\r\n"), ("utf-8-sig", "\r\n"), ("utf-8", "\r\n")],
+)
+def test_kindle_encodings_and_line_endings(tmp_path: Path, encoding: str, newline: str) -> None:
+    text = (SOURCES / "My Clippings.txt").read_text(encoding="utf-8")
+    data = text.replace("\n", newline).encode(encoding)
+    if encoding == "utf-16-le":
+        data = b"\xff\xfe" + data  # a BOM, as Kindle writes it
+    source = tmp_path / "My Clippings.txt"
+    source.write_bytes(data)
+    content = tmp_path / "content"
+    report = import_source(source, content)
+    assert report.format == "kindle"
+    assert len(report.written) == 3
+    for _meta, body in excerpts(content).values():
+        assert "\r" not in body and "\ufeff" not in body
+
+
+# --- CSV exports -------------------------------------------------------------------------
+
+
+def test_readwise_csv(project: Path) -> None:
+    result = run(project, str(SOURCES / "readwise.csv"))
+    assert result.exit_code == 0, result.output
+    assert "(readwise): 3 added, 0 duplicate, 1 skipped" in result.output
+    assert "line 5: no highlight text" in result.output
+    files = excerpts(project / "content")
+    meta, body = files["the-best-way-to-get-a-good-idea-is-to-get-a-lot-of-ideas.md"]
+    assert body == "The best way to get a good idea is to get a lot of ideas."
+    assert meta["tags"] == ["creativity", "ideas"]
+    assert meta["author"] == "David Epstein"
+    assert meta["book"] == "Range"
+    assert meta["location"] == "location 1523"
+    assert str(meta["highlighted"]) == "2024-11-02"
+    assert meta["imported_from"] == "readwise"
+    assert any(
+        b == 'Learning is most effective when it is "desirably difficult".'
+        for _m, b in files.values()
+    )
+
+
+def test_instapaper_csv(project: Path) -> None:
+    result = run(project, str(SOURCES / "instapaper.csv"))
+    assert result.exit_code == 0, result.output
+    assert "(instapaper): 2 added, 0 duplicate, 1 skipped" in result.output
+    assert "line 4: no selection" in result.output
+    meta, body = excerpts(project / "content")["the-attention-economy.md"]
+    assert body.startswith("Attention is the scarcest resource")
+    assert meta["url"] == "https://www.example.com/essays/attention"
+    assert meta["source"] == "example.com"
+    assert str(meta["highlighted"]) == "2024-03-03"
+    assert meta["imported_from"] == "instapaper"
+
+
+def test_csv_without_the_highlight_column_names_it(project: Path) -> None:
+    result = run(project, str(SOURCES / "readwise-no-highlight.csv"))
+    assert result.exit_code == 1
+    assert "no 'Highlight' column" in result.output
+    assert "hint:" in result.output
+    assert list((project / "content").iterdir()) == []
+
+
+def test_csv_without_optional_columns_imports_and_names_them(project: Path) -> None:
+    result = run(project, str(SOURCES / "readwise-no-author.csv"))
+    assert result.exit_code == 0, result.output
+    assert "'Book Author'" in result.output
+    assert "1 added" in result.output
+
+
+def test_format_detection() -> None:
+    def detect(name: str) -> str:
+        return detect_format(name, (SOURCES / name).read_bytes())
+
+    assert detect("feed.xml") == "feed"
+    assert detect("My Clippings.txt") == "kindle"
+    assert detect("readwise.csv") == "readwise"
+    assert detect("instapaper.csv") == "instapaper"
+    assert detect_format("https://example.org/feed", b"") == "feed"
+    assert detect_format("teasers.txt", b"Caching is cheap...\n") == "teasers"
+    assert detect_format("post.md", b"# Hi\n") == "markdown"
+
+
+# --- duplicates and re-import ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["feed.xml", "My Clippings.txt", "readwise.csv", "instapaper.csv", "atom.xml"]
+)
+def test_reimport_adds_nothing(project: Path, name: str) -> None:
+    first = run(project, str(SOURCES / name))
+    assert first.exit_code == 0, first.output
+    count = len(list((project / "content").glob("*.md")))
+    again = run(project, str(SOURCES / name))
+    assert again.exit_code == 0, again.output
+    assert " 0 added" in again.output
+    assert f"{count} duplicate" in again.output
+    assert len(list((project / "content").glob("*.md"))) == count
+
+
+def test_overlapping_exports_add_nothing_twice(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    import_source(SOURCES / "readwise.csv", content)
+    overlap = tmp_path / "later.csv"
+    overlap.write_text(
+        "Highlight,Book Title,Book Author\n"
+        "LEARNING is most effective  when it is \u201cdesirably difficult\u201d...,Range,D\n"
+        "A new highlight.,Range,D\n"
+        "A new highlight...,Range,D\n",
+        encoding="utf-8",
+    )
+    report = import_source(overlap, content, format="readwise")
+    assert len(report.written) == 1
+    assert len(report.duplicates) == 2
+
+
+def test_teasers_stay_the_default_for_text_files(project: Path, tmp_path: Path) -> None:
+    teasers = tmp_path / "teasers.txt"
+    teasers.write_text("Queues are not a silver bullet.\nThey move the problem somewh...\n")
+    result = run(project, str(teasers))
+    assert result.exit_code == 0, result.output
+    assert "(teasers): 1 added" in result.output
+
+
+_QUOTE_PAIRS = [("'", "\u2019"), ('"', "\u201c"), ('"', "\u201d"), ("'", "\u2018")]
+
+
+@given(st.text(max_size=200))
+def test_dedupe_key_is_idempotent(text: str) -> None:
+    key = dedupe_key(text)
+    assert dedupe_key(key) == key
+
+
+@given(
+    st.text(
+        alphabet=st.characters(codec="latin-1", categories=["L", "N", "P", "Zs"]),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from(["", "…", "...", " …", " ..."]),
+    st.sampled_from(_QUOTE_PAIRS),
+)
+def test_dedupe_key_ignores_case_space_quotes_ellipsis(
+    text: str, ellipsis: str, quotes: tuple[str, str]
+) -> None:
+    straight, curly = quotes
+    variant = "  " + text.upper().replace(" ", " \n\t ").replace(straight, curly) + ellipsis
+    assert dedupe_key(variant) == dedupe_key(text)
+
+
+# --- size limits and speed ---------------------------------------------------------------
+
+
+def test_source_over_200_mb_is_refused_unread(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = tmp_path / "huge.xml"
+    with huge.open("wb") as handle:
+        handle.truncate(201 * 1024 * 1024)  # sparse: no disk used
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def spy(self: Path, *args: object, **kwargs: object) -> object:
+        opened.append(self)
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", spy)
+    result = run(project, str(huge))
+    assert result.exit_code == 1
+    assert "over the 200 MB limit" in result.output
+    assert huge not in opened
+
+
+def test_ten_thousand_entries_import_quickly(tmp_path: Path) -> None:
+    items = "".join(
+        f"<item><title>Entry {i}</title><link>https://example.org/{i}</link>"
+        f"<guid>https://example.org/{i}</guid><pubDate>Mon, 03 Mar 2025 09:15:02 GMT</pubDate>"
+        f"<description>&lt;p&gt;Entry {i} says something &lt;b&gt;bold&lt;/b&gt;. "
+        "More text follows here.&lt;/p&gt;</description></item>"
+        for i in range(10_000)
+    )
+    feed = tmp_path / "big.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>'
+        f"<link>https://example.org/</link>{items}</channel></rss>",
+        encoding="utf-8",
+    )
+    content = tmp_path / "content"
+    start = time.perf_counter()
+    report = import_source(feed, content)
+    seconds = time.perf_counter() - start
+    print(f"10,000 feed entries imported in {seconds:.2f} s")
+    assert len(report.written) == 10_000
+    assert seconds < 15  # a generous sanity bound; the goal is under 5 s
+
+
+def test_a_failed_write_leaves_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = tmp_path / "content"
+
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(importer_base.os, "sync", fail)
+    with pytest.raises(ContentError, match="No space left"):
+        import_source(SOURCES / "feed.xml", content)
+    assert list(content.iterdir()) == []
