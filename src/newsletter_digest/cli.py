@@ -115,6 +115,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
         click.echo(f"  would be written to {_rel(folder)}/")
         click.echo(rotation_line(plan.selection))
         return
+    _refresh_sources(config)
     result = pipeline.build(config, now)
     for problem in result.problems:
         _warn(f"{problem} (skipped)")
@@ -144,6 +145,19 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
         )
     elif delivers and not no_send:
         _send(config, record.number)
+
+
+def _refresh_sources(config: Any) -> None:
+    """Bring in what the configured sources have new; a failing one is a warning only."""
+    if not config.settings.sources:
+        return
+    from newsletter_digest.content.refresh import refresh
+
+    for status in refresh(config):
+        if status.error:
+            _warn(f"source {status.key}: {status.error} (the issue goes out without it)")
+        elif status.added:
+            click.echo(f"source {status.key}: {status.outcome}")
 
 
 def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> None:
@@ -385,13 +399,19 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
     now = _when(ctx, config, now_text)
     verbose = bool(ctx.obj.get("verbose"))
 
-    def read_inbox() -> None:  # what came back, acted on before each issue goes out
-        from newsletter_digest.inbox.process import process
+    def before_issue() -> None:  # what came back, and what the sources have new
+        log = logging.getLogger("newsletter_digest.run")
+        if config.settings.inbox is not None:
+            from newsletter_digest.inbox.process import process
 
-        actions = process(config, config.settings.inbox)
-        logging.getLogger("newsletter_digest.run").info(
-            "inbox: %d messages, %d processed", len(actions), sum(a.decided for a in actions)
-        )
+            actions = process(config, config.settings.inbox)
+            decided = sum(a.decided for a in actions)
+            log.info("inbox: %d messages, %d processed", len(actions), decided)
+        if config.settings.sources:
+            from newsletter_digest.content.refresh import refresh
+
+            for status in refresh(config):
+                log.info("source %s: %s %s", status.key, status.outcome, status.error)
 
     with runner.logging_to():
         code = runner.run(
@@ -400,7 +420,9 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
             now=now,
             send=not no_send,
             verbose=verbose,
-            before_issue=read_inbox if config.settings.inbox else None,
+            before_issue=before_issue
+            if config.settings.inbox is not None or config.settings.sources
+            else None,
         )
     ctx.exit(code)
 
@@ -487,6 +509,31 @@ def inbox(ctx: click.Context, path: Path | None, dry_run: bool) -> None:
     acted = sum(a.decided for a in actions)
     waiting = sum(a.needs_you for a in actions)
     click.echo(f"{len(actions)} messages: {acted} processed, {waiting} need you", err=True)
+
+
+@cli.command()
+@click.option("--refresh", is_flag=True, help="Refresh them now (as build and run do).")
+@click.pass_context
+def sources(ctx: click.Context, refresh: bool) -> None:
+    """The sources that fill the content folder: last refresh, excerpts added, last error."""
+    from newsletter_digest.content.refresh import refresh as refresh_now
+    from newsletter_digest.content.refresh import statuses
+    from newsletter_digest.state.store import open_state
+
+    config = _config(ctx)
+    if not config.settings.sources:
+        click.echo("no sources: add some under 'sources' in digest.yaml (see docs/sources.md)")
+        return
+    now = {s.key: s.outcome for s in refresh_now(config)} if refresh else {}
+    with open_state(config.settings.state) as state:
+        for status in statuses(config, state):
+            when = status.refreshed_at or "never refreshed"
+            line = f"{status.key}\n  last refresh: {when}; {status.total} excerpts in all"
+            if status.key in now:
+                line += f"; now: {now[status.key]}"
+            click.echo(line)
+            if status.error:
+                click.echo(f"  last error: {status.error}")
 
 
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own

@@ -11,7 +11,7 @@ import codecs
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -164,6 +164,13 @@ def decode_text(data: bytes, name: str) -> str:
             hint="save the file as UTF-8 (or UTF-16 with a byte order mark) and import it again",
         ) from e
     return clean_text(text)
+
+
+def with_tags(item: Item, tags: Sequence[str]) -> Item:
+    """The item with ``tags`` added to its own (a source's tags, for sections)."""
+    own = item.meta.get("tags") or ()
+    merged = list(dict.fromkeys([*(own if isinstance(own, list | tuple) else [own]), *tags]))
+    return replace(item, meta={**item.meta, "tags": merged})
 
 
 def file_text(item: Item, imported_from: str, added: date | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import date
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,35 +29,32 @@ _HTML_HINT = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
-_converter: Any = None
 
-
+@cache
 def _markdown_converter() -> Any:
-    """The HTML -> Markdown converter, made once (markdownify, imported only when needed)."""
-    global _converter
-    if _converter is None:
-        from markdownify import ATX, MarkdownConverter
+    """The HTML -> Markdown converter (markdownify), configured once: it holds no state
+    between conversions, so one serves every feed."""
+    from markdownify import ATX, MarkdownConverter
 
-        class SafeConverter(MarkdownConverter):
-            """Links only to http(s)/mailto; no images, scripts or styles."""
+    class SafeConverter(MarkdownConverter):
+        """Links only to http(s)/mailto; no images, scripts or styles."""
 
-            def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
-                href = el.get("href") or ""
-                if not href or url_problem(href):
-                    return text
-                return str(super().convert_a(el, text, parent_tags))  # type: ignore[misc]
+        def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            href = el.get("href") or ""
+            if not href or url_problem(href):
+                return text
+            return str(super().convert_a(el, text, parent_tags))  # type: ignore[misc]
 
-            def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
-                return ""
+        def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            return ""
 
-            def convert_script(self, el: Any, text: str, parent_tags: set[str]) -> str:
-                return ""
+        def convert_script(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            return ""
 
-            convert_style = convert_script
-            convert_iframe = convert_script
+        convert_style = convert_script
+        convert_iframe = convert_script
 
-        _converter = SafeConverter(heading_style=ATX, bullets="-", escape_misc=True)
-    return _converter
+    return SafeConverter(heading_style=ATX, bullets="-", escape_misc=True)
 
 
 def html_to_markdown(fragment: str) -> str:

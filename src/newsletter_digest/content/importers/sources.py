@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from newsletter_digest.content.importers.base import (
     Skip,
     decode_text,
     read_source,
+    with_tags,
     write_items,
 )
 from newsletter_digest.content.importers.fetching import fetch
@@ -135,6 +136,7 @@ def import_source(
     max_len: int = feeds.DEFAULT_MAX_LEN,
     etag: str | None = None,
     last_modified: str | None = None,
+    tags: Sequence[str] = (),
 ) -> ImportReport:
     """Import one source (file path or http(s) URL) into content_dir; return what happened.
 
@@ -168,7 +170,10 @@ def import_source(
         fmt = format or detect_format(name, data)
         imported_from = f"feed:{path.name}" if fmt == "feed" else fmt
     parsed = _parser(fmt, name, max_len)(data)
-    written, duplicates = write_items(parsed.items, content_dir, imported_from, added)
+    items = parsed.items
+    if tags:  # the source's own tags, for sections: added to each excerpt's
+        items = [with_tags(item, tags) for item in items]
+    written, duplicates = write_items(items, content_dir, imported_from, added)
     return ImportReport(
         source=name,
         format=fmt,

@@ -1,0 +1,135 @@
+"""Sources that fill the content folder by themselves, refreshed before each issue.
+
+A feed is fetched with a conditional GET (its ETag and Last-Modified kept in the state), so
+a refresh that finds nothing new costs one 304; a file is read again only when its size or
+modification time changed. A source that fails is reported, kept with its error, and the
+issue goes out with what is there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from newsletter_digest.config.loading import Config
+from newsletter_digest.config.schema import SourceSettings
+from newsletter_digest.content.importers import import_source, is_url
+from newsletter_digest.errors import DigestError
+from newsletter_digest.state.store import State, open_state
+
+
+class SourceStatus(NamedTuple):
+    """A source as `digest sources` lists it: the last refresh, what it added, its error."""
+
+    key: str
+    kind: str
+    location: str
+    refreshed_at: str | None
+    added: int  # new excerpts in the last refresh that found something
+    total: int  # excerpts this source has added, all refreshes together
+    error: str
+    outcome: str = ""  # this refresh: 'N new', 'not modified', 'unchanged', 'failed'
+
+
+def source_key(source: SourceSettings) -> str:
+    return f"{source.kind}:{source.location}"
+
+
+def _target(config: Config, source: SourceSettings) -> str | Path:
+    location = source.location
+    if isinstance(location, str) and not is_url(location):  # a feed as a local file
+        return config.base_dir / Path(location).expanduser()
+    return location
+
+
+def _stamp(path: str | Path) -> str | None:
+    if isinstance(path, str):
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def refresh(config: Config, now: datetime | None = None) -> list[SourceStatus]:
+    """Refresh every configured source into the content folder; never raises for a source."""
+    s = config.settings
+    if not s.sources:
+        return []
+    now = now or datetime.now().astimezone()
+    results: list[SourceStatus] = []
+    with open_state(s.state) as state:
+        for source in s.sources:
+            results.append(_refresh_one(config, state, source, now))
+    return results
+
+
+def _refresh_one(
+    config: Config, state: State, source: SourceSettings, now: datetime
+) -> SourceStatus:
+    key = source_key(source)
+    rows = state.query(
+        "SELECT etag, last_modified, file_stamp, added, total FROM sources WHERE key = ?", (key,)
+    )
+    etag, modified, old_stamp, old_added, total = rows[0] if rows else (None, None, None, 0, 0)
+    target = _target(config, source)
+    stamp = _stamp(target)
+    when = now.isoformat(timespec="seconds")
+    if stamp is not None and stamp == old_stamp:
+        outcome, added, error = "unchanged", int(old_added), ""
+    else:
+        try:
+            report = import_source(
+                target,
+                config.settings.content,
+                format=source.kind,
+                added=now.date(),
+                etag=etag,
+                last_modified=modified,
+                tags=source.tags,
+            )
+        except (DigestError, OSError) as e:
+            error = getattr(e, "message", None) or str(e)
+            state.execute(
+                "INSERT INTO sources (key, refreshed_at, error) VALUES (?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET refreshed_at = excluded.refreshed_at,"
+                " error = excluded.error",
+                (key, when, error[:500]),
+            )
+            return SourceStatus(
+                key, source.kind, str(source.location), when, 0, int(total), error, "failed"
+            )
+        added = len(report.written)
+        outcome = "not modified" if report.not_modified else f"{added} new"
+        etag, modified, error = report.etag, report.last_modified, ""
+        total = int(total) + added
+    state.execute(
+        "INSERT INTO sources (key, etag, last_modified, file_stamp, refreshed_at, added, total,"
+        " error) VALUES (?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT(key) DO UPDATE SET"
+        " etag = excluded.etag, last_modified = excluded.last_modified,"
+        " file_stamp = excluded.file_stamp, refreshed_at = excluded.refreshed_at,"
+        " added = excluded.added, total = excluded.total, error = ''",
+        (key, etag, modified, stamp, when, added, total),
+    )
+    return SourceStatus(
+        key, source.kind, str(source.location), when, added, int(total), error, outcome
+    )
+
+
+def statuses(config: Config, state: State) -> list[SourceStatus]:
+    """Every configured source with what its last refresh recorded (nothing yet: zeros)."""
+    listed: list[SourceStatus] = []
+    for source in config.settings.sources:
+        key = source_key(source)
+        rows = state.query(
+            "SELECT refreshed_at, added, total, error FROM sources WHERE key = ?", (key,)
+        )
+        when, added, total, error = rows[0] if rows else (None, 0, 0, "")
+        listed.append(
+            SourceStatus(
+                key, source.kind, str(source.location), when, int(added), int(total), str(error)
+            )
+        )
+    return listed
