@@ -14,6 +14,8 @@ import trustme
 from click.testing import CliRunner, Result
 
 from newsletter_digest.cli import cli
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.web.preview import PreviewServer
 from smtp_helpers import Behaviour, Server
 
 CONFIG = """\
@@ -128,3 +130,12 @@ def servers() -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def preview(project: Path) -> Iterator[PreviewServer]:
+    """A running preview of the test project on a free port."""
+    server = PreviewServer(load_config(project / "digest.yaml"), port=0)
+    server.start()
+    yield server
+    server.stop()

@@ -11,7 +11,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
@@ -19,7 +19,6 @@ import pytest
 from click.testing import Result
 
 from conftest import wait_for, write_excerpt
-from newsletter_digest.config.loading import load_config
 from newsletter_digest.web.preview import PreviewServer
 from smtp_helpers import Server
 
@@ -201,14 +200,6 @@ def test_the_smtp_wire_carries_no_forged_header(project: Path, digest: Digest) -
         assert received.message["Bcc"] is None
     finally:
         server.stop()
-
-
-@pytest.fixture
-def preview(project: Path) -> Iterator[PreviewServer]:
-    server = PreviewServer(load_config(project / "digest.yaml"), port=0)
-    server.start()
-    yield server
-    server.stop()
 
 
 def api(server: PreviewServer) -> dict[str, object]:

@@ -4,25 +4,52 @@ from __future__ import annotations
 
 import html
 import os
+import tempfile
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from newsletter_digest.content.importers import import_source
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.teasers import (
     finish_teaser,
     first_sentence_title,
-    import_teasers,
     plain_to_markdown,
     slugify,
     split_teasers,
-    teaser_to_markdown,
 )
 from newsletter_digest.errors import ContentError
+
+
+class Imported(NamedTuple):
+    written: tuple[Path, ...]
+    skipped: tuple[str, ...]
+
+
+def import_teasers(files: list[Path], content: Path, added: date | None = None) -> Imported:
+    """Teaser files imported the way `digest import` does (the teasers format)."""
+    written: list[Path] = []
+    skipped: list[str] = []
+    for path in files:
+        report = import_source(path, content, format="teasers", added=added)
+        written += report.written
+        skipped += [*report.duplicates, *map(str, report.skipped)]
+    return Imported(tuple(written), tuple(skipped))
+
+
+def teaser_to_markdown(teaser: str, added: date | None = None) -> tuple[str, str]:
+    """The file one teaser becomes: (its stem, its text)."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "one.txt"
+        source.write_text(teaser, encoding="utf-8")
+        (path,) = import_teasers([source], Path(folder) / "content", added).written
+        return path.stem, path.read_text(encoding="utf-8")
+
 
 SEED_LIKE = (
     "Every app outgrows its architecture. Deployments become risky, test...\n"
@@ -255,7 +282,9 @@ def test_plain_to_markdown_leaves_hashtags_readable() -> None:
 def test_teaser_to_markdown_front_matter_and_body() -> None:
     slug, text = teaser_to_markdown("Most teams do.\nHere’s the uncomfortab...")
     assert slug == "most-teams-do"
-    assert text == "---\ntitle: Most teams do\n---\n\nMost teams do.\\\nHere’s the…\n"
+    assert text == (
+        "---\ntitle: Most teams do\nimported_from: teasers\n---\n\nMost teams do.\\\nHere’s the…\n"
+    )
 
 
 def test_teaser_to_markdown_with_added_date() -> None:
@@ -331,7 +360,7 @@ def test_import_is_idempotent(tmp_path: Path) -> None:
     again = import_teasers([source], content)
     assert again.written == ()
     assert len(again.skipped) == len(first.written)
-    assert 'teasers.txt teaser 2 "Most teams do": already in most-teams-do.md' in again.skipped
+    assert 'teaser 2 "Most teams do": already in most-teams-do.md' in again.skipped
     assert {p.name: p.read_bytes() for p in content.iterdir()} == before
 
 
@@ -345,7 +374,7 @@ def test_import_skips_a_teaser_whose_text_is_already_in_a_hand_written_file(
     )
     result = import_teasers([_teaser_file(tmp_path, "Same text\nhere ...")], content)
     assert result.written == ()
-    assert result.skipped == ('teasers.txt teaser 1 "Same text": already in mine.md',)
+    assert result.skipped == ('teaser 1 "Same text": already in mine.md',)
 
 
 def test_import_same_teaser_twice_in_one_file_writes_it_once(tmp_path: Path) -> None:
@@ -382,12 +411,12 @@ def test_import_multiple_files_in_order(tmp_path: Path) -> None:
 
 
 def test_import_non_utf8_file_names_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
-    good = _teaser_file(tmp_path, "Fine teaser...", "good.txt")
+    """Each source imports on its own: a bad one writes nothing and says where it is bad."""
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"line one\nna\xefve caf\xe9...\n")
     content = tmp_path / "content"
     with pytest.raises(ContentError) as info:
-        import_teasers([good, bad], content)
+        import_teasers([bad], content)
     assert "bad.txt:2" in info.value.message
     assert "UTF-8" in info.value.hint
     assert not content.exists() or list(content.iterdir()) == []

@@ -5,7 +5,7 @@ impact serious or critical, and nothing scrolls sideways on a phone."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ from click.testing import Result
 from playwright.sync_api import Browser, Page
 
 from conftest import write_excerpt
-from newsletter_digest.config.loading import load_config
 from newsletter_digest.web.preview import PreviewServer
 
 pytestmark = pytest.mark.browser
@@ -101,14 +100,6 @@ def test_the_email_has_language_title_headings_and_presentation_tables(
         assert layout == 0
     finally:
         page.close()
-
-
-@pytest.fixture
-def preview(project: Path) -> Iterator[PreviewServer]:
-    server = PreviewServer(load_config(project / "digest.yaml"), port=0)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("width", [1400, 375])

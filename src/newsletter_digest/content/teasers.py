@@ -1,4 +1,7 @@
-"""Import plain-text teaser files into content/: one Markdown excerpt file per teaser.
+"""Plain-text teasers: split a file into teasers, finish and title them, as Markdown.
+
+The importers (content/importers) write the files; these are the teaser format's rules and
+the text helpers other formats share (titles, slugs, plain text as Markdown).
 
 The input is what feed readers and social sites hand out: teasers, each possibly several lines
 long, each cut off by the source with "..." or "…" at the end of its last line. The rules:
@@ -17,17 +20,8 @@ long, each cut off by the source with "..." or "…" at the end of its last line
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-
-from newsletter_digest.content.frontmatter import split_front_matter
-from newsletter_digest.errors import ContentError
-from newsletter_digest.files import create_new, fsync_dir
 
 _ELLIPSES = ("...", "…")
 # Trimmed from the end of a cut teaser or title before "…" is added: "red, ..." -> "red…".
@@ -53,14 +47,6 @@ _TRANSLIT = str.maketrans(
     | {"Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D"}
 )
 SLUG_MAX_LEN = 60
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import did: files it wrote, and teasers it left out with the reason why."""
-
-    written: tuple[Path, ...]
-    skipped: tuple[str, ...]
 
 
 def first_sentence_title(text: str, max_len: int = 80) -> str:
@@ -178,129 +164,3 @@ def slugify(title: str, max_len: int = SLUG_MAX_LEN) -> str:
         hyphen = cut.rfind("-")
         slug = (cut[:hyphen] if hyphen > 0 else slug[:max_len]).strip("-")
     return slug or "excerpt"
-
-
-def _teaser_parts(teaser: str) -> tuple[str, str, str]:
-    """Return (slug, title, Markdown body) for one teaser."""
-    finished = finish_teaser(teaser)
-    title = first_sentence_title(finished)
-    return slugify(title), title, plain_to_markdown(finished)
-
-
-def _file_text(title: str, body: str, added: date | None) -> str:
-    """Return an excerpt file's text: YAML front matter, a blank line, the body."""
-    import yaml  # here, not at the top: only the import command writes YAML
-
-    meta: dict[str, object] = {"title": title}
-    if added is not None:
-        meta["added"] = added
-    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
-    return f"---\n{front}---\n\n{body}\n"
-
-
-def teaser_to_markdown(teaser: str, added: date | None = None) -> tuple[str, str]:
-    """Return (slug, excerpt file text with front matter) for one teaser; pure."""
-    slug, title, body = _teaser_parts(teaser)
-    return slug, _file_text(title, body, added)
-
-
-def _read_teaser_file(path: Path) -> str:
-    """Read a teaser file as UTF-8, or raise ContentError saying what is wrong and what to do."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ContentError(
-            f"cannot read teaser file {path}: {e.strerror or e}",
-            hint="check the path and that the file is readable",
-        ) from e
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ContentError(
-            f"{path}:{line}: not UTF-8 text (byte offset {e.start}: {e.reason})",
-            hint="save the file with UTF-8 encoding (most editors offer it under 'Save as') "
-            "and import it again",
-        ) from e
-
-
-def _normalized(body: str) -> str:
-    """Return body text in the form used to spot the same excerpt twice: whitespace collapsed."""
-    return " ".join(body.replace("\\\n", "\n").split())
-
-
-def _existing_bodies(content_dir: Path) -> tuple[dict[str, str], set[str]]:
-    """Return {normalized body: file name} of the folder's excerpts, and all names taken."""
-    bodies: dict[str, str] = {}
-    taken: set[str] = set()
-    for entry in sorted(os.scandir(content_dir), key=lambda e: e.name):
-        taken.add(entry.name.lower())
-        if entry.name.startswith(".") or not entry.name.endswith(".md"):
-            continue
-        try:
-            raw = Path(entry.path).read_bytes()
-        except OSError:
-            continue
-        text = raw.decode("utf-8", "replace").removeprefix("\ufeff").replace("\r\n", "\n")
-        try:
-            body = split_front_matter(text)[1]
-        except ValueError:
-            body = text
-        bodies.setdefault(_normalized(body), entry.name)
-    return bodies, taken
-
-
-def import_teasers(
-    files: Sequence[Path], content_dir: Path, added: date | None = None
-) -> ImportResult:
-    """Write one excerpt file to content_dir per teaser in files that is not there yet.
-
-    All files are read before anything is written, so an unreadable file imports nothing.
-    ``added`` goes into each new file's front matter when given.
-    """
-    texts = [(path, _read_teaser_file(path)) for path in files]
-    try:
-        content_dir.mkdir(parents=True, exist_ok=True)
-        bodies, taken = _existing_bodies(content_dir)
-    except OSError as e:
-        raise ContentError(
-            f"cannot use content folder {content_dir}: {e.strerror or e}",
-            hint="point the import at a folder you can write to",
-        ) from e
-    written: list[Path] = []
-    skipped: list[str] = []
-    for path, text in texts:
-        for number, teaser in enumerate(split_teasers(text), start=1):
-            slug, title, body = _teaser_parts(teaser)
-            key = _normalized(body)
-            if key in bodies:
-                skipped.append(f'{path.name} teaser {number} "{title}": already in {bodies[key]}')
-                continue
-            file_text = _file_text(title, body, added)
-            target = _write_unique(content_dir, slug, file_text, taken)
-            bodies[key] = target.name
-            written.append(target)
-    if written:
-        fsync_dir(content_dir)
-    return ImportResult(written=tuple(written), skipped=tuple(skipped))
-
-
-def _write_unique(content_dir: Path, slug: str, text: str, taken: set[str]) -> Path:
-    """Write text to <slug>.md, or <slug>-2.md, -3, ... if taken; return the path written."""
-    number = 1
-    while True:
-        name = f"{slug}.md" if number == 1 else f"{slug}-{number}.md"
-        number += 1
-        if name.lower() in taken:
-            continue
-        target = content_dir / name
-        try:
-            done = create_new(target, text.encode("utf-8"))
-        except OSError as e:
-            raise ContentError(
-                f"cannot write {target}: {e.strerror or e}",
-                hint="check that the content folder is writable and the disk is not full",
-            ) from e
-        taken.add(name.lower())
-        if done:
-            return target

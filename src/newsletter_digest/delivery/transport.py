@@ -39,17 +39,17 @@ class Transport(Protocol):
     @property
     def where(self) -> str:
         """Where messages go, for messages to the user: ``smtp.example.org:587``, a folder."""
-        ...
 
-    def __enter__(self) -> Transport: ...
+    def __enter__(self) -> Transport:
+        """Open what the transport needs for a whole send (a session, a folder)."""
 
     def __exit__(
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,
         trace: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        """Close it, whatever ended the send."""
 
     def send(self, message: bytes, envelope: Envelope) -> Outcome:
         """Deliver one message; trouble comes back as an Outcome, never as an exception."""
-        ...
