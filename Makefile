@@ -74,6 +74,7 @@ bench: $(BYTECODE)  ## print the benchmark figures (a few minutes; bench_memory.
 	$(BIN)/python bench/bench_personal.py
 	$(BIN)/python bench/bench_smtp.py --recipients 1000
 	$(BIN)/python bench/bench_startup.py
+	$(BIN)/python bench/bench_import.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
