@@ -24,6 +24,7 @@ from newsletter_digest.content.importers import (
     fetch,
     import_source,
 )
+from newsletter_digest.content.loading import load_content
 from newsletter_digest.errors import ContentError
 
 SOURCES = Path(__file__).parent / "data" / "sources"
@@ -467,3 +468,24 @@ def test_a_failed_write_leaves_no_half_file(
     with pytest.raises(ContentError, match="No space left"):
         import_source(SOURCES / "feed.xml", content)
     assert list(content.iterdir()) == []
+
+
+def test_a_markdown_source_keeps_only_front_matter_the_loader_accepts(tmp_path: Path) -> None:
+    source = tmp_path / "note.md"
+    source.write_text("---\ntitle: A note\nurl: javascript:alert(1)\ntags: [a, b]\n---\nBody.\n")
+    report = import_source(source, tmp_path / "content")
+    (written,) = report.written
+    text = written.read_text(encoding="utf-8")
+    assert "javascript:" not in text and "- a" in text
+    assert any("url" in note for note in report.notes)
+    assert load_content(tmp_path / "content").problems == ()
+
+
+def test_format_detection_survives_a_character_cut_at_64_kib(tmp_path: Path) -> None:
+    """Detection reads the first 64 KiB; a curly quote split by that cut must not make a
+    real Clippings file look like something else."""
+    head = (SOURCES / "My Clippings.txt").read_text(encoding="utf-8-sig").encode()
+    filler = b"x" * (65535 - len(head))  # the next character starts at byte 65535
+    data = head + filler + "“quoted”".encode() * 10
+    assert data[65535:65538] == "“".encode() and len(data) > 65536  # cut inside it
+    assert detect_format("My Clippings.txt", data) == "kindle"

@@ -84,3 +84,14 @@ def test_a_failing_source_is_reported_and_the_issue_goes_out(project: Path, dige
 
 def test_no_sources_says_how_to_add_them(digest: Digest) -> None:
     assert "add some under 'sources'" in digest("sources").output
+
+
+def test_a_source_that_breaks_its_importer_is_reported_and_the_issue_goes_out(
+    project: Path, digest: Digest
+) -> None:
+    (project / "broken.md").write_text("---\npublished: 2024-02-30\n---\nA body.\n")
+    add_sources(project, "sources:\n  - markdown: broken.md\n")
+    result = digest("build")
+    assert result.exit_code == 0, result.output
+    assert "the issue goes out without it" in result.output
+    assert (project / "outbox" / "issue-0001").is_dir()

@@ -138,3 +138,27 @@ def test_a_required_empty_section_writes_nothing(project: Path, digest: Digest) 
     result = digest("build")
     assert result.exit_code == 1 and "section 'New this week' found no excerpts" in result.output
     assert not (project / "outbox").exists()
+
+
+def test_a_fresh_section_leaves_what_it_does_not_show_to_the_next() -> None:
+    """On the first issue everything is fresh: a later required section still gets some."""
+    specs = [
+        SectionSpec("New", since_last_issue=True, size=1),
+        SectionSpec("Classics", size=2, required=True),
+    ]
+    selection = select_sections([excerpt(n) for n in range(5)], [], specs, "s", None)
+    assert selection.sections == (("New", 1), ("Classics", 2))
+
+
+def test_switching_to_sections_does_not_show_the_last_issue_again() -> None:
+    pool = [excerpt(n) for n in range(6)]
+    before = [Pick("e000", 0), Pick("e003", 0)]  # an issue made before there were sections
+    selection = select_sections(pool, [before], [SectionSpec("All", size=2)], "s", None)
+    assert not {"e000", "e003"} & {e.id for e in selection.excerpts}
+
+
+def test_an_excerpt_dated_the_day_of_the_last_issue_is_new() -> None:
+    day = date(2025, 3, 3)
+    specs = [SectionSpec("New", since_last_issue=True), SectionSpec("Rest", size=1)]
+    selection = select_sections([excerpt(1, dated=day), excerpt(2)], [], specs, "s", day)
+    assert selection.excerpts[0].id == "e001" and selection.sections[0] == ("New", 1)

@@ -111,7 +111,7 @@ def _added(key: str, value: object) -> date:
         with contextlib.suppress(ValueError):
             return date.fromisoformat(value.strip())
     if not isinstance(value, date):
-        raise _BadValueError(f"'added' must be a date written YYYY-MM-DD, not {shorten(value)}")
+        raise _BadValueError(f"'{key}' must be a date written YYYY-MM-DD, not {shorten(value)}")
     return value
 
 
@@ -139,6 +139,18 @@ _CHECKS: dict[str, Callable[[str, object], object]] = {
     "imported_from": _text,
 }
 KNOWN_KEYS = tuple(_CHECKS)
+
+
+def check_field(key: str, value: object) -> object:
+    """A front-matter value as the loader takes it; ValueError saying why not (importers
+    check what they write with the same rules the loader reads with)."""
+    check = _CHECKS.get(key)
+    if check is None:
+        raise ValueError(f"unknown front matter key '{key}'")
+    try:
+        return check(key, value)
+    except _BadValueError as e:
+        raise ValueError(str(e)) from e
 
 
 def _file_line(front: str, key: str) -> int | None:

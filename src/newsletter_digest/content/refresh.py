@@ -15,7 +15,6 @@ from typing import NamedTuple
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import SourceSettings
 from newsletter_digest.content.importers import import_source, is_url
-from newsletter_digest.errors import DigestError
 from newsletter_digest.state.store import State, open_state
 
 
@@ -90,8 +89,8 @@ def _refresh_one(
                 last_modified=modified,
                 tags=source.tags,
             )
-        except (DigestError, OSError) as e:
-            error = getattr(e, "message", None) or str(e)
+        except Exception as e:
+            error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
             state.execute(
                 "INSERT INTO sources (key, refreshed_at, error) VALUES (?, ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET refreshed_at = excluded.refreshed_at,"

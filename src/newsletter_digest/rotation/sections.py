@@ -3,9 +3,10 @@
 An excerpt belongs to the first section whose ``from`` it matches, so the pools never
 overlap and no excerpt can be in an issue twice. A rotation section keeps the rotation's
 rules within its pool (everything comes round once before anything repeats, weights
-honoured): its picks are recorded with the section's title and only they count in its
-cycles. A ``since_last_issue`` section holds excerpts never shown and dated after the last
-issue, newest first, each once; once shown, an excerpt falls to the next section it matches.
+honoured): its picks are recorded with the section's title and only they (and picks from
+before there were sections) count in its cycles. A ``since_last_issue`` section takes
+excerpts never shown and dated on or after the last issue's day, newest first, each once;
+fresh ones it has no room for, and those it showed, go on to the next section they match.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def _matches(excerpt: Excerpt, spec: SectionSpec) -> bool:
 
 
 def _fresh(excerpt: Excerpt, shown: set[str], last_issue: date | None) -> bool:
+    """Never shown, and dated on or after the last issue's day (one published later that
+    day is new; one already shown is not, whatever its date)."""
     dated = excerpt.dated
-    after = last_issue is None or (dated is not None and dated > last_issue)
+    after = last_issue is None or (dated is not None and dated >= last_issue)
     return excerpt.id not in shown and after
 
 
@@ -51,15 +54,18 @@ def select_sections(
         members = [e for e in remaining if _matches(e, spec)]
         if spec.since_last_issue:
             members = [e for e in members if _fresh(e, shown, last_issue)]
-        taken_ids = {e.id for e in members}
-        remaining = [e for e in remaining if e.id not in taken_ids]
-        if spec.since_last_issue:
             newest = sorted(members, key=lambda e: (e.dated or date.min, e.id), reverse=True)
             section = newest[: spec.size]
+            picked = {e.id for e in section}  # fresh ones not picked stay for later sections
+            remaining = [e for e in remaining if e.id not in picked]
             section_picks = [Pick(e.id, 0, spec.title) for e in section]
             why = [f"new since the last issue ({e.dated or 'undated'})" for e in section]
         elif members:
-            own = [[p for p in issue if p.section == spec.title] for issue in history]
+            taken = {e.id for e in members}
+            remaining = [e for e in remaining if e.id not in taken]
+            # Its own picks, and those made before there were sections (one rotation then):
+            # switching to sections does not show the last issue's excerpts again at once.
+            own = [[p for p in issue if p.section in (spec.title, "")] for issue in history]
             selection = cycles.select(members, own, spec.size, f"{seed}/{spec.title}")
             section = list(selection.excerpts)
             section_picks = [p._replace(section=spec.title) for p in selection.picks]

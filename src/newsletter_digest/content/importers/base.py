@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -65,7 +66,7 @@ def dedupe_key(text: str) -> str:
     ellipsis ("…" or "...", or a final ".") make no difference, so a source's cut-off teaser
     matches the full sentence. Applying it twice gives the same as once.
     """
-    folded = text.casefold().translate(_QUOTES)
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
     collapsed = " ".join(folded.split())
     return _TRAILING_ELLIPSIS.sub("", collapsed)
 

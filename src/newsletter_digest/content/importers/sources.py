@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from newsletter_digest.config import yamlload
 from newsletter_digest.content.importers import csv_exports, feeds, kindle
 from newsletter_digest.content.importers.base import (
     ImportReport,
@@ -19,6 +20,7 @@ from newsletter_digest.content.importers.base import (
     write_items,
 )
 from newsletter_digest.content.importers.fetching import fetch
+from newsletter_digest.content.loading import check_field
 from newsletter_digest.content.teasers import (
     finish_teaser,
     first_sentence_title,
@@ -40,6 +42,21 @@ def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
+def _head_text(data: bytes, name: str) -> str:
+    """The first 64 KiB as text, for telling the format: a character the cut splits in two
+    is dropped (the whole file is decoded strictly when it is read)."""
+    head = data[:65536]
+    if len(data) > len(head):
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            head = head[: len(head) - len(head) % 2]  # UTF-16: whole code units
+        else:
+            while head and head[-1] & 0xC0 == 0x80:  # UTF-8 continuation bytes of a cut char
+                head = head[:-1]
+            if head and head[-1] >= 0xC0:
+                head = head[:-1]
+    return decode_text(head, name)
+
+
 def detect_format(name: str, data: bytes) -> str:
     """Pick a format from a source's name and first bytes (a URL is always a feed)."""
     if is_url(name):
@@ -50,7 +67,7 @@ def detect_format(name: str, data: bytes) -> str:
     if suffix in _MARKDOWN_SUFFIXES:
         return "markdown"
     if suffix == ".csv":
-        found = csv_exports.csv_format(decode_text(data[:65536], name))
+        found = csv_exports.csv_format(_head_text(data, name))
         if found is None:
             raise ContentError(
                 f"{name}: a CSV that is neither a Readwise nor an Instapaper export",
@@ -61,7 +78,7 @@ def detect_format(name: str, data: bytes) -> str:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return "feed"
     try:
-        text = decode_text(head, name)
+        text = _head_text(data, name)
     except ContentError:
         return "teasers"  # reading it properly reports the encoding problem
     if kindle.looks_like_clippings(text):
@@ -79,8 +96,6 @@ def _teasers(text: str) -> Parsed:
 
 
 def _markdown(text: str, label: str) -> Parsed:
-    import yaml
-
     from newsletter_digest.content.frontmatter import split_front_matter
 
     try:
@@ -91,16 +106,23 @@ def _markdown(text: str, label: str) -> Parsed:
             hint="add the closing '---' line after the last 'key: value' line",
         ) from None
     meta: dict[str, object] = {}
+    result = Parsed()
     if front and front.strip():
         try:
-            loaded = yaml.safe_load(front)
-        except yaml.YAMLError as e:
+            loaded = yamlload.load(front)  # bounded: no alias bombs
+        except (yamlload.YamlError, ValueError) as e:
+            why = e.message if isinstance(e, yamlload.YamlError) else str(e)
             raise ContentError(
-                f"{label}: front matter is not valid YAML ({e})", hint="fix the front matter"
+                f"{label}: front matter is not valid YAML ({why})", hint="fix the front matter"
             ) from e
-        if isinstance(loaded, dict):
-            meta = {k: v for k, v in loaded.items() if k in _MARKDOWN_KEYS}
-    result = Parsed()
+        for key, value in loaded.items() if isinstance(loaded, dict) else ():
+            if key not in _MARKDOWN_KEYS or value is None:
+                continue
+            try:  # the loader's own rules: what it would refuse is left out, with a note
+                checked = check_field(key, value)
+                meta[key] = list(checked) if isinstance(checked, tuple) else checked
+            except ValueError as e:
+                result.notes.append(f"{label}: {e}; left out")
     body = body.strip()
     if not body:
         result.skipped.append(Skip("no text after the front matter"))
