@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -168,30 +168,61 @@ def create_app(config: Config) -> Starlette:
         response.headers["Retry-After"] = "60"
         return response
 
-    async def unsubscribe(request: Request) -> Response:
-        token = request.path_params["token"]
-        if request.method == "POST" and limited(request):
-            return too_many()
-        with state() as db:
-            reader = tokens.reader(db, token, "unsubscribe")
-            if reader is None:
-                return invalid()
-            if request.method == "GET":
-                return page(
-                    200,
-                    "Unsubscribe?",
-                    f"You will get no more issues of {s.title}.",
-                    form={"action": request.url.path, "fields": [], "button": "Unsubscribe"},
-                )
-            try:
-                fields = await read_form(request)
-            except BadFormError as e:
-                return page(e.status, "This request was not understood", str(e))
-            one_click = fields.get("List-Unsubscribe") == "One-Click"
-            if not one_click and fields.get("confirm") != "yes":
-                return page(400, "This request was not understood", "Use the button.")
-            book.set_status(db, reader.id, "unsubscribed", "one-click unsubscribe", _now())
-        return page(200, "You are unsubscribed", f"You will get no more issues of {s.title}.")
+    def button_route(
+        purpose: str,
+        question: tuple[str, ...],
+        button: str,
+        act: Callable[[State, int], object],
+        done: tuple[str, ...],
+        *,
+        one_click: bool = False,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A link that acts only through its button: the GET shows the question and the
+        button and changes nothing (link scanners fetch links); a POST of the button (or,
+        with ``one_click``, RFC 8058's List-Unsubscribe=One-Click) acts on the token's
+        reader. Bad tokens, bodies and floods get a 4xx."""
+
+        async def handle(request: Request) -> Response:
+            if request.method == "POST" and limited(request):
+                return too_many()
+            with state() as db:
+                reader = tokens.reader(db, request.path_params["token"], purpose)
+                if reader is None:
+                    return invalid()
+                if request.method == "GET":
+                    form = {"action": request.url.path, "fields": [], "button": button}
+                    return page(200, *question, form=form)
+                try:
+                    fields = await read_form(request)
+                except BadFormError as e:
+                    return page(e.status, "This request was not understood", str(e))
+                pressed = fields.get("confirm") == "yes"
+                if not pressed and not (
+                    one_click and fields.get("List-Unsubscribe") == "One-Click"
+                ):
+                    return page(400, "This request was not understood", "Use the button.")
+                act(db, reader.id)
+            return page(200, *done)
+
+        return handle
+
+    unsubscribe = button_route(
+        "unsubscribe",
+        ("Unsubscribe?", f"You will get no more issues of {s.title}."),
+        "Unsubscribe",
+        lambda db, reader: book.set_status(
+            db, reader, "unsubscribed", "one-click unsubscribe", _now()
+        ),
+        ("You are unsubscribed", f"You will get no more issues of {s.title}."),
+        one_click=True,
+    )
+    confirm = button_route(
+        "confirm",
+        ("Confirm your subscription",),
+        "Confirm my subscription",
+        lambda db, reader: book.confirm(db, reader, _now()),
+        ("You are subscribed", f"The next issue of {s.title} comes to you."),
+    )
 
     async def subscribe(request: Request) -> Response:
         form = {
@@ -257,27 +288,6 @@ def create_app(config: Config) -> Starlette:
                 log.warning("confirmation to a new reader not sent: %s", outcome.reply)
         except Exception as e:  # the reader already has their answer
             log.warning("confirmation to a new reader not sent: %s", e)
-
-    async def confirm(request: Request) -> Response:
-        token = request.path_params["token"]
-        if request.method == "POST" and limited(request):
-            return too_many()
-        with state() as db:
-            reader = tokens.reader(db, token, "confirm")
-            if reader is None:
-                return invalid()
-            if request.method == "GET":
-                action = request.url.path
-                form = {"action": action, "fields": [], "button": "Confirm my subscription"}
-                return page(200, "Confirm your subscription", form=form)
-            try:
-                fields = await read_form(request)
-            except BadFormError as e:
-                return page(e.status, "This request was not understood", str(e))
-            if fields.get("confirm") != "yes":
-                return page(400, "This request was not understood", "Use the button.")
-            book.confirm(db, reader.id, _now())
-        return page(200, "You are subscribed", f"The next issue of {s.title} comes to you.")
 
     def archive_file(request: Request) -> Response:
         """Only the archive's own files: index.html, feed.xml, an issue's web version."""
