@@ -144,6 +144,7 @@ def main() -> None:
         "digest send, plain, 1 connection": "security: none",
         "digest send, STARTTLS, 4 connections": f"security: starttls\n{ca}\nconnections: 4",
         "digest send, STARTTLS, 1 connection, DKIM": f"security: starttls\n{ca}\n",
+        "digest send, STARTTLS, 4 connections, DKIM": f"security: starttls\n{ca}\nconnections: 4",
     }
     figures: dict[str, list[float]] = {name: [] for name in ["smtp-source, plain", *modes]}
     whole: dict[str, list[float]] = {name: [] for name in modes}

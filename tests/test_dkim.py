@@ -10,9 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dkim
+import dkim.crypto
 import pytest
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from newsletter_digest.mail.dkim import dns_record, load_key, rsassa_pkcs1_v1_5_sign, sign
 from smtp_helpers import Server, configure
 
 Digest = Callable[..., Result]
@@ -121,3 +125,30 @@ def test_a_reader_whose_message_cannot_be_made_fails_alone_when_signing(
     again = digest("send")  # nothing more goes out, nobody twice
     assert len(smtp.handler.received) == 5
     assert "line break" in again.output
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    subject=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+    body=st.binary(max_size=400).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"\r\n")),
+)
+def test_openssl_signatures_are_dkimpys_own(key_file: Path, subject: str, body: bytes) -> None:
+    """OpenSSL makes the RSA step; PKCS#1 v1.5 is deterministic, so the header must be the
+    very bytes dkimpy's pure-Python RSA makes, and verify against the published key."""
+    key = load_key("example.org", "digest", key_file)
+    message = (
+        b"From: a@example.org\r\nTo: b@example.org\r\nSubject: "
+        + subject.encode()
+        + b"\r\nDate: Wed, 02 Dec 2026 10:00:00 +0000\r\n\r\n"
+        + body
+    )
+    ours = sign(message, key)
+    assert dkim.RSASSA_PKCS1_v1_5_sign is rsassa_pkcs1_v1_5_sign
+    dkim.RSASSA_PKCS1_v1_5_sign = dkim.crypto.RSASSA_PKCS1_v1_5_sign
+    try:
+        theirs = sign(message, key)
+    finally:
+        dkim.RSASSA_PKCS1_v1_5_sign = rsassa_pkcs1_v1_5_sign
+    assert ours == theirs
+    record = dns_record(key)[1].encode()
+    assert dkim.verify(ours, dnsfunc=lambda name, timeout=5: record)

@@ -7,13 +7,9 @@ and a recipient marked sent is never sent the same issue again.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
@@ -23,7 +19,7 @@ from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, no_such
 from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
-from newsletter_digest.errors import ComposeError, DeliveryError
+from newsletter_digest.errors import DeliveryError
 from newsletter_digest.mail import compose, dkim, headers
 from newsletter_digest.mail.compose import MessageFactory
 from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folder_name
@@ -205,18 +201,6 @@ def send_issue(
     return report
 
 
-@contextmanager
-def _signing_pool(wanted: bool) -> Iterator[ProcessPoolExecutor | None]:
-    """Processes that make DKIM signatures (dkimpy's RSA is pure Python and holds the GIL),
-    one per core; forkserver, as the send loop's threads are running."""
-    if not wanted:
-        yield None
-        return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context) as pool:
-        yield pool
-
-
 def _send_all(
     config: Config,
     state: State,
@@ -243,8 +227,9 @@ def _send_all(
 
     def prepare(delivery: Delivery) -> tuple[bytes, Envelope]:
         address = headers.ascii_address(headers.split_mailbox(delivery.recipient)[1], utf8=True)
-        signed = ready.pop(delivery.recipient, None)
-        data = signed.result() if signed is not None else message(delivery)
+        data = message(delivery)
+        if dkim_key is not None:  # after the reader's own headers are stamped
+            data = dkim.sign(data, dkim_key)
         # VERP: the envelope sender names the delivery (an opaque token), so a bounce does.
         mail_from = f"{local}+{delivery.token}@{domain}" if smtp and smtp.verp else sender
         # SMTPUTF8 only where a user name needs it; names and domains are encoded
@@ -265,16 +250,12 @@ def _send_all(
 
     signer = tokens.Tokens(tokens.server_key(s.state)) if s.base_url else None
     unsubscribe: dict[str, str] = {}  # recipient -> token, made here, used by the workers
-    ready: dict[str, Future[bytes]] = {}  # recipient -> its message, being DKIM-signed
     dkim_key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file) if s.dkim else None
     transports, connections = _transports(config, record)
 
-    def deliveries(pool: ProcessPoolExecutor | None) -> Iterator[Delivery]:
+    def deliveries() -> Iterator[Delivery]:
         """The pending deliveries whose reader still wants the digest (checked now: a reader
-        may have unsubscribed since the issue was built); the others are logged as such.
-        With DKIM, each message is handed to the signing pool a few deliveries ahead."""
-        ahead: deque[Delivery] = deque()
-        depth = 2 * connections + 2 * (os.cpu_count() or 1)
+        may have unsubscribed since the issue was built); the others are logged as such."""
         for delivery in state.iter_deliveries(record.number, UNFINISHED):
             reader = book.find(state, delivery.recipient)
             if reader is None or reader.status != "active" or not reader.listed:
@@ -283,32 +264,19 @@ def _send_all(
                 continue
             if signer is not None:
                 unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
-            if pool is None or dkim_key is None:
-                yield delivery
-                continue
-            try:
-                data = message(delivery)
-            except ComposeError as e:  # this reader's message cannot be made: they fail alone
-                log(delivery, Outcome("permanent", f"{e.message} ({e.hint})"), 0)
-                continue
-            ready[delivery.recipient] = pool.submit(dkim.sign, data, dkim_key)
-            ahead.append(delivery)
-            if len(ahead) >= depth:
-                yield ahead.popleft()
-        yield from ahead
+            yield delivery
 
-    with _signing_pool(dkim_key is not None) as pool:
-        result = deliver_all(
-            deliveries(pool),
-            transports=transports,
-            connections=connections,
-            prepare=prepare,
-            record=log,
-            retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
-            pacer=Pacer(smtp.rate if smtp else None, sleep),
-            sleep=sleep,
-            should_stop=should_stop,
-        )
+    result = deliver_all(
+        deliveries(),
+        transports=transports,
+        connections=connections,
+        prepare=prepare,
+        record=log,
+        retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
+        pacer=Pacer(smtp.rate if smtp else None, sleep),
+        sleep=sleep,
+        should_stop=should_stop,
+    )
 
     requeued = {d.recipient for d in result.requeued}
     for recipient, reply in dead.items():  # not those the relay refused along with everyone

@@ -2,17 +2,22 @@
 
 The signature covers the headers receivers and Gmail's one-click rules look at: From, To,
 Subject, Date, Message-ID, List-Id, List-Unsubscribe, List-Unsubscribe-Post and
-Feedback-ID (those present). dkimpy's RSA is pure Python (about 9 ms a signature on the
-development machine), so a send signs in a pool of processes, ahead of the connections.
+Feedback-ID (those present). dkimpy builds the header and canonicalises; its last step,
+the RSA private-key operation, is pure Python (about 6 ms for a 2048-bit key on the
+development machine), so it is handed to OpenSSL through ``cryptography`` (0.5 ms): about
+1.2 ms a signed message in all, cheap enough to sign as each message goes out.
 """
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import dkim
+import dkim.crypto
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from newsletter_digest.errors import ConfigError
 
@@ -69,6 +74,36 @@ def sign(message: bytes, key: DkimKey) -> bytes:
         include_headers=[name for name in SIGNED if name in present],
     )
     return bytes(signature) + message
+
+
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
+
+
+def rsassa_pkcs1_v1_5_sign(digest: Any, private_key: dict[str, int]) -> bytes:
+    """dkimpy's ``RSASSA_PKCS1_v1_5_sign`` done by OpenSSL: the same bytes, as PKCS#1 v1.5
+    signatures are deterministic (a test holds it to dkimpy's own), about ten times faster.
+
+    ``digest`` is dkimpy's hash object; ``private_key`` the numbers dkimpy parsed from the PEM.
+    """
+    numbers = rsa.RSAPrivateNumbers(
+        p=private_key["prime1"],
+        q=private_key["prime2"],
+        d=private_key["privateExponent"],
+        dmp1=private_key["exponent1"],
+        dmq1=private_key["exponent2"],
+        iqmp=private_key["coefficient"],
+        public_numbers=rsa.RSAPublicNumbers(private_key["publicExponent"], private_key["modulus"]),
+    )
+    try:
+        key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+        algorithm = _HASHES[digest.name.lower()]
+        return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm))
+    except (ValueError, KeyError) as e:  # a key too small for the digest, or a broken key
+        raise dkim.crypto.DigestTooLargeError() from e
+
+
+# dkimpy looks the primitive up in its own namespace when it signs; verifying is untouched.
+dkim.RSASSA_PKCS1_v1_5_sign = rsassa_pkcs1_v1_5_sign
 
 
 def dns_record(key: DkimKey) -> tuple[str, str]:
