@@ -24,8 +24,10 @@ from newsletter_digest.content.importers import (
     fetch,
     import_source,
 )
+from newsletter_digest.content.importers.feeds import html_to_markdown
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.errors import ContentError
+from newsletter_digest.render.markdown import to_html
 
 SOURCES = Path(__file__).parent / "data" / "sources"
 
@@ -125,13 +127,16 @@ def test_scripts_and_javascript_links_never_reach_the_output(tmp_path: Path) -> 
         text = path.read_text(encoding="utf-8").lower()
         assert not re.search(r"(?<!\\)<script", text)  # "\<script\>" is text, shown as typed
         assert "javascript:" not in text
-        assert "alert(" not in text or "\\<script\\>alert(5)" in text
         assert "onclick" not in text and "onerror" not in text and "<iframe" not in text
     files = excerpts(tmp_path)
     meta, body = files["click-me.md"]
     assert "url" not in meta  # the entry's javascript: link was dropped
     assert "[that one](https://hostile.example.com/ok)" in body
     assert "this link" in body and "](javascript" not in body
+    # the feed's escaped "<script>" is words the reader sees, never an element
+    rendered = " ".join(to_html(text) for _, text in files.values())
+    assert "<script" not in rendered and "&lt;script&gt;alert(5)&lt;/script&gt;" in rendered
+    assert rendered.count("alert(") == 1  # only the one the feed wrote as text
     assert any("javascript:alert(1)" in note for note in report.notes)
     assert files["second.md"][1].startswith("Only this stays.")
 
@@ -489,3 +494,44 @@ def test_format_detection_survives_a_character_cut_at_64_kib(tmp_path: Path) -> 
     data = head + filler + "“quoted”".encode() * 10
     assert data[65535:65538] == "“".encode() and len(data) > 65536  # cut inside it
     assert detect_format("My Clippings.txt", data) == "kindle"
+
+
+_TAGS = ["p", "a", "b", "script", "style", "iframe", "img", "svg", "div", "form", "object"]
+_ATTRS = [
+    'href="javascript:alert(1)"',
+    'href=" JaVaScRiPt:alert(2)"',
+    'href="data:text/html,<script>alert(3)</script>"',
+    'href="https://ok.example/x"',
+    'href="/relative"',
+    'src="x" onerror="alert(4)"',
+    'onclick="alert(5)"',
+    'style="background:url(javascript:alert(6))"',
+    "",
+]
+
+
+@st.composite
+def hostile_html(draw: st.DrawFn, depth: int = 0) -> str:
+    """Nested HTML from tags and attributes that carry script, with text between."""
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        if depth < 3 and draw(st.booleans()):
+            tag, attr = draw(st.sampled_from(_TAGS)), draw(st.sampled_from(_ATTRS))
+            inner = draw(hostile_html(depth + 1))
+            parts.append(f"<{tag} {attr}>{inner}</{tag}>")
+        else:
+            parts.append(draw(st.sampled_from(["words", "alert(7)", "&lt;b&gt;", "*x*", "[a](b)"])))
+    return " ".join(parts)
+
+
+@given(hostile_html())
+def test_no_feed_html_renders_as_script_or_a_script_link(fragment: str) -> None:
+    """Whatever a feed's HTML holds, the excerpt it becomes renders with no element, attribute
+    or link that could run script, and the only links left are absolute http(s) ones."""
+    rendered = to_html(html_to_markdown(fragment)).lower()
+    assert not re.search(r"<(script|style|iframe|img|svg|form|object)\b", rendered)
+    for tag in re.findall(r"<[^>]*>", rendered):  # words may say "javascript:"; tags may not
+        assert "javascript:" not in tag and "data:" not in tag, tag
+        assert not re.search(r"\son\w+\s*=", tag), tag
+    for href in re.findall(r'href="([^"]*)"', rendered):
+        assert href.startswith("https://ok.example/"), href
