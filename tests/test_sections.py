@@ -14,9 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_excerpt
+from newsletter_digest.config.loading import load_config
 from newsletter_digest.errors import ContentError
 from newsletter_digest.models import Excerpt, Pick, SectionSpec
+from newsletter_digest.pipeline import plan_next
 from newsletter_digest.rotation.sections import select_sections
+from newsletter_digest.state.store import open_state
 
 Digest = Callable[..., Result]
 TAGS = ("blog", "book", "talk", "news")
@@ -162,3 +165,28 @@ def test_an_excerpt_dated_the_day_of_the_last_issue_is_new() -> None:
     specs = [SectionSpec("New", since_last_issue=True), SectionSpec("Rest", size=1)]
     selection = select_sections([excerpt(1, dated=day), excerpt(2)], [], specs, "s", day)
     assert selection.excerpts[0].id == "e001" and selection.sections[0] == ("New", 1)
+
+
+def test_the_preview_of_the_issue_after_next_is_the_issue_made_after_the_next(
+    project: Path, digest: Digest
+) -> None:
+    """Looking two issues ahead counts as new only what the real second issue will: once the
+    next issue is made today, posts dated before today are no longer new."""
+    config_file = project / "digest.yaml"
+    config_file.write_text(config_file.read_text() + SECTIONS)
+    today = date.today()
+    for n in range(1, 4):  # three fresh posts from the last few days; one fits per issue
+        day = (today - timedelta(days=n)).isoformat()
+        write_excerpt(project / "content", f"post-{n}", f"Post {n}", tags=["fresh"], added=day)
+
+    def plan(skip: int) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+        config = load_config(config_file)
+        with open_state(config.settings.state, readonly=True) as state:
+            selection = plan_next(config, state, today, use_cache=False, skip=skip).selection
+        return tuple(e.id for e in selection.excerpts), selection.sections
+
+    forecast = plan(skip=1)
+    assert digest("build").exit_code == 0
+    made = plan(skip=0)
+    assert forecast == made
+    assert made[1] == (("From the archive", 2),)  # nothing dated today: no new section

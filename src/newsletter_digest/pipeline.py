@@ -125,7 +125,9 @@ def plan_next(
         ]
         recorded = state.issues()
         last = recorded[-1].date if recorded else None
-        ahead = forecast_sections(loaded.excerpts, history, specs, s.seed, last, skip + 1)
+        ahead = forecast_sections(
+            loaded.excerpts, history, specs, s.seed, last, skip + 1, made_on=today
+        )
     else:
         ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
     selection = ahead[-1]

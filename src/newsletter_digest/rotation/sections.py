@@ -116,12 +116,16 @@ def forecast_sections(
     seed: str,
     last_issue: date | None,
     count: int,
+    made_on: date,
 ) -> list[Selection]:
-    """The next ``count`` issues, each fed back as history (the preview's look ahead)."""
+    """The next ``count`` issues, each fed back as history (the preview's look ahead), as if
+    each were made on ``made_on``: the one after next counts as new only what is dated on or
+    after that day, as the real one will once the next issue is made."""
     past: list[Sequence[Pick]] = list(history)
     selections: list[Selection] = []
     for _ in range(count):
         selection = select_sections(excerpts, past, specs, seed, last_issue)
         selections.append(selection)
         past.append(selection.picks)
+        last_issue = made_on
     return selections
