@@ -11,7 +11,11 @@ from pathlib import Path
 
 from click.testing import Result
 
-from test_importers import SOURCES, _FeedHandler, feed_server  # noqa: F401 - the fixture
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.content.loading import load_content
+from newsletter_digest.content.refresh import with_source_tags
+
+from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]
 
@@ -22,9 +26,11 @@ def add_sources(project: Path, text: str) -> None:
 
 
 def tagged(project: Path, tag: str) -> list[Path]:
-    return [
-        p for p in (project / "content").glob("*.md") if f"- {tag}" in p.read_text(encoding="utf-8")
-    ]
+    """The excerpt files carrying ``tag`` as an issue sees them (a source's tags included)."""
+    config = load_config(project / "digest.yaml")
+    excerpts = load_content(config.settings.content).excerpts
+    found = with_source_tags(excerpts, config.settings.sources)
+    return sorted(e.path for e in found if tag in e.tags)
 
 
 def test_a_feed_source_refreshes_before_each_build_with_a_conditional_get(
@@ -95,3 +101,102 @@ def test_a_source_that_breaks_its_importer_is_reported_and_the_issue_goes_out(
     assert result.exit_code == 0, result.output
     assert "the issue goes out without it" in result.output
     assert (project / "outbox" / "issue-0001").is_dir()
+
+
+CLIPPING = (
+    "Deep Work (Cal Newport)\n- Your Highlight on page 9 | location {span} | Added on "
+    "{day} March 2025 10:00:00\n\n{text}\n==========\n"
+)
+
+
+def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
+    project: Path, digest: Digest
+) -> None:
+    """The edit comes in once: the excerpt imported from the first version takes the latest
+    text and keeps its name (its place in the rotation) and what the user added to it."""
+    clippings = project / "My Clippings.txt"
+    clippings.write_text(
+        CLIPPING.format(span="90-91", day="Monday, 3", text="Clarity about what matters provid"),
+        encoding="utf-8",
+    )
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    assert digest("build").exit_code == 0
+    [imported] = tagged(project, "book")
+    text = imported.read_text(encoding="utf-8")  # the user adds a tag and a weight
+    imported.write_text(text.replace("---\n", "---\ntags:\n- focus\nweight: 3\n", 1))
+    with clippings.open("a", encoding="utf-8") as handle:  # the device appends the edit
+        handle.write(
+            CLIPPING.format(
+                span="90-92",
+                day="Tuesday, 4",
+                text="Clarity about what matters provides clarity about what does not.",
+            )
+        )
+    result = digest("sources", "--refresh")
+    assert "now: 0 new, 1 updated, 1 skipped" in result.output, result.output
+    assert tagged(project, "book") == [imported]  # no second excerpt
+    meta, body = excerpts(project / "content")[imported.name]
+    assert body == "Clarity about what matters provides clarity about what does not."
+    assert meta["tags"] == ["focus"] and meta["weight"] == 3
+    assert tagged(project, "focus") == [imported]
+    assert meta["location"] == "page 9, location 90-92"
+    assert meta["title"] == "Clarity about what matters provides clarity about what does not"
+
+
+def test_an_excerpt_the_user_rewrote_is_not_overwritten_by_an_edit(
+    project: Path, digest: Digest
+) -> None:
+    clippings = project / "My Clippings.txt"
+    clippings.write_text(
+        CLIPPING.format(span="90-91", day="Monday, 3", text="Clarity about what matters provid"),
+        encoding="utf-8",
+    )
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n")
+    assert digest("build").exit_code == 0
+    [imported] = [p for p in (project / "content").glob("clarity*.md")]
+    mine = imported.read_text(encoding="utf-8").replace("matters provid", "matters, in my words.")
+    imported.write_text(mine, encoding="utf-8")
+    with clippings.open("a", encoding="utf-8") as handle:
+        handle.write(CLIPPING.format(span="90-92", day="Tuesday, 4", text="Clarity, edited."))
+    assert "now: 1 new" in digest("sources", "--refresh").output
+    assert imported.read_text(encoding="utf-8") == mine
+
+
+def test_what_a_refresh_notes_is_shown_once_and_kept_for_digest_sources(
+    project: Path, digest: Digest, tmp_path: Path
+) -> None:
+    feed = project / "feed.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>N</title>'
+        "<item><title>One</title><link>javascript:alert(1)</link>"
+        "<description>A post with a bad link.</description></item>"
+        "<item><title>Two</title></item></channel></rss>",
+        encoding="utf-8",
+    )
+    add_sources(project, "sources:\n  - feed: feed.xml\n")
+    first = digest("build")
+    assert first.exit_code == 0
+    assert "link 'javascript:alert(1)' left out" in first.output
+    second = digest("build")  # the file is unchanged: not read, nothing said again
+    assert "left out" not in second.output
+    listed = digest("sources").output
+    assert "note: entry 1: link 'javascript:alert(1)' left out" in listed
+    assert "skipped 1 entries when last read" in listed
+
+
+def test_changing_a_sources_tags_moves_what_it_brought(project: Path, digest: Digest) -> None:
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    assert digest("build", "--no-send").exit_code == 0
+    books = tagged(project, "book")
+    assert books and all("- book" not in p.read_text(encoding="utf-8") for p in books)
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text().replace("tags: [book]", "tags: [reading]")
+        + "sections:\n  - title: Reading\n    from: {tags: [reading]}\n    count: 1\n"
+        "    required: true\n  - title: More\n    count: 1\n"
+    )
+    assert tagged(project, "reading") == books and not tagged(project, "book")
+    dry = digest("build", "--dry-run")
+    assert dry.exit_code == 0, dry.output  # the required section finds the retagged ones
+    assert "Reading: rotation" in dry.output

@@ -156,8 +156,13 @@ def _refresh_sources(config: Any) -> None:
     for status in refresh(config):
         if status.error:
             _warn(f"source {status.key}: {status.error} (the issue goes out without it)")
-        elif status.added:
+            continue
+        if status.outcome in ("unchanged", "not modified"):
+            continue  # nothing read: its notes were shown when it was
+        if status.outcome != "0 new":
             click.echo(f"source {status.key}: {status.outcome}")
+        for note in status.notes:
+            _warn(f"source {status.key}: {note}")
 
 
 def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> None:
@@ -348,6 +353,8 @@ def import_(
             continue
         for path in report.written:
             click.echo(f"added {_rel(path)}")
+        for path in report.updated:
+            click.echo(f"updated {_rel(path)} (the highlight was edited since)")
         for note in report.notes:
             _warn(f"{source}: {note}")
         for duplicate in report.duplicates:
@@ -356,7 +363,8 @@ def import_(
             click.echo(f"skipped {skip}")
         click.echo(
             f"{source} ({report.format}): {len(report.written)} added, "
-            f"{len(report.duplicates)} duplicate, {len(report.skipped)} skipped"
+            + (f"{len(report.updated)} updated, " if report.updated else "")
+            + f"{len(report.duplicates)} duplicate, {len(report.skipped)} skipped"
         )
     if failed:
         sys.exit(1)
@@ -412,6 +420,9 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
             for status in refresh(config):
                 log.info("source %s: %s %s", status.key, status.outcome, status.error)
+                if status.outcome not in ("unchanged", "not modified"):
+                    for note in status.notes:
+                        log.warning("source %s: %s", status.key, note)
 
     with runner.logging_to():
         code = runner.run(
@@ -534,6 +545,13 @@ def sources(ctx: click.Context, refresh: bool) -> None:
             click.echo(line)
             if status.error:
                 click.echo(f"  last error: {status.error}")
+            if status.skipped:
+                click.echo(
+                    f"  skipped {status.skipped} entries when last read "
+                    f"(`digest import {status.location}` names each, and why)"
+                )
+            for note in status.notes:
+                click.echo(f"  note: {note}")
 
 
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own

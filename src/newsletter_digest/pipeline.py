@@ -13,6 +13,7 @@ from typing import NamedTuple
 from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config
 from newsletter_digest.content.loading import load_content
+from newsletter_digest.content.refresh import with_source_tags
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
 from newsletter_digest.mail import compose, dkim
@@ -109,6 +110,7 @@ def plan_next(
     s = config.settings
     cache_path = content_cache_path(config) if use_cache else None
     loaded = load_content(s.content, cache_path, save=save_cache)
+    excerpts = with_source_tags(loaded.excerpts, s.sources)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
     history = state.history() + [record.picks for record in unrecorded(config, state)]
     if s.sections:
@@ -125,11 +127,9 @@ def plan_next(
         ]
         recorded = state.issues()
         last = recorded[-1].date if recorded else None
-        ahead = forecast_sections(
-            loaded.excerpts, history, specs, s.seed, last, skip + 1, made_on=today
-        )
+        ahead = forecast_sections(excerpts, history, specs, s.seed, last, skip + 1, made_on=today)
     else:
-        ahead = rotation.forecast(loaded.excerpts, history, s.per_issue, s.seed, skip + 1)
+        ahead = rotation.forecast(excerpts, history, s.per_issue, s.seed, skip + 1)
     selection = ahead[-1]
     number = max(state.last_number(), *deliver.issue_numbers(s.outbox), 0) + 1 + skip
     info = IssueInfo(number=number, date=today)

@@ -8,6 +8,7 @@ issue goes out with what is there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from typing import NamedTuple
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import SourceSettings
 from newsletter_digest.content.importers import import_source, is_url
+from newsletter_digest.models import Excerpt
 from newsletter_digest.state.store import State, open_state
 
 
@@ -29,10 +31,33 @@ class SourceStatus(NamedTuple):
     total: int  # excerpts this source has added, all refreshes together
     error: str
     outcome: str = ""  # this refresh: 'N new', 'not modified', 'unchanged', 'failed'
+    notes: tuple[str, ...] = ()  # what the last refresh that read the source noted
+    skipped: int = 0  # entries that refresh left out (`digest import` names each, and why)
+
+
+MAX_NOTES = 20  # kept per source; a feed with thousands of bad links needs no more to be seen
 
 
 def source_key(source: SourceSettings) -> str:
+    """The name of a source in the state and in its excerpts' ``imported_from``."""
     return f"{source.kind}:{source.location}"
+
+
+def with_source_tags(
+    excerpts: Sequence[Excerpt], sources: Sequence[SourceSettings]
+) -> list[Excerpt]:
+    """The excerpts, each one a configured source brought in carrying that source's tags as
+    the config has them now: changing a source's tags moves what it brought between
+    sections, and the files are not rewritten."""
+    tags = {source_key(source): source.tags for source in sources if source.tags}
+    if not tags:
+        return list(excerpts)
+    tagged: list[Excerpt] = []
+    for excerpt in excerpts:
+        extra = tags.get(excerpt.imported_from or "", ())
+        merged = tuple(dict.fromkeys((*excerpt.tags, *extra)))
+        tagged.append(excerpt._replace(tags=merged) if extra else excerpt)
+    return tagged
 
 
 def _target(config: Config, source: SourceSettings) -> str | Path:
@@ -70,9 +95,15 @@ def _refresh_one(
 ) -> SourceStatus:
     key = source_key(source)
     rows = state.query(
-        "SELECT etag, last_modified, file_stamp, added, total FROM sources WHERE key = ?", (key,)
+        "SELECT etag, last_modified, file_stamp, added, total, notes, skipped FROM sources"
+        " WHERE key = ?",
+        (key,),
     )
-    etag, modified, old_stamp, old_added, total = rows[0] if rows else (None, None, None, 0, 0)
+    etag, modified, old_stamp, old_added, total, old_notes, old_skipped = (
+        rows[0] if rows else (None, None, None, 0, 0, "", 0)
+    )
+    # Nothing read (a file unchanged, a feed not modified): the last notes still hold.
+    notes, skipped = _split(str(old_notes)), int(old_skipped)
     target = _target(config, source)
     stamp = _stamp(target)
     when = now.isoformat(timespec="seconds")
@@ -87,7 +118,7 @@ def _refresh_one(
                 added=now.date(),
                 etag=etag,
                 last_modified=modified,
-                tags=source.tags,
+                imported_from=key,
             )
         except Exception as e:
             error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
@@ -101,20 +132,32 @@ def _refresh_one(
                 key, source.kind, str(source.location), when, 0, int(total), error, "failed"
             )
         added = len(report.written)
-        outcome = "not modified" if report.not_modified else f"{added} new"
+        if report.not_modified:
+            outcome = "not modified"
+        else:
+            outcome = f"{added} new"
+            outcome += f", {len(report.updated)} updated" if report.updated else ""
+            outcome += f", {len(report.skipped)} skipped" if report.skipped else ""
+            notes = tuple(note[:300] for note in report.notes[:MAX_NOTES])
+            skipped = len(report.skipped)
         etag, modified, error = report.etag, report.last_modified, ""
         total = int(total) + added
     state.execute(
         "INSERT INTO sources (key, etag, last_modified, file_stamp, refreshed_at, added, total,"
-        " error) VALUES (?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT(key) DO UPDATE SET"
-        " etag = excluded.etag, last_modified = excluded.last_modified,"
+        " error, notes, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT(key) DO"
+        " UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
         " file_stamp = excluded.file_stamp, refreshed_at = excluded.refreshed_at,"
-        " added = excluded.added, total = excluded.total, error = ''",
-        (key, etag, modified, stamp, when, added, total),
+        " added = excluded.added, total = excluded.total, error = '',"
+        " notes = excluded.notes, skipped = excluded.skipped",
+        (key, etag, modified, stamp, when, added, total, "\n".join(notes), skipped),
     )
     return SourceStatus(
         key, source.kind, str(source.location), when, added, int(total), error, outcome
-    )
+    )._replace(notes=notes, skipped=skipped)
+
+
+def _split(notes: str) -> tuple[str, ...]:
+    return tuple(line for line in notes.split("\n") if line)
 
 
 def statuses(config: Config, state: State) -> list[SourceStatus]:
@@ -123,12 +166,13 @@ def statuses(config: Config, state: State) -> list[SourceStatus]:
     for source in config.settings.sources:
         key = source_key(source)
         rows = state.query(
-            "SELECT refreshed_at, added, total, error FROM sources WHERE key = ?", (key,)
+            "SELECT refreshed_at, added, total, error, notes, skipped FROM sources WHERE key = ?",
+            (key,),
         )
-        when, added, total, error = rows[0] if rows else (None, 0, 0, "")
+        when, added, total, error, notes, skipped = rows[0] if rows else (None, 0, 0, "", "", 0)
         listed.append(
             SourceStatus(
                 key, source.kind, str(source.location), when, int(added), int(total), str(error)
-            )
+            )._replace(notes=_split(str(notes)), skipped=int(skipped))
         )
     return listed

@@ -144,6 +144,12 @@ MIGRATIONS: tuple[str, ...] = (
         error         TEXT NOT NULL DEFAULT ''
     );
     """,
+    # What the last refresh that read a source noted (one per line) and how many entries it
+    # skipped, so `digest sources` can say so later.
+    """
+    ALTER TABLE sources ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sources ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")

@@ -12,14 +12,14 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from newsletter_digest.content.frontmatter import split_front_matter
-from newsletter_digest.content.teasers import clean_text, slugify
+from newsletter_digest.content.teasers import clean_text, first_sentence_title, slugify
 from newsletter_digest.errors import ContentError
-from newsletter_digest.files import fsync_dir
+from newsletter_digest.files import atomic_write, fsync_dir
 
 # A source file larger than this is refused before a byte of it is read.
 MAX_SOURCE_BYTES = 200 * 1024 * 1024
@@ -79,6 +79,9 @@ class Item:
     title: str
     meta: dict[str, object] = field(default_factory=dict)
     where: str = ""  # "entry 3", "line 12": where it came from in the source, for messages
+    # Earlier versions of the same entry that the source still holds (a Kindle highlight
+    # edited on the device): a file holding one of them is brought up to date, not doubled.
+    replaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +108,19 @@ class Parsed:
 class ImportReport:
     """What importing one source did.
 
-    ``written``: the new excerpt files; ``duplicates``: entries already in the content folder
-    (or earlier in the same source), each with the file that has it; ``skipped``: entries left
-    out with the reason; ``notes``: what else the user should know (a feed that was not
-    well-formed, a missing optional column). For a URL, ``not_modified`` is True when the
-    server answered 304, and ``etag``/``last_modified`` are the validators to send next time.
+    ``written``: the new excerpt files; ``updated``: files that held an earlier version of
+    an entry (a highlight edited since), now holding its latest text; ``duplicates``:
+    entries already in the content folder (or earlier in the same source), each with the
+    file that has it; ``skipped``: entries left out with the reason; ``notes``: what else
+    the user should know (a feed that was not well-formed, a missing optional column). For a
+    URL, ``not_modified`` is True when the server answered 304, and ``etag`` and
+    ``last_modified`` are the validators to send next time.
     """
 
     source: str
     format: str
     written: tuple[Path, ...] = ()
+    updated: tuple[Path, ...] = ()
     duplicates: tuple[str, ...] = ()
     skipped: tuple[Skip, ...] = ()
     notes: tuple[str, ...] = ()
@@ -167,13 +173,6 @@ def decode_text(data: bytes, name: str) -> str:
     return clean_text(text)
 
 
-def with_tags(item: Item, tags: Sequence[str]) -> Item:
-    """The item with ``tags`` added to its own (a source's tags, for sections)."""
-    own = item.meta.get("tags") or ()
-    merged = list(dict.fromkeys([*(own if isinstance(own, list | tuple) else [own]), *tags]))
-    return replace(item, meta={**item.meta, "tags": merged})
-
-
 def file_text(item: Item, imported_from: str, added: date | None) -> str:
     """Return an excerpt file's text: YAML front matter with the item's provenance, the body."""
     import yaml
@@ -217,14 +216,24 @@ def existing_keys(content_dir: Path) -> tuple[dict[str, str], set[str]]:
     return keys, taken
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What :func:`write_items` did: files made, files brought up to date, duplicates."""
+
+    created: tuple[Path, ...]
+    updated: tuple[Path, ...]
+    duplicates: tuple[str, ...]
+
+
 def write_items(
     items: Iterable[Item], content_dir: Path, imported_from: str, added: date | None
-) -> tuple[tuple[Path, ...], tuple[str, ...]]:
-    """Write each item not yet in content_dir (by dedupe_key) as <slug>.md; return
-    (files written, duplicate messages).
+) -> Written:
+    """Write each item not yet in content_dir (by dedupe_key) as <slug>.md.
 
     Each file appears whole or not at all: it is written under a hidden temporary name, the
-    data is flushed to disk, and only then is it linked under its real name.
+    data is flushed to disk, and only then is it linked under its real name. An item whose
+    earlier version (``Item.replaces``) is what a file holds replaces that file's body, so
+    the excerpt keeps its name and its place in the rotation.
     """
     try:
         content_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +244,7 @@ def write_items(
             hint="point the import at a folder you can write to",
         ) from e
     planned: list[tuple[str, bytes]] = []
+    updates: list[tuple[str, str, Item]] = []  # (file name, its old body's key, new item)
     duplicates: list[str] = []
     for item in items:
         key = dedupe_key(item.body)
@@ -244,11 +254,58 @@ def write_items(
             where = f"{item.where} " if item.where else ""
             duplicates.append(f'{where}"{item.title}": already in {keys[key]}')
             continue
+        older = next((k for k in map(dedupe_key, item.replaces) if k in keys), None)
+        if older is not None:
+            keys[key] = keys[older]
+            updates.append((keys[older], older, item))
+            continue
         name = _free_name(slugify(item.title), taken)
         keys[key] = name
         planned.append((name, file_text(item, imported_from, added).encode("utf-8")))
     written = _create_all(content_dir, planned, taken)
-    return written, tuple(duplicates)
+    updated = tuple(
+        path
+        for name, older, item in updates
+        if (path := _update(content_dir / name, older, item)) is not None
+    )
+    return Written(written, updated, tuple(duplicates))
+
+
+def _update(path: Path, older: str, item: Item) -> Path | None:
+    """Give the file at ``path`` the item's body and provenance, keeping the rest of its
+    front matter (tags, weight: what the user added) and its title if the user changed it;
+    replaced atomically. None, and the file untouched, when it no longer holds ``older``."""
+    from newsletter_digest.config import yamlload
+
+    try:
+        front, body, _line = split_front_matter(clean_text(path.read_text(encoding="utf-8")))
+        meta = yamlload.load(front) if front and front.strip() else {}
+    except (OSError, UnicodeDecodeError, ValueError, yamlload.YamlError):
+        return None
+    if not isinstance(meta, dict) or dedupe_key(body) != older:
+        return None
+    if meta.get("title") == first_sentence_title(body.strip()):  # the one made on import
+        meta["title"] = item.title
+    for key, value in item.meta.items():
+        if key == "tags" and isinstance(value, list):  # the user's tags stay; the source's join
+            own = meta.get("tags") or []
+            value = list(dict.fromkeys([*(own if isinstance(own, list) else [own]), *value]))
+        if _present(value):
+            meta[key] = value
+    ordered = {key: meta[key] for key in _KEY_ORDER if key in meta}
+    ordered |= {key: value for key, value in meta.items() if key not in ordered}
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
+    try:
+        atomic_write(path, f"---\n{head}---\n\n{item.body}\n".encode())
+    except OSError as e:
+        raise ContentError(
+            f"cannot update {path}: {e.strerror or e} (the file is as it was)",
+            hint="check that the content folder is writable and the disk is not full",
+        ) from e
+    return path
 
 
 def _free_name(slug: str, taken: set[str]) -> str:

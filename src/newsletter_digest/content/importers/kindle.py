@@ -3,7 +3,8 @@
 Entries are separated by lines of ``==========``. Each has a title line ``Book Title (Author)``,
 a meta line (``- Your Highlight on page 12 | location 180-183 | Added on Monday, 3 March 2025
 09:15:02``), a blank line and the text. Editing a highlight on the device appends a new entry
-for the same book with an overlapping location range; only the one added last is kept.
+for the same book with an overlapping location range; only the one added last is kept, and
+an excerpt imported earlier from a version it supersedes is brought up to date in place.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def parse_clippings(text: str) -> Parsed:
             )
         )
     kept = _latest_edits(highlights, result)
-    for h in kept:
+    for h, earlier in kept:
         meta: dict[str, object] = {
             "source": h.book,
             "author": h.author,
@@ -138,16 +139,21 @@ def parse_clippings(text: str) -> Parsed:
         }
         markdown = plain_to_markdown(h.text)
         title = first_sentence_title(markdown)
-        result.items.append(Item(markdown, title, meta, f"entry {h.number} (line {h.line})"))
+        where = f"entry {h.number} (line {h.line})"
+        replaces = tuple(plain_to_markdown(e.text) for e in earlier)
+        result.items.append(Item(markdown, title, meta, where, replaces))
     return result
 
 
-def _latest_edits(highlights: list[_Highlight], result: Parsed) -> list[_Highlight]:
-    """Keep, of highlights of one book with overlapping locations, the one added last."""
+def _latest_edits(
+    highlights: list[_Highlight], result: Parsed
+) -> list[tuple[_Highlight, list[_Highlight]]]:
+    """Keep, of highlights of one book with overlapping locations, the one added last, with
+    the earlier versions it supersedes (an earlier import may hold one of them)."""
     # Latest first (file order breaks ties: a later entry was appended later).
     order = sorted(highlights, key=lambda h: (h.added or datetime.min, h.number), reverse=True)
     kept: dict[str, list[_Highlight]] = {}
-    keep_numbers: set[int] = set()
+    earlier: dict[int, list[_Highlight]] = {}
     for h in order:
         same_book = kept.setdefault(h.book_line, [])
         newer = next((k for k in same_book if _overlap(h, k)), None)
@@ -158,10 +164,11 @@ def _latest_edits(highlights: list[_Highlight], result: Parsed) -> list[_Highlig
                     f"entry {h.number} (line {h.line})",
                 )
             )
+            earlier[newer.number].append(h)
             continue
         same_book.append(h)
-        keep_numbers.add(h.number)
-    return [h for h in highlights if h.number in keep_numbers]
+        earlier[h.number] = []
+    return [(h, earlier[h.number]) for h in highlights if h.number in earlier]
 
 
 def _overlap(a: _Highlight, b: _Highlight) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from newsletter_digest.content.importers.base import (
     Skip,
     decode_text,
     read_source,
-    with_tags,
     write_items,
 )
 from newsletter_digest.content.importers.fetching import fetch
@@ -158,13 +157,15 @@ def import_source(
     max_len: int = feeds.DEFAULT_MAX_LEN,
     etag: str | None = None,
     last_modified: str | None = None,
-    tags: Sequence[str] = (),
+    imported_from: str | None = None,
 ) -> ImportReport:
     """Import one source (file path or http(s) URL) into content_dir; return what happened.
 
     ``format`` is one of FORMATS, or None to detect it. For a URL, ``etag`` and
     ``last_modified`` make the fetch conditional; the report carries the new ones, and
-    ``not_modified`` with nothing imported when the server answered 304. Raises ContentError
+    ``not_modified`` with nothing imported when the server answered 304. ``imported_from``
+    names the source in each excerpt's front matter (a configured source's key; else the
+    format and, for a feed, its address or file name). Raises ContentError
     when nothing at all could be read from the source.
     """
     if format is not None and format not in FORMATS:
@@ -185,22 +186,20 @@ def import_source(
                 last_modified=fetched.last_modified,
             )
         data = fetched.body
-        imported_from = f"feed:{name}" if fmt == "feed" else fmt
+        imported_from = imported_from or (f"feed:{name}" if fmt == "feed" else fmt)
     else:
         path = Path(source)
         data = read_source(path)
         fmt = format or detect_format(name, data)
-        imported_from = f"feed:{path.name}" if fmt == "feed" else fmt
+        imported_from = imported_from or (f"feed:{path.name}" if fmt == "feed" else fmt)
     parsed = _parser(fmt, name, max_len)(data)
-    items = parsed.items
-    if tags:  # the source's own tags, for sections: added to each excerpt's
-        items = [with_tags(item, tags) for item in items]
-    written, duplicates = write_items(items, content_dir, imported_from, added)
+    written = write_items(parsed.items, content_dir, imported_from, added)
     return ImportReport(
         source=name,
         format=fmt,
-        written=written,
-        duplicates=duplicates,
+        written=written.created,
+        updated=written.updated,
+        duplicates=written.duplicates,
         skipped=tuple(parsed.skipped),
         notes=tuple(parsed.notes),
         etag=fetched.etag if fetched else None,
