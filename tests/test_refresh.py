@@ -14,7 +14,6 @@ from click.testing import Result
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
-
 from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]
