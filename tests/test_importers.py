@@ -535,3 +535,32 @@ def test_no_feed_html_renders_as_script_or_a_script_link(fragment: str) -> None:
         assert not re.search(r"\son\w+\s*=", tag), tag
     for href in re.findall(r'href="([^"]*)"', rendered):
         assert href.startswith("https://ok.example/"), href
+
+
+def test_kindle_pdf_highlights_by_page_edits_come_in_once_and_neighbours_stay(
+    tmp_path: Path,
+) -> None:
+    """PDF highlights have a page and no location: an edit (most of its text shared) is
+    one highlight; another passage on the same page is another."""
+    entry = (
+        "A Paper (Some One)\n- Your Highlight on page 4 | Added on {day} March 2025 10:00:00\n\n"
+        "{text}\n==========\n"
+    )
+    clippings = tmp_path / "My Clippings.txt"
+    clippings.write_text(
+        entry.format(day="Monday, 3", text="Small tools, well joined, outlast large ones")
+        + entry.format(day="Monday, 3", text="Every table needs an owner.")
+        + entry.format(
+            day="Tuesday, 4", text="Small tools, well joined, outlast large ones by decades."
+        ),
+        encoding="utf-8",
+    )
+    report = import_source(clippings, tmp_path / "content")
+    bodies = sorted(body for _meta, body in excerpts(tmp_path / "content").values())
+    assert bodies == [
+        "Every table needs an owner.",
+        "Small tools, well joined, outlast large ones by decades.",
+    ]
+    assert [s.reason for s in report.skipped] == [
+        "an earlier version of the highlight edited in entry 3"
+    ]

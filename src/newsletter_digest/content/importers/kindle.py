@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import SequenceMatcher
 
-from newsletter_digest.content.importers.base import Item, Parsed, Skip
+from newsletter_digest.content.importers.base import Item, Parsed, Skip, dedupe_key
 from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
 
 SEPARATOR = "=========="
@@ -172,6 +173,16 @@ def _latest_edits(
 
 
 def _overlap(a: _Highlight, b: _Highlight) -> bool:
-    if a.start is None or b.start is None or a.end is None or b.end is None:
+    """True when b is an edit of a (or a of b): overlapping locations; for highlights with
+    only a page (PDFs), the same page and most of the shorter text found in the longer, so
+    two different highlights on one page both stay."""
+    if a.start is not None and b.start is not None and a.end is not None and b.end is not None:
+        return a.start <= b.end and b.start <= a.end
+    if a.start is not None or b.start is not None or not a.page or a.page != b.page:
         return False
-    return a.start <= b.end and b.start <= a.end
+    shorter, longer = sorted((dedupe_key(a.text), dedupe_key(b.text)), key=len)
+    if not shorter:
+        return False
+    matcher = SequenceMatcher(None, shorter, longer, autojunk=False)
+    common = sum(block.size for block in matcher.get_matching_blocks())
+    return common >= 0.8 * len(shorter)
