@@ -108,11 +108,9 @@ CLIPPING = (
 )
 
 
-def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
-    project: Path, digest: Digest
-) -> None:
-    """The edit comes in once: the excerpt imported from the first version takes the latest
-    text and keeps its name (its place in the rotation) and what the user added to it."""
+def imported_highlight(project: Path, digest: Digest) -> tuple[Path, Path]:
+    """A Kindle source with one highlight (its first version), built once: the clippings
+    file and the excerpt it became."""
     clippings = project / "My Clippings.txt"
     clippings.write_text(
         CLIPPING.format(span="90-91", day="Monday, 3", text="Clarity about what matters provid"),
@@ -121,6 +119,15 @@ def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
     add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
     assert digest("build").exit_code == 0
     [imported] = tagged(project, "book")
+    return clippings, imported
+
+
+def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
+    project: Path, digest: Digest
+) -> None:
+    """The edit comes in once: the excerpt imported from the first version takes the latest
+    text and keeps its name (its place in the rotation) and what the user added to it."""
+    clippings, imported = imported_highlight(project, digest)
     text = imported.read_text(encoding="utf-8")  # the user adds a tag and a weight
     imported.write_text(text.replace("---\n", "---\ntags:\n- focus\nweight: 3\n", 1))
     with clippings.open("a", encoding="utf-8") as handle:  # the device appends the edit
@@ -145,14 +152,7 @@ def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
 def test_an_excerpt_the_user_rewrote_is_not_overwritten_by_an_edit(
     project: Path, digest: Digest
 ) -> None:
-    clippings = project / "My Clippings.txt"
-    clippings.write_text(
-        CLIPPING.format(span="90-91", day="Monday, 3", text="Clarity about what matters provid"),
-        encoding="utf-8",
-    )
-    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n")
-    assert digest("build").exit_code == 0
-    [imported] = [p for p in (project / "content").glob("clarity*.md")]
+    clippings, imported = imported_highlight(project, digest)
     mine = imported.read_text(encoding="utf-8").replace("matters provid", "matters, in my words.")
     imported.write_text(mine, encoding="utf-8")
     with clippings.open("a", encoding="utf-8") as handle:
