@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from newsletter_digest.cli import cli
@@ -497,6 +497,7 @@ def test_format_detection_survives_a_character_cut_at_64_kib(tmp_path: Path) -> 
 
 
 _TAGS = ["p", "a", "b", "script", "style", "iframe", "img", "svg", "div", "form", "object"]
+_TAGS += ["abbr", "span", "mark"]
 _ATTRS = [
     'href="javascript:alert(1)"',
     'href=" JaVaScRiPt:alert(2)"',
@@ -506,6 +507,8 @@ _ATTRS = [
     'src="x" onerror="alert(4)"',
     'onclick="alert(5)"',
     'style="background:url(javascript:alert(6))"',
+    'title="![t](https://evil.example/pixel.gif)"',
+    'title="[x](https://evil.example/)" lang="en"',
     "",
 ]
 
@@ -520,16 +523,21 @@ def hostile_html(draw: st.DrawFn, depth: int = 0) -> str:
             inner = draw(hostile_html(depth + 1))
             parts.append(f"<{tag} {attr}>{inner}</{tag}>")
         else:
-            parts.append(draw(st.sampled_from(["words", "alert(7)", "&lt;b&gt;", "*x*", "[a](b)"])))
-    return " ".join(parts)
+            words = ["words", "alert(7)", "&lt;b&gt;", "*x*", "[a](b)", "Hi!", "!", "\\"]
+            parts.append(draw(st.sampled_from(words)))
+    return draw(st.sampled_from([" ", ""])).join(parts)
 
 
 @given(hostile_html())
+@example('<p>Hi!<a href="https://ok.example/x">x</a></p>')  # "!" + link = an image
+@example('<abbr title="![t](https://evil.example/pixel.gif)">TLA</abbr>')  # title as text
+@example('<span lang="en" title="[x](https://evil.example/)">s</span>')
 def test_no_feed_html_renders_as_script_or_a_script_link(fragment: str) -> None:
     """Whatever a feed's HTML holds, the excerpt it becomes renders with no element, attribute
     or link that could run script, and the only links left are absolute http(s) ones."""
     rendered = to_html(html_to_markdown(fragment)).lower()
     assert not re.search(r"<(script|style|iframe|img|svg|form|object)\b", rendered)
+    assert "evil.example" not in rendered  # only in attributes the cleaning drops
     for tag in re.findall(r"<[^>]*>", rendered):  # words may say "javascript:"; tags may not
         assert "javascript:" not in tag and "data:" not in tag, tag
         assert not re.search(r"\son\w+\s*=", tag), tag
@@ -564,3 +572,20 @@ def test_kindle_pdf_highlights_by_page_edits_come_in_once_and_neighbours_stay(
     assert [s.reason for s in report.skipped] == [
         "an earlier version of the highlight edited in entry 3"
     ]
+
+
+def test_atom_text_content_and_titles_with_markup(tmp_path: Path) -> None:
+    """Content marked as text stays text ("<b>" is words), and a title's script is not
+    read out as part of the title."""
+    feed = tmp_path / "atom.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        '<entry><title type="html">&lt;script&gt;alert(1)&lt;/script&gt;Plain &lt;b&gt;'
+        'words&lt;/b&gt;</title><content type="text">Compare a &lt;b&gt; tag with a'
+        " **star**.</content></entry></feed>",
+        encoding="utf-8",
+    )
+    import_source(feed, tmp_path / "content")
+    [(meta, body)] = excerpts(tmp_path / "content").values()
+    assert meta["title"] == "Plain words"
+    assert "&lt;b&gt; tag with a **star**." in to_html(body)

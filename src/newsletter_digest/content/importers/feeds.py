@@ -23,7 +23,7 @@ from newsletter_digest.urls import url_problem
 
 DEFAULT_MAX_LEN = 600
 
-_TAG = re.compile(r"<[^>]*>")
+_BANG_BEFORE_LINK = re.compile(r"(?<!\\)((?:\\\\)*)!\[")  # a "!" no backslash escapes
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]’”]*(?=\s)")
 _HTML_HINT = re.compile(
@@ -70,7 +70,7 @@ def _markdown_options() -> Any:
         skip_images=True,
         extract_metadata=False,
         list_indent_type=h.ListIndentType.SPACES,
-        highlight_style=h.HighlightStyle.DOUBLE_EQUAL,
+        highlight_style=h.HighlightStyle.NONE,  # <mark>: its words, not "==" CommonMark lacks
         whitespace_mode=h.WhitespaceMode.NORMALIZED,
         newline_style=h.NewlineStyle.SPACES,
         code_block_style=h.CodeBlockStyle.BACKTICKS,
@@ -97,7 +97,9 @@ def html_to_markdown(fragment: str) -> str:
     clean = nh3.clean(
         fragment,
         tags=_ALLOWED_TAGS,
-        attributes={"a": {"href"}, "abbr": {"title"}},
+        # href only: html-to-markdown writes a title out as unescaped Markdown, and nh3
+        # allows title and lang on every tag ("*") unless told otherwise.
+        attributes={"a": {"href"}, "*": set()},
         attribute_filter=_keep_link,
         url_schemes={"http", "https", "mailto"},
         link_rel=None,
@@ -107,6 +109,9 @@ def html_to_markdown(fragment: str) -> str:
         text = converter.convert(clean, _markdown_options()).content or ""
     except converter.ConversionError:  # never seen on cleaned HTML; keep the words anyway
         return plain_to_markdown(_plain(clean))
+    # No image survives cleaning, so a "![" is a "!" in the text before a link: escaped, or
+    # Markdown would read the link as an image.
+    text = _BANG_BEFORE_LINK.sub(r"\1\\![", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -125,8 +130,12 @@ def cut_at_sentence(text: str, max_len: int = DEFAULT_MAX_LEN) -> str:
 
 
 def _plain(value: str) -> str:
-    """Plain text of a title or name that may hold HTML."""
-    return " ".join(html.unescape(_TAG.sub(" ", value)).split())
+    """Plain text of a title or name that may hold HTML (a script's or style's text goes)."""
+    if "<" in value:
+        import nh3
+
+        value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
+    return " ".join(html.unescape(value).split())
 
 
 def _date(entry: Any, *keys: str) -> date | None:
@@ -144,7 +153,9 @@ def _body(entry: Any) -> str:
     """The entry's summary, or else its first content, as Markdown."""
     candidates: list[tuple[str, str]] = []
     if entry.get("summary"):
-        detail = entry.get("summary_detail") or {}
+        # With no summary of its own, feedparser gives the content as the summary, and no
+        # summary_detail: the content's type says what it is then.
+        detail = entry.get("summary_detail") or (entry.get("content") or [{}])[0]
         candidates.append((entry["summary"], detail.get("type", "text/html")))
     for content in entry.get("content") or []:
         candidates.append((content.get("value", ""), content.get("type", "text/html")))
