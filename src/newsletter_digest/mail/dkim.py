@@ -35,7 +35,7 @@ SIGNED = (
 
 
 class DkimKey(NamedTuple):
-    """What signing needs: picklable, so it can go to the signing processes."""
+    """What signing needs: the domain, the selector and the PEM private key."""
 
     domain: str
     selector: str
@@ -94,11 +94,12 @@ def rsassa_pkcs1_v1_5_sign(digest: Any, private_key: dict[str, int]) -> bytes:
         iqmp=private_key["coefficient"],
         public_numbers=rsa.RSAPublicNumbers(private_key["publicExponent"], private_key["modulus"]),
     )
+    # A broken key raises ValueError here, which load_key reports naming dkim.key_file.
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    algorithm = _HASHES[digest.name.lower()]
     try:
-        key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
-        algorithm = _HASHES[digest.name.lower()]
         return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm))
-    except (ValueError, KeyError) as e:  # a key too small for the digest, or a broken key
+    except ValueError as e:  # the key is too small for the digest: dkimpy's own error
         raise dkim.crypto.DigestTooLargeError() from e
 
 
