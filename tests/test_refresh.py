@@ -199,3 +199,32 @@ def test_changing_a_sources_tags_moves_what_it_brought(project: Path, digest: Di
     dry = digest("build", "--dry-run")
     assert dry.exit_code == 0, dry.output  # the required section finds the retagged ones
     assert "Reading: rotation" in dry.output
+
+
+def test_an_edit_that_drifted_across_several_versions_is_still_one_highlight(
+    project: Path, digest: Digest
+) -> None:
+    clippings, imported = imported_highlight(project, digest)  # location 90-91
+    with clippings.open("a", encoding="utf-8") as handle:
+        handle.write(CLIPPING.format(span="91-95", day="Tuesday, 4", text="Clarity, second."))
+        handle.write(CLIPPING.format(span="95-99", day="Wednesday, 5", text="Clarity, third."))
+    assert "now: 0 new, 1 updated, 2 skipped" in digest("sources", "--refresh").output
+    assert tagged(project, "book") == [imported]
+    assert excerpts(project / "content")[imported.name][1] == "Clarity, third."
+
+
+def test_an_edit_never_overwrites_a_file_of_the_users_own_with_the_same_text(
+    project: Path, digest: Digest
+) -> None:
+    clippings, imported = imported_highlight(project, digest)
+    mine = project / "content" / "a-my-own.md"  # sorts before the imported file
+    mine.write_text(
+        "---\nsource: Something I read\n---\n\nClarity about what matters provid\n",
+        encoding="utf-8",
+    )
+    before = mine.read_text(encoding="utf-8")
+    with clippings.open("a", encoding="utf-8") as handle:
+        handle.write(CLIPPING.format(span="90-92", day="Tuesday, 4", text="Clarity, edited."))
+    assert "1 updated" in digest("sources", "--refresh").output
+    assert mine.read_text(encoding="utf-8") == before
+    assert excerpts(project / "content")[imported.name][1] == "Clarity, edited."

@@ -195,9 +195,10 @@ def _present(value: object) -> bool:
     return True
 
 
-def existing_keys(content_dir: Path) -> tuple[dict[str, str], set[str]]:
-    """Return {dedupe key of body: file name} of the folder's excerpts, and all names taken."""
-    keys: dict[str, str] = {}
+def existing_keys(content_dir: Path) -> tuple[dict[str, list[str]], set[str]]:
+    """Return {dedupe key of body: the file names holding it, in name order} of the folder's
+    excerpts, and all names taken."""
+    keys: dict[str, list[str]] = {}
     taken: set[str] = set()
     for entry in sorted(os.scandir(content_dir), key=lambda e: e.name):
         taken.add(entry.name.lower())
@@ -212,7 +213,7 @@ def existing_keys(content_dir: Path) -> tuple[dict[str, str], set[str]]:
             body = split_front_matter(text)[1]
         except ValueError:
             body = text
-        keys.setdefault(dedupe_key(body), entry.name)
+        keys.setdefault(dedupe_key(body), []).append(entry.name)
     return keys, taken
 
 
@@ -244,7 +245,7 @@ def write_items(
             hint="point the import at a folder you can write to",
         ) from e
     planned: list[tuple[str, bytes]] = []
-    updates: list[tuple[str, str, Item]] = []  # (file name, its old body's key, new item)
+    updated: list[Path] = []
     duplicates: list[str] = []
     for item in items:
         key = dedupe_key(item.body)
@@ -252,29 +253,42 @@ def write_items(
             continue
         if key in keys:
             where = f"{item.where} " if item.where else ""
-            duplicates.append(f'{where}"{item.title}": already in {keys[key]}')
+            duplicates.append(f'{where}"{item.title}": already in {keys[key][0]}')
             continue
-        older = next((k for k in map(dedupe_key, item.replaces) if k in keys), None)
-        if older is not None:
-            keys[key] = keys[older]
-            updates.append((keys[older], older, item))
+        path = _update_earlier(content_dir, keys, item, imported_from)
+        if path is not None:
+            updated.append(path)
+            keys[key] = [path.name]
             continue
         name = _free_name(slugify(item.title), taken)
-        keys[key] = name
+        keys[key] = [name]
         planned.append((name, file_text(item, imported_from, added).encode("utf-8")))
     written = _create_all(content_dir, planned, taken)
-    updated = tuple(
-        path
-        for name, older, item in updates
-        if (path := _update(content_dir / name, older, item)) is not None
-    )
-    return Written(written, updated, tuple(duplicates))
+    return Written(written, tuple(updated), tuple(duplicates))
 
 
-def _update(path: Path, older: str, item: Item) -> Path | None:
-    """Give the file at ``path`` the item's body and provenance, keeping the rest of its
-    front matter (tags, weight: what the user added) and its title if the user changed it;
-    replaced atomically. None, and the file untouched, when it no longer holds ``older``."""
+# What an edit of an entry changes besides its text: where it is and when it was made.
+_EDITED_KEYS = ("location", "highlighted")
+
+
+def _update_earlier(
+    content_dir: Path, keys: dict[str, list[str]], item: Item, imported_from: str
+) -> Path | None:
+    """The file this import made from an earlier version of ``item`` (``Item.replaces``),
+    given the item's text; None when there is none (then the item is new)."""
+    for older in dict.fromkeys(map(dedupe_key, item.replaces)):
+        for name in keys.get(older, ()):
+            path = _update(content_dir / name, older, item, imported_from)
+            if path is not None:
+                return path
+    return None
+
+
+def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | None:
+    """Give the file at ``path`` the item's text, location and date, keeping the rest of
+    its front matter (what the user added or corrected) and its title if the user changed
+    it; replaced atomically. None, and the file untouched, unless it still holds ``older``
+    and was imported from the same kind of source (a file of the user's own is theirs)."""
     from newsletter_digest.config import yamlload
 
     try:
@@ -284,22 +298,22 @@ def _update(path: Path, older: str, item: Item) -> Path | None:
         return None
     if not isinstance(meta, dict) or dedupe_key(body) != older:
         return None
+    kind = str(meta.get("imported_from") or "").split(":", 1)[0]
+    if not kind or kind != imported_from.split(":", 1)[0]:
+        return None
     if meta.get("title") == first_sentence_title(body.strip()):  # the one made on import
         meta["title"] = item.title
-    for key, value in item.meta.items():
-        if key == "tags" and isinstance(value, list):  # the user's tags stay; the source's join
-            own = meta.get("tags") or []
-            value = list(dict.fromkeys([*(own if isinstance(own, list) else [own]), *value]))
-        if _present(value):
-            meta[key] = value
+    for key in _EDITED_KEYS:
+        if _present(item.meta.get(key)):
+            meta[key] = item.meta[key]
     ordered = {key: meta[key] for key in _KEY_ORDER if key in meta}
     ordered |= {key: value for key, value in meta.items() if key not in ordered}
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
-    try:
-        atomic_write(path, f"---\n{head}---\n\n{item.body}\n".encode())
+    try:  # through a symbolic link to the file it names: the link stays
+        atomic_write(path.resolve(), f"---\n{head}---\n\n{item.body}\n".encode())
     except OSError as e:
         raise ContentError(
             f"cannot update {path}: {e.strerror or e} (the file is as it was)",

@@ -149,26 +149,33 @@ def parse_clippings(text: str) -> Parsed:
 def _latest_edits(
     highlights: list[_Highlight], result: Parsed
 ) -> list[tuple[_Highlight, list[_Highlight]]]:
-    """Keep, of highlights of one book with overlapping locations, the one added last, with
-    the earlier versions it supersedes (an earlier import may hold one of them)."""
+    """Keep, of highlights of one book that are versions of one passage, the one added last,
+    with the earlier versions it supersedes (an earlier import may hold one of them).
+
+    Versions are found in a chain: an entry that overlaps an earlier version of a passage
+    is a version of it too, so an edit that drifted (100-110, then 105-120, then 115-130)
+    is still one passage."""
     # Latest first (file order breaks ties: a later entry was appended later).
     order = sorted(highlights, key=lambda h: (h.added or datetime.min, h.number), reverse=True)
-    kept: dict[str, list[_Highlight]] = {}
-    earlier: dict[int, list[_Highlight]] = {}
+    seen: dict[str, list[_Highlight]] = {}  # book line -> its entries so far, any version
+    keeper: dict[int, _Highlight] = {}  # entry number -> the latest version of its passage
+    earlier: dict[int, list[_Highlight]] = {}  # a kept entry's number -> its earlier versions
     for h in order:
-        same_book = kept.setdefault(h.book_line, [])
-        newer = next((k for k in same_book if _overlap(h, k)), None)
-        if newer is not None:
-            result.skipped.append(
-                Skip(
-                    f"an earlier version of the highlight edited in entry {newer.number}",
-                    f"entry {h.number} (line {h.line})",
-                )
-            )
-            earlier[newer.number].append(h)
-            continue
+        same_book = seen.setdefault(h.book_line, [])
+        match = next((k for k in same_book if _overlap(h, k)), None)
         same_book.append(h)
-        earlier[h.number] = []
+        if match is None:
+            keeper[h.number] = h
+            earlier[h.number] = []
+            continue
+        newest = keeper[h.number] = keeper[match.number]
+        earlier[newest.number].append(h)
+        result.skipped.append(
+            Skip(
+                f"an earlier version of the highlight edited in entry {newest.number}",
+                f"entry {h.number} (line {h.line})",
+            )
+        )
     return [(h, earlier[h.number]) for h in highlights if h.number in earlier]
 
 
