@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import Result
+import pytest
+from click.testing import CliRunner, Result
 
+from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
@@ -28,7 +30,7 @@ def tagged(project: Path, tag: str) -> list[Path]:
     """The excerpt files carrying ``tag`` as an issue sees them (a source's tags included)."""
     config = load_config(project / "digest.yaml")
     excerpts = load_content(config.settings.content).excerpts
-    found = with_source_tags(excerpts, config.settings.sources)
+    found = with_source_tags(excerpts, config.settings.sources, config.base_dir)
     return sorted(e.path for e in found if tag in e.tags)
 
 
@@ -228,3 +230,20 @@ def test_an_edit_never_overwrites_a_file_of_the_users_own_with_the_same_text(
     assert "1 updated" in digest("sources", "--refresh").output
     assert mine.read_text(encoding="utf-8") == before
     assert excerpts(project / "content")[imported.name][1] == "Clarity, edited."
+
+
+def test_a_source_is_the_same_however_the_config_is_reached(
+    project: Path, digest: Digest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Its excerpts name it by its path in the project, so its tags still reach them when
+    the config is given by another path, or the project is moved."""
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    assert digest("build", "--no-send").exit_code == 0
+    [first, *_] = tagged(project, "book")
+    assert "imported_from: kindle:My Clippings.txt\n" in first.read_text(encoding="utf-8")
+    moved = shutil.move(project, tmp_path_factory.mktemp("moved") / "elsewhere")
+    roundabout = Path(moved) / "content" / ".." / "digest.yaml"
+    listed = CliRunner().invoke(cli, ["--config", str(roundabout), "sources", "--refresh"])
+    assert "kindle:My Clippings.txt" in listed.output and "now: unchanged" in listed.output
+    assert len(tagged(Path(moved), "book")) == 3

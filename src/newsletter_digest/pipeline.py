@@ -110,7 +110,7 @@ def plan_next(
     s = config.settings
     cache_path = content_cache_path(config) if use_cache else None
     loaded = load_content(s.content, cache_path, save=save_cache)
-    excerpts = with_source_tags(loaded.excerpts, s.sources)
+    excerpts = with_source_tags(loaded.excerpts, s.sources, config.base_dir)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
     history = state.history() + [record.picks for record in unrecorded(config, state)]
     if s.sections:

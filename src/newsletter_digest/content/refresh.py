@@ -8,6 +8,7 @@ issue goes out with what is there.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -38,18 +39,27 @@ class SourceStatus(NamedTuple):
 MAX_NOTES = 20  # kept per source; a feed with thousands of bad links needs no more to be seen
 
 
-def source_key(source: SourceSettings) -> str:
-    """The name of a source in the state and in its excerpts' ``imported_from``."""
-    return f"{source.kind}:{source.location}"
+def source_key(source: SourceSettings, base_dir: Path) -> str:
+    """The name of a source in the state and in its excerpts' ``imported_from``: a file by
+    its path from the project folder (or from ``~``), so the name stays the same however
+    the config is reached and wherever the project is moved."""
+    location = source.location
+    if isinstance(location, Path):
+        path = Path(os.path.normpath(location))
+        for root, prefix in ((Path(os.path.normpath(base_dir)), ""), (Path.home(), "~/")):
+            if path.is_relative_to(root):
+                location = prefix + path.relative_to(root).as_posix()
+                break
+    return " ".join(f"{source.kind}:{location}".split())  # as the loader reads it back
 
 
 def with_source_tags(
-    excerpts: Sequence[Excerpt], sources: Sequence[SourceSettings]
+    excerpts: Sequence[Excerpt], sources: Sequence[SourceSettings], base_dir: Path
 ) -> list[Excerpt]:
     """The excerpts, each one a configured source brought in carrying that source's tags as
     the config has them now: changing a source's tags moves what it brought between
     sections, and the files are not rewritten."""
-    tags = {source_key(source): source.tags for source in sources if source.tags}
+    tags = {source_key(source, base_dir): source.tags for source in sources if source.tags}
     if not tags:
         return list(excerpts)
     tagged: list[Excerpt] = []
@@ -93,7 +103,7 @@ def refresh(config: Config, now: datetime | None = None) -> list[SourceStatus]:
 def _refresh_one(
     config: Config, state: State, source: SourceSettings, now: datetime
 ) -> SourceStatus:
-    key = source_key(source)
+    key = source_key(source, config.base_dir)
     rows = state.query(
         "SELECT etag, last_modified, file_stamp, added, total, notes, skipped FROM sources"
         " WHERE key = ?",
@@ -164,7 +174,7 @@ def statuses(config: Config, state: State) -> list[SourceStatus]:
     """Every configured source with what its last refresh recorded (nothing yet: zeros)."""
     listed: list[SourceStatus] = []
     for source in config.settings.sources:
-        key = source_key(source)
+        key = source_key(source, config.base_dir)
         rows = state.query(
             "SELECT refreshed_at, added, total, error, notes, skipped FROM sources WHERE key = ?",
             (key,),
