@@ -589,3 +589,17 @@ def test_atom_text_content_and_titles_with_markup(tmp_path: Path) -> None:
     [(meta, body)] = excerpts(tmp_path / "content").values()
     assert meta["title"] == "Plain words"
     assert "&lt;b&gt; tag with a **star**." in to_html(body)
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        "see [a link whose text runs on](https://example.org/a) past the cut.",
+        "**bold words past the cut**.",
+    ],
+)
+def test_a_cut_never_splits_a_link_or_leaves_emphasis_open(middle: str) -> None:
+    lead = "words with no sentence end " * 6  # so the cut falls back to a space
+    cut = cut_at_sentence(lead + middle + " More follows. " * 20, len(lead) + 20)
+    html = to_html(cut)
+    assert cut.endswith("…") and "](" not in html and "**" not in html and "[" not in html
