@@ -124,7 +124,9 @@ def cut_at_sentence(text: str, max_len: int = DEFAULT_MAX_LEN) -> str:
         return text
     head = text[:max_len]
     for link in _LINK.finditer(text):  # a link the cut would split goes whole
-        if link.start() < max_len < link.end():
+        if link.start() >= max_len:
+            break
+        if max_len < link.end():
             head = text[: link.start()]
             break
     ends = [m.end() for m in _SENTENCE_END.finditer(head + " ")]
