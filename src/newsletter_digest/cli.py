@@ -157,9 +157,9 @@ def _refresh_sources(config: Any) -> None:
         if status.error:
             _warn(f"source {status.key}: {status.error} (the issue goes out without it)")
             continue
-        if status.outcome in ("unchanged", "not modified"):
-            continue  # nothing read: its notes were shown when it was
-        if status.outcome != "0 new":
+        if not status.read_now:
+            continue  # its notes were shown when it was read
+        if status.outcome != "0 new":  # something came in, or was updated or skipped
             click.echo(f"source {status.key}: {status.outcome}")
         for note in status.notes:
             _warn(f"source {status.key}: {note}")
@@ -420,9 +420,8 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
             for status in refresh(config):
                 log.info("source %s: %s %s", status.key, status.outcome, status.error)
-                if status.outcome not in ("unchanged", "not modified"):
-                    for note in status.notes:
-                        log.warning("source %s: %s", status.key, note)
+                for note in status.notes if status.read_now else ():
+                    log.warning("source %s: %s", status.key, note)
 
     with runner.logging_to():
         code = runner.run(

@@ -35,6 +35,11 @@ class SourceStatus(NamedTuple):
     notes: tuple[str, ...] = ()  # what the last refresh that read the source noted
     skipped: int = 0  # entries that refresh left out (`digest import` names each, and why)
 
+    @property
+    def read_now(self) -> bool:
+        """True when this refresh read the source (its notes are new, not the last ones)."""
+        return self.outcome not in ("", "unchanged", "not modified", "failed")
+
 
 MAX_NOTES = 20  # kept per source; a feed with thousands of bad links needs no more to be seen
 
@@ -167,6 +172,7 @@ def _refresh_one(
 
 
 def _split(notes: str) -> tuple[str, ...]:
+    """The notes as the state keeps them, one per line."""
     return tuple(line for line in notes.split("\n") if line)
 
 
