@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsletter_digest.cli import cli
@@ -603,3 +603,46 @@ def test_a_cut_never_splits_a_link_or_leaves_emphasis_open(middle: str) -> None:
     cut = cut_at_sentence(lead + middle + " More follows. " * 20, len(lead) + 20)
     html = to_html(cut)
     assert cut.endswith("…") and "](" not in html and "**" not in html and "[" not in html
+
+
+# Well-formed Markdown as html-to-markdown writes it, in pieces a cut can fall inside.
+_PIECES = st.sampled_from(
+    [
+        "word",
+        "word.",
+        "Short one.",
+        "[a link](https://example.org/a)",
+        "[a link. With dots](https://example.org/b)",
+        "[a long link whose text runs on and on](https://example.org/c)",
+        "**bold words that run on a while**",
+        "*italic words that run on*",
+        "**bold with *italic inside it* and on**",
+        "`code*with*stars and spaces`",
+        "[link](https://example.org/x*y)",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, min_size=1, max_size=60), st.integers(10, 200))
+def test_a_cut_summary_renders_whole(pieces: list[str], max_len: int) -> None:
+    """Wherever the cut falls, what is left renders with no Markdown showing as text (a
+    split link, an unclosed code span or emphasis) and keeps words when there were any."""
+    text = " ".join(pieces)
+    cut = cut_at_sentence(text, max_len)
+    if len(text) <= max_len:
+        assert cut == text
+        return
+    html = to_html(cut)
+    shown = re.sub(r"<code>.*?</code>", "", html)  # code shows its text as typed
+    assert cut.endswith("…")
+    assert "](" not in shown and "**" not in shown and "`" not in shown
+    assert "*" not in re.sub(r"<[^>]+>", "", shown), html
+    assert re.search(r"\w", cut), (text, cut)
+
+
+def test_a_cut_of_a_hostile_summary_scans_only_near_the_cut() -> None:
+    """200 KB of "[" (each could start a link) is cut without scanning to the end from
+    each one: this finishes at once, where a whole-text search took minutes."""
+    cut = cut_at_sentence(html_to_markdown("<p>x</p>" + "[" * 200_000), 600)
+    assert len(cut) < 700 and cut.endswith("…")

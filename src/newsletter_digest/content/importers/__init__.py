@@ -18,7 +18,8 @@ from newsletter_digest.content.importers.base import (
     dedupe_key,
     write_items,
 )
-from newsletter_digest.content.importers.feeds import cut_at_sentence, html_to_markdown
+from newsletter_digest.content.importers.cutting import cut_at_sentence
+from newsletter_digest.content.importers.feeds import html_to_markdown
 from newsletter_digest.content.importers.fetching import FetchResult, fetch
 from newsletter_digest.content.importers.sources import (
     FORMATS,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter_digest.content.importers.base import Item, Parsed, Skip
+from newsletter_digest.content.importers.cutting import cut_at_sentence
 from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
 from newsletter_digest.errors import ContentError
 from newsletter_digest.urls import url_problem
@@ -25,9 +26,6 @@ DEFAULT_MAX_LEN = 600
 
 _BANG_BEFORE_LINK = re.compile(r"(?<!\\)((?:\\\\)*)!\[")  # a "!" no backslash escapes
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-_LINK = re.compile(r"\[(?:\\.|[^\]\\])*\]\((?:<[^>]*>|[^)\s]*)\)")
-_EMPHASIS = re.compile(r"(?<!\\)(?:\\\\)*\*+")  # a run of unescaped asterisks
-_SENTENCE_END = re.compile(r"[.!?][\"')\]’”]*(?=\s)")
 _HTML_HINT = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -115,30 +113,6 @@ def html_to_markdown(fragment: str) -> str:
     # Markdown would read the link as an image.
     text = _BANG_BEFORE_LINK.sub(r"\1\\![", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
-
-
-def cut_at_sentence(text: str, max_len: int = DEFAULT_MAX_LEN) -> str:
-    """Return Markdown cut near max_len characters at a sentence end (or else a word), plus
-    "…"; never inside a link, and with no emphasis left open."""
-    if len(text) <= max_len:
-        return text
-    head = text[:max_len]
-    for link in _LINK.finditer(text):  # a link the cut would split goes whole
-        if link.start() >= max_len:
-            break
-        if max_len < link.end():
-            head = text[: link.start()]
-            break
-    ends = [m.end() for m in _SENTENCE_END.finditer(head + " ")]
-    if ends and ends[-1] >= max_len // 2:
-        cut = head[: ends[-1]]
-    else:
-        space = max(head.rfind(" "), head.rfind("\n"))
-        cut = head[:space] if space > max_len // 2 else head
-    markers = list(_EMPHASIS.finditer(cut))
-    if len(markers) % 2:  # "**bold" cut before its end: the bold part goes
-        cut = cut[: markers[-1].start()]
-    return cut.rstrip(" \t\n.,;:-–—\\") + "…"
 
 
 def _plain(value: str) -> str:
