@@ -24,7 +24,7 @@ from newsletter_digest.content.importers import (
     fetch,
     import_source,
 )
-from newsletter_digest.content.importers.feeds import html_to_markdown
+from newsletter_digest.content.importers.feeds import html_to_markdown, parse_feed
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.errors import ContentError
 from newsletter_digest.render.markdown import to_html
@@ -646,3 +646,22 @@ def test_a_cut_of_a_hostile_summary_scans_only_near_the_cut() -> None:
     each one: this finishes at once, where a whole-text search took minutes."""
     cut = cut_at_sentence(html_to_markdown("<p>x</p>" + "[" * 200_000), 600)
     assert len(cut) < 700 and cut.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ('<title type="text">Why x &lt;y matters</title>', "Why x <y matters"),
+        ('<title type="html">One&lt;br&gt;Two &amp;amp; three</title>', "One Two & three"),
+        ('<title type="html">&lt;p&gt;One&lt;/p&gt;&lt;p&gt;Two&lt;/p&gt;</title>', "One Two"),
+    ],
+)
+def test_feed_titles_keep_their_words(tmp_path: Path, title: str, expected: str) -> None:
+    """A text title is taken as it is (a "<" in it is a character); an HTML one gives its
+    words, each tag a space."""
+    feed = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        f"<entry>{title}<summary>A body.</summary></entry></feed>"
+    )
+    [item] = parse_feed(feed.encode(), "feed.xml").items
+    assert item.title == expected

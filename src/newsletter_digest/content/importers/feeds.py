@@ -25,6 +25,8 @@ from newsletter_digest.urls import url_problem
 DEFAULT_MAX_LEN = 600
 
 _BANG_BEFORE_LINK = re.compile(r"(?<!\\)((?:\\\\)*)!\[")  # a "!" no backslash escapes
+_TAG_START = re.compile(r"<(?=[A-Za-z/!])")  # where a tag begins, not a lone "<"
+_SCRIPTS = {"script", "style"}
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _HTML_HINT = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
@@ -115,13 +117,24 @@ def html_to_markdown(fragment: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def _plain(value: str) -> str:
-    """Plain text of a title or name that may hold HTML (a script's or style's text goes)."""
-    if "<" in value:
-        import nh3
+def _plain(value: str, kind: str = "text/html") -> str:
+    """Plain text of a title or name: as it is when the feed says it is text; else its
+    HTML's words, each tag a space, a script's or style's text left out."""
+    if kind == "text/plain" or "<" not in value:
+        return " ".join(value.split()) if kind == "text/plain" else _words(html.unescape(value))
+    import nh3
 
-        value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
-    return " ".join(html.unescape(value).split())
+    spaced = _TAG_START.sub(" <", value)  # "<p>One</p><p>Two</p>": "One Two", not "OneTwo"
+    return _words(html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=_SCRIPTS)))
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _detail_type(detail: Any) -> str:
+    """The type feedparser gives a title (text/plain or text/html; HTML when unknown)."""
+    return str((detail or {}).get("type") or "text/html")
 
 
 def _date(entry: Any, *keys: str) -> date | None:
@@ -185,7 +198,11 @@ def parse_feed(data: bytes, label: str, max_len: int = DEFAULT_MAX_LEN) -> Parse
             "before the error"
         )
     feed = parsed.get("feed") or {}
-    site = _plain(feed.get("title") or "") or urlsplit(feed.get("link") or "").hostname or ""
+    site = (
+        _plain(feed.get("title") or "", _detail_type(feed.get("title_detail")))
+        or urlsplit(feed.get("link") or "").hostname
+        or ""
+    )
     for number, entry in enumerate(entries, start=1):
         where = f"entry {number}"
         body = _body(entry)
@@ -193,7 +210,8 @@ def parse_feed(data: bytes, label: str, max_len: int = DEFAULT_MAX_LEN) -> Parse
             result.skipped.append(Skip("no summary or content", where))
             continue
         body = cut_at_sentence(body, max_len)
-        title = _plain(entry.get("title") or "") or first_sentence_title(body)
+        kind = _detail_type(entry.get("title_detail"))
+        title = _plain(entry.get("title") or "", kind) or first_sentence_title(body)
         link = (entry.get("link") or "").strip()
         if link and url_problem(link):
             result.notes.append(f"{where}: link {link[:80]!r} left out (not an http(s) URL)")
@@ -201,7 +219,7 @@ def parse_feed(data: bytes, label: str, max_len: int = DEFAULT_MAX_LEN) -> Parse
         meta: dict[str, object] = {
             "source": site,
             "url": link,
-            "author": _plain(entry.get("author") or ""),
+            "author": _plain(entry.get("author") or "", "text/plain"),
             "published": _date(entry, "published_parsed", "updated_parsed"),
         }
         result.items.append(Item(body, title, meta, where))
