@@ -532,6 +532,7 @@ def hostile_html(draw: st.DrawFn, depth: int = 0) -> str:
 @example('<p>Hi!<a href="https://ok.example/x">x</a></p>')  # "!" + link = an image
 @example('<abbr title="![t](https://evil.example/pixel.gif)">TLA</abbr>')  # title as text
 @example('<span lang="en" title="[x](https://evil.example/)">s</span>')
+@example('<p><code>![c](https://ok.example/x)</code> Hi!<a href="https://ok.example/x">x</a></p>')
 def test_no_feed_html_renders_as_script_or_a_script_link(fragment: str) -> None:
     """Whatever a feed's HTML holds, the excerpt it becomes renders with no element, attribute
     or link that could run script, and the only links left are absolute http(s) ones."""
@@ -543,6 +544,8 @@ def test_no_feed_html_renders_as_script_or_a_script_link(fragment: str) -> None:
         assert not re.search(r"\son\w+\s*=", tag), tag
     for href in re.findall(r'href="([^"]*)"', rendered):
         assert href.startswith("https://ok.example/"), href
+    for code in re.findall(r"<code>(.*?)</code>", rendered, re.S):  # code shows as typed
+        assert "\\!" not in code
 
 
 def test_kindle_pdf_highlights_by_page_edits_come_in_once_and_neighbours_stay(
@@ -665,3 +668,21 @@ def test_feed_titles_keep_their_words(tmp_path: Path, title: str, expected: str)
     )
     [item] = parse_feed(feed.encode(), "feed.xml").items
     assert item.title == expected
+
+
+def test_kindle_neighbouring_highlights_that_only_touch_stay_apart(tmp_path: Path) -> None:
+    """Kindle locations are coarse: three passages at 100-110, 110-120 and 120-130 are
+    three highlights, not edits of one another."""
+    entry = (
+        "A Book (An Author)\n- Your Highlight on page 7 | location {span} | Added on "
+        "Monday, 3 March 2025 10:00:00\n\n{text}\n==========\n"
+    )
+    clippings = tmp_path / "My Clippings.txt"
+    clippings.write_text(
+        entry.format(span="100-110", text="The first paragraph is about rivers.")
+        + entry.format(span="110-120", text="A second one turns to the sea.")
+        + entry.format(span="120-130", text="And the third ends in the mountains."),
+        encoding="utf-8",
+    )
+    report = import_source(clippings, tmp_path / "content")
+    assert len(report.written) == 3 and not report.skipped

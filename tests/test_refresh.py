@@ -132,6 +132,7 @@ def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
     clippings, imported = imported_highlight(project, digest)
     text = imported.read_text(encoding="utf-8")  # the user adds a tag and a weight
     imported.write_text(text.replace("---\n", "---\ntags:\n- focus\nweight: 3\n", 1))
+    imported.chmod(0o600)
     with clippings.open("a", encoding="utf-8") as handle:  # the device appends the edit
         handle.write(
             CLIPPING.format(
@@ -146,6 +147,7 @@ def test_a_highlight_edited_on_the_device_updates_its_excerpt_in_place(
     meta, body = excerpts(project / "content")[imported.name]
     assert body == "Clarity about what matters provides clarity about what does not."
     assert meta["tags"] == ["focus"] and meta["weight"] == 3
+    assert imported.stat().st_mode & 0o777 == 0o600
     assert tagged(project, "focus") == [imported]
     assert meta["location"] == "page 9, location 90-92"
     assert meta["title"] == "Clarity about what matters provides clarity about what does not"
@@ -208,8 +210,8 @@ def test_an_edit_that_drifted_across_several_versions_is_still_one_highlight(
 ) -> None:
     clippings, imported = imported_highlight(project, digest)  # location 90-91
     with clippings.open("a", encoding="utf-8") as handle:
-        handle.write(CLIPPING.format(span="91-95", day="Tuesday, 4", text="Clarity, second."))
-        handle.write(CLIPPING.format(span="95-99", day="Wednesday, 5", text="Clarity, third."))
+        handle.write(CLIPPING.format(span="90-95", day="Tuesday, 4", text="Clarity, second."))
+        handle.write(CLIPPING.format(span="94-99", day="Wednesday, 5", text="Clarity, third."))
     assert "now: 0 new, 1 updated, 2 skipped" in digest("sources", "--refresh").output
     assert tagged(project, "book") == [imported]
     assert excerpts(project / "content")[imported.name][1] == "Clarity, third."
@@ -247,3 +249,8 @@ def test_a_source_is_the_same_however_the_config_is_reached(
     listed = CliRunner().invoke(cli, ["--config", str(roundabout), "sources", "--refresh"])
     assert "kindle:My Clippings.txt" in listed.output and "now: unchanged" in listed.output
     assert len(tagged(Path(moved), "book")) == 3
+    link = tmp_path_factory.mktemp("links") / "project"
+    link.symlink_to(moved)  # and through a symbolic link to the project
+    listed = CliRunner().invoke(cli, ["--config", str(link / "digest.yaml"), "sources"])
+    assert "kindle:My Clippings.txt" in listed.output and "never refreshed" not in listed.output
+    assert len(tagged(link, "book")) == 3

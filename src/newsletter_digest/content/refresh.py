@@ -49,9 +49,9 @@ def source_key(source: SourceSettings, base_dir: Path) -> str:
     its path from the project folder (or from ``~``), so the name stays the same however
     the config is reached and wherever the project is moved."""
     location = source.location
-    if isinstance(location, Path):
-        path = Path(os.path.normpath(location))
-        for root, prefix in ((Path(os.path.normpath(base_dir)), ""), (Path.home(), "~/")):
+    if isinstance(location, Path):  # symbolic links followed, so each file has one name
+        path = Path(os.path.realpath(location))
+        for root, prefix in ((Path(os.path.realpath(base_dir)), ""), (Path.home().resolve(), "~/")):
             if path.is_relative_to(root):
                 location = prefix + path.relative_to(root).as_posix()
                 break

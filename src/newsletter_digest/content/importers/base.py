@@ -8,8 +8,10 @@ content folder, each file atomically, and says which were duplicates.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -288,7 +290,8 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
     """Give the file at ``path`` the item's text, location and date, keeping the rest of
     its front matter (what the user added or corrected) and its title if the user changed
     it; replaced atomically. None, and the file untouched, unless it still holds ``older``
-    and was imported from the same kind of source (a file of the user's own is theirs)."""
+    and was imported from the same kind of source (a file of the user's own is theirs), or
+    when it cannot be written."""
     from newsletter_digest.config import yamlload
 
     try:
@@ -312,13 +315,14 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
-    try:  # through a symbolic link to the file it names: the link stays
-        atomic_write(path.resolve(), f"---\n{head}---\n\n{item.body}\n".encode())
-    except OSError as e:
-        raise ContentError(
-            f"cannot update {path}: {e.strerror or e} (the file is as it was)",
-            hint="check that the content folder is writable and the disk is not full",
-        ) from e
+    target = path.resolve()  # through a symbolic link to the file it names: the link stays
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+        atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode())
+    except OSError:  # the file is as it was; the item comes in as a new excerpt instead
+        return None
+    with contextlib.suppress(OSError):  # the mode the user gave it, not the umask's
+        target.chmod(mode)
     return path
 
 

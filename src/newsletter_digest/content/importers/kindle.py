@@ -3,7 +3,7 @@
 Entries are separated by lines of ``==========``. Each has a title line ``Book Title (Author)``,
 a meta line (``- Your Highlight on page 12 | location 180-183 | Added on Monday, 3 March 2025
 09:15:02``), a blank line and the text. Editing a highlight on the device appends a new entry
-for the same book with an overlapping location range; only the one added last is kept, and
+for the same book with an overlapping location range; only the one appended last is kept, and
 an excerpt imported earlier from a version it supersedes is brought up to date in place.
 """
 
@@ -155,8 +155,9 @@ def _latest_edits(
     Versions are found in a chain: an entry that overlaps an earlier version of a passage
     is a version of it too, so an edit that drifted (100-110, then 105-120, then 115-130)
     is still one passage."""
-    # Latest first (file order breaks ties: a later entry was appended later).
-    order = sorted(highlights, key=lambda h: (h.added or datetime.min, h.number), reverse=True)
+    # Latest first: the device appends, so the one further down the file is the later one
+    # (its date may not be readable: another language's format).
+    order = sorted(highlights, key=lambda h: h.number, reverse=True)
     seen: dict[str, list[_Highlight]] = {}  # book line -> its entries so far, any version
     keeper: dict[int, _Highlight] = {}  # entry number -> the latest version of its passage
     earlier: dict[int, list[_Highlight]] = {}  # a kept entry's number -> its earlier versions
@@ -180,14 +181,22 @@ def _latest_edits(
 
 
 def _overlap(a: _Highlight, b: _Highlight) -> bool:
-    """True when b is an edit of a (or a of b): overlapping locations; for highlights with
-    only a page (PDFs), the same page and most of the shorter text found in the longer, so
-    two different highlights on one page both stay."""
+    """True when one is an edit of the other: locations that share more than an end point;
+    ranges that only touch, a single location, or (in a PDF) only a page, when most of the
+    shorter text is in the longer too. Neighbouring passages (100-110, 110-120) stay apart."""
     if a.start is not None and b.start is not None and a.end is not None and b.end is not None:
-        return a.start <= b.end and b.start <= a.end
+        shared = min(a.end, b.end) - max(a.start, b.start)
+        if shared < 0:
+            return False
+        return shared > 0 or _similar(a.text, b.text)
     if a.start is not None or b.start is not None or not a.page or a.page != b.page:
         return False
-    shorter, longer = sorted((dedupe_key(a.text), dedupe_key(b.text)), key=len)
+    return _similar(a.text, b.text)
+
+
+def _similar(a: str, b: str) -> bool:
+    """Most (80%) of the shorter text is found, in order, in the longer."""
+    shorter, longer = sorted((dedupe_key(a), dedupe_key(b)), key=len)
     if not shorter:
         return False
     matcher = SequenceMatcher(None, shorter, longer, autojunk=False)
