@@ -203,6 +203,7 @@ def test_changing_a_sources_tags_moves_what_it_brought(project: Path, digest: Di
     dry = digest("build", "--dry-run")
     assert dry.exit_code == 0, dry.output  # the required section finds the retagged ones
     assert "Reading: rotation" in dry.output
+    assert "'digest sources --refresh' brings in what they have new now" in dry.output
 
 
 def test_an_edit_that_drifted_across_several_versions_is_still_one_highlight(

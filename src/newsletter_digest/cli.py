@@ -114,6 +114,11 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
         folder = config.settings.outbox / plan.folder_name
         click.echo(f"  would be written to {_rel(folder)}/")
         click.echo(rotation_line(plan.selection))
+        if config.settings.sources:
+            click.echo(
+                "sources are refreshed when the issue is built, not in a dry run: "
+                "'digest sources --refresh' brings in what they have new now"
+            )
         return
     _refresh_sources(config)
     result = pipeline.build(config, now)
