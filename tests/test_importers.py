@@ -622,6 +622,16 @@ _PIECES = st.sampled_from(
         "**bold with *italic inside it* and on**",
         "`code*with*stars and spaces`",
         "[link](https://example.org/x*y)",
+        "**[A link](https://example.org/a)** and then",
+        "**`foo` is a function**",
+        "*see [this](https://example.org/t)* and",
+        "***strong em** tail*",
+        "``a` b``",
+        "\n# A heading\n",
+        "\n> A quote\n",
+        "\n- an item\n",
+        "\n2. an item\n",
+        "[" + "a long link's words " * 40 + "](https://example.org/long)",
     ]
 )
 
@@ -637,8 +647,9 @@ def test_a_cut_summary_renders_whole(pieces: list[str], max_len: int) -> None:
         assert cut == text
         return
     html = to_html(cut)
-    shown = re.sub(r"<code>.*?</code>", "", html)  # code shows its text as typed
-    assert cut.endswith("…")
+    shown = re.sub(r"<code>.*?</code>", "", html, flags=re.S)  # code shows its text as typed
+    assert cut.endswith("…") and len(cut) <= max_len * 5 // 4 + 10
+    assert not re.search(r"<(h\d|blockquote|li)>…", html)  # no block holding only the "…"
     assert "](" not in shown and "**" not in shown and "`" not in shown
     assert "*" not in re.sub(r"<[^>]+>", "", shown), html
     assert re.search(r"\w", cut), (text, cut)
