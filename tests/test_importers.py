@@ -697,3 +697,21 @@ def test_kindle_neighbouring_highlights_that_only_touch_stay_apart(tmp_path: Pat
     )
     report = import_source(clippings, tmp_path / "content")
     assert len(report.written) == 3 and not report.skipped
+
+
+def test_kindle_abbreviated_locations_of_older_devices(tmp_path: Path) -> None:
+    """Older Kindles write "Loc. 1057-58" for 1057-1058: an edit there is still one."""
+    entry = (
+        "Old Book (Old Author)\n- Highlight Loc. {span}  | Added on Monday, 3 March 2014, "
+        "10:00 AM\n\n{text}\n==========\n"
+    )
+    clippings = tmp_path / "My Clippings.txt"
+    clippings.write_text(
+        entry.format(span="1057-58", text="An early version of the passage")
+        + entry.format(span="1057-59", text="An early version of the passage, edited."),
+        encoding="utf-8",
+    )
+    report = import_source(clippings, tmp_path / "content", format="kindle")
+    [(meta, body)] = excerpts(tmp_path / "content").values()
+    assert body == "An early version of the passage, edited." and len(report.skipped) == 1
+    assert meta["location"] == "location 1057-1059"

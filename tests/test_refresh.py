@@ -255,3 +255,16 @@ def test_a_source_is_the_same_however_the_config_is_reached(
     listed = CliRunner().invoke(cli, ["--config", str(link / "digest.yaml"), "sources"])
     assert "kindle:My Clippings.txt" in listed.output and "never refreshed" not in listed.output
     assert len(tagged(link, "book")) == 3
+
+
+def test_a_source_file_that_is_a_symbolic_link_keeps_its_own_name(
+    project: Path, digest: Digest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    device = tmp_path_factory.mktemp("kindle") / "My Clippings.txt"  # on the mounted device
+    shutil.copy(SOURCES / "My Clippings.txt", device)
+    (project / "clippings.txt").symlink_to(device)
+    add_sources(project, "sources:\n  - kindle: clippings.txt\n    tags: [book]\n")
+    assert digest("build", "--no-send").exit_code == 0
+    books = tagged(project, "book")
+    assert len(books) == 3
+    assert "imported_from: kindle:clippings.txt\n" in books[0].read_text(encoding="utf-8")

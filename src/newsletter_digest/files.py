@@ -27,15 +27,19 @@ def write_new(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never half.
 
     ``durable=False`` skips the fsyncs, for files that are rebuilt from others anyway (the
     archive pages): a power cut may then leave the old or an empty file, never a torn one.
+    ``mode`` gives the new file those permissions before it takes the name (else the
+    umask's).
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with tmp.open("wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             handle.write(data)
             if durable:
                 handle.flush()

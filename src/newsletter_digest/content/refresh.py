@@ -49,8 +49,8 @@ def source_key(source: SourceSettings, base_dir: Path) -> str:
     its path from the project folder (or from ``~``), so the name stays the same however
     the config is reached and wherever the project is moved."""
     location = source.location
-    if isinstance(location, Path):  # symbolic links followed, so each file has one name
-        path = Path(os.path.realpath(location))
+    if isinstance(location, Path):  # the folders' symbolic links followed, not the file's
+        path = Path(os.path.realpath(location.parent)) / location.name
         for root, prefix in ((Path(os.path.realpath(base_dir)), ""), (Path.home().resolve(), "~/")):
             if path.is_relative_to(root):
                 location = prefix + path.relative_to(root).as_posix()

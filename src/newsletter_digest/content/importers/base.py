@@ -8,7 +8,6 @@ content folder, each file atomically, and says which were duplicates.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import re
 import stat
@@ -316,13 +315,11 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
     target = path.resolve()  # through a symbolic link to the file it names: the link stays
-    try:
+    try:  # with the mode the user gave it, not the umask's
         mode = stat.S_IMODE(target.stat().st_mode)
-        atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode())
+        atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode(), mode=mode)
     except OSError:  # the file is as it was; the item comes in as a new excerpt instead
         return None
-    with contextlib.suppress(OSError):  # the mode the user gave it, not the umask's
-        target.chmod(mode)
     return path
 
 

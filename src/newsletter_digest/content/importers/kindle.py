@@ -113,7 +113,7 @@ def parse_clippings(text: str) -> Parsed:
         book, author = (match.group(1), match.group(2)) if match else (lines[0], "")
         location = _LOCATION.search(lines[1])
         start = int(location.group(1)) if location else None
-        end = int(location.group(2) or location.group(1)) if location else None
+        end = _range_end(location.group(1), location.group(2)) if location else None
         page = _PAGE.search(lines[1])
         highlights.append(
             _Highlight(
@@ -178,6 +178,16 @@ def _latest_edits(
             )
         )
     return [(h, earlier[h.number]) for h in highlights if h.number in earlier]
+
+
+def _range_end(start: str, end: str | None) -> int:
+    """The end of a location range; older Kindles abbreviate it ("Loc. 596-97" is 596-597),
+    so an end shorter than the start takes the start's leading digits."""
+    if end is None:
+        return int(start)
+    if len(end) < len(start):
+        end = start[: len(start) - len(end)] + end
+    return max(int(end), int(start))
 
 
 def _overlap(a: _Highlight, b: _Highlight) -> bool:
