@@ -25,7 +25,7 @@ from newsletter_digest.urls import url_problem
 DEFAULT_MAX_LEN = 600
 
 _BANG_BEFORE_LINK = re.compile(r"(?<!\\)((?:\\\\)*)!\[")  # a "!" no backslash escapes
-_CODE = re.compile(r"(```[\s\S]*?```|(?<![\\`])`+[^`\n]*`+)")  # code blocks and spans
+_CODE = re.compile(r"```[\s\S]*?```|(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)")  # code
 _TAG_START = re.compile(r"<(?=[A-Za-z/!])")  # where a tag begins, not a lone "<"
 _SCRIPTS = {"script", "style"}
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
@@ -114,9 +114,12 @@ def html_to_markdown(fragment: str) -> str:
         return plain_to_markdown(_plain(clean))
     # No image survives cleaning, so a "![" is a "!" in the text before a link: escaped, or
     # Markdown would read the link as an image (not in code, where "\" shows as typed).
-    parts = _CODE.split(text)
-    parts[::2] = [_BANG_BEFORE_LINK.sub(r"\1\\![", part) for part in parts[::2]]
-    text = "".join(parts)
+    parts: list[str] = []
+    done = 0
+    for code in _CODE.finditer(text):
+        parts += [_BANG_BEFORE_LINK.sub(r"\1\\![", text[done : code.start()]), code.group()]
+        done = code.end()
+    text = "".join([*parts, _BANG_BEFORE_LINK.sub(r"\1\\![", text[done:])])
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
