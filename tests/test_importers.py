@@ -55,6 +55,13 @@ def excerpts(folder: Path) -> dict[str, tuple[dict[str, object], str]]:
     return found
 
 
+def clippings(folder: Path, entry: str, *fields: dict[str, str]) -> Path:
+    """A "My Clippings.txt" of ``entry`` (a format string) filled in with each of ``fields``."""
+    path = folder / "My Clippings.txt"
+    path.write_text("".join(entry.format(**each) for each in fields), encoding="utf-8")
+    return path
+
+
 def no_leftovers(folder: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
@@ -557,16 +564,14 @@ def test_kindle_pdf_highlights_by_page_edits_come_in_once_and_neighbours_stay(
         "A Paper (Some One)\n- Your Highlight on page 4 | Added on {day} March 2025 10:00:00\n\n"
         "{text}\n==========\n"
     )
-    clippings = tmp_path / "My Clippings.txt"
-    clippings.write_text(
-        entry.format(day="Monday, 3", text="Small tools, well joined, outlast large ones")
-        + entry.format(day="Monday, 3", text="Every table needs an owner.")
-        + entry.format(
-            day="Tuesday, 4", text="Small tools, well joined, outlast large ones by decades."
-        ),
-        encoding="utf-8",
+    source = clippings(
+        tmp_path,
+        entry,
+        {"day": "Monday, 3", "text": "Small tools, well joined, outlast large ones"},
+        {"day": "Monday, 3", "text": "Every table needs an owner."},
+        {"day": "Tuesday, 4", "text": "Small tools, well joined, outlast large ones by decades."},
     )
-    report = import_source(clippings, tmp_path / "content")
+    report = import_source(source, tmp_path / "content")
     bodies = sorted(body for _meta, body in excerpts(tmp_path / "content").values())
     assert bodies == [
         "Every table needs an owner.",
@@ -688,14 +693,14 @@ def test_kindle_neighbouring_highlights_that_only_touch_stay_apart(tmp_path: Pat
         "A Book (An Author)\n- Your Highlight on page 7 | location {span} | Added on "
         "Monday, 3 March 2025 10:00:00\n\n{text}\n==========\n"
     )
-    clippings = tmp_path / "My Clippings.txt"
-    clippings.write_text(
-        entry.format(span="100-110", text="The first paragraph is about rivers.")
-        + entry.format(span="110-120", text="A second one turns to the sea.")
-        + entry.format(span="120-130", text="And the third ends in the mountains."),
-        encoding="utf-8",
+    source = clippings(
+        tmp_path,
+        entry,
+        {"span": "100-110", "text": "The first paragraph is about rivers."},
+        {"span": "110-120", "text": "A second one turns to the sea."},
+        {"span": "120-130", "text": "And the third ends in the mountains."},
     )
-    report = import_source(clippings, tmp_path / "content")
+    report = import_source(source, tmp_path / "content")
     assert len(report.written) == 3 and not report.skipped
 
 
@@ -705,13 +710,13 @@ def test_kindle_abbreviated_locations_of_older_devices(tmp_path: Path) -> None:
         "Old Book (Old Author)\n- Highlight Loc. {span}  | Added on Monday, 3 March 2014, "
         "10:00 AM\n\n{text}\n==========\n"
     )
-    clippings = tmp_path / "My Clippings.txt"
-    clippings.write_text(
-        entry.format(span="1057-58", text="An early version of the passage")
-        + entry.format(span="1057-59", text="An early version of the passage, edited."),
-        encoding="utf-8",
+    source = clippings(
+        tmp_path,
+        entry,
+        {"span": "1057-58", "text": "An early version of the passage"},
+        {"span": "1057-59", "text": "An early version of the passage, edited."},
     )
-    report = import_source(clippings, tmp_path / "content", format="kindle")
+    report = import_source(source, tmp_path / "content", format="kindle")
     [(meta, body)] = excerpts(tmp_path / "content").values()
     assert body == "An early version of the passage, edited." and len(report.skipped) == 1
     assert meta["location"] == "location 1057-1059"
