@@ -720,3 +720,26 @@ def test_kindle_abbreviated_locations_of_older_devices(tmp_path: Path) -> None:
     [(meta, body)] = excerpts(tmp_path / "content").values()
     assert body == "An early version of the passage, edited." and len(report.skipped) == 1
     assert meta["location"] == "location 1057-1059"
+
+
+def test_an_edit_that_cannot_be_written_comes_in_new_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = (
+        "A Book (An Author)\n- Your Highlight on page 7 | location {span} | Added on "
+        "Monday, 3 March 2025 10:00:00\n\n{text}\n==========\n"
+    )
+    first = {"span": "10-12", "text": "A first version of it"}
+    import_source(clippings(tmp_path, entry, first), tmp_path / "content")
+    [before] = (tmp_path / "content").glob("*.md")
+    text = before.read_text(encoding="utf-8")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(importer_base, "atomic_write", fail)
+    edited = {"span": "10-13", "text": "A first version of it, edited."}
+    report = import_source(clippings(tmp_path, entry, first, edited), tmp_path / "content")
+    assert before.read_text(encoding="utf-8") == text  # as it was
+    assert len(report.written) == 1 and not report.updated  # the edit is not lost
+    assert any("Read-only file system" in note and before.name in note for note in report.notes)

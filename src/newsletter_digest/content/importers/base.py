@@ -220,11 +220,13 @@ def existing_keys(content_dir: Path) -> tuple[dict[str, list[str]], set[str]]:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What :func:`write_items` did: files made, files brought up to date, duplicates."""
+    """What :func:`write_items` did: files made, files brought up to date, duplicates, and
+    notes for the user (an update that could not be written)."""
 
     created: tuple[Path, ...]
     updated: tuple[Path, ...]
     duplicates: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
 
 def write_items(
@@ -248,6 +250,7 @@ def write_items(
     planned: list[tuple[str, bytes]] = []
     updated: list[Path] = []
     duplicates: list[str] = []
+    notes: list[str] = []
     for item in items:
         key = dedupe_key(item.body)
         if not key:
@@ -256,7 +259,7 @@ def write_items(
             where = f"{item.where} " if item.where else ""
             duplicates.append(f'{where}"{item.title}": already in {keys[key][0]}')
             continue
-        path = _update_earlier(content_dir, keys, item, imported_from)
+        path = _update_earlier(content_dir, keys, item, imported_from, notes)
         if path is not None:
             updated.append(path)
             keys[key] = [path.name]
@@ -265,7 +268,7 @@ def write_items(
         keys[key] = [name]
         planned.append((name, file_text(item, imported_from, added).encode("utf-8")))
     written = _create_all(content_dir, planned, taken)
-    return Written(written, tuple(updated), tuple(duplicates))
+    return Written(written, tuple(updated), tuple(duplicates), tuple(notes))
 
 
 # What an edit of an entry changes besides its text: where it is and when it was made.
@@ -273,13 +276,25 @@ _EDITED_KEYS = ("location", "highlighted")
 
 
 def _update_earlier(
-    content_dir: Path, keys: dict[str, list[str]], item: Item, imported_from: str
+    content_dir: Path,
+    keys: dict[str, list[str]],
+    item: Item,
+    imported_from: str,
+    notes: list[str],
 ) -> Path | None:
     """The file this import made from an earlier version of ``item`` (``Item.replaces``),
-    given the item's text; None when there is none (then the item is new)."""
+    given the item's text; None when there is none, or it cannot be written (then the item
+    comes in as a new excerpt, and ``notes`` says why)."""
     for older in dict.fromkeys(map(dedupe_key, item.replaces)):
         for name in keys.get(older, ()):
-            path = _update(content_dir / name, older, item, imported_from)
+            try:
+                path = _update(content_dir / name, older, item, imported_from)
+            except OSError as e:
+                notes.append(
+                    f"{name}: cannot take the edited highlight ({e.strerror or e}); it comes "
+                    "in as a new excerpt beside it, so remove the one you do not want"
+                )
+                return None
             if path is not None:
                 return path
     return None
@@ -289,8 +304,8 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
     """Give the file at ``path`` the item's text, location and date, keeping the rest of
     its front matter (what the user added or corrected) and its title if the user changed
     it; replaced atomically. None, and the file untouched, unless it still holds ``older``
-    and was imported from the same kind of source (a file of the user's own is theirs), or
-    when it cannot be written."""
+    and was imported from the same kind of source (a file of the user's own is theirs);
+    OSError, and the file as it was, when it cannot be written."""
     from newsletter_digest.config import yamlload
 
     try:
@@ -315,11 +330,8 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
     target = path.resolve()  # through a symbolic link to the file it names: the link stays
-    try:  # with the mode the user gave it, not the umask's
-        mode = stat.S_IMODE(target.stat().st_mode)
-        atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode(), mode=mode)
-    except OSError:  # the file is as it was; the item comes in as a new excerpt instead
-        return None
+    mode = stat.S_IMODE(target.stat().st_mode)  # the user's, not the umask's
+    atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode(), mode=mode)
     return path
 
 

@@ -201,7 +201,7 @@ def import_source(
         updated=written.updated,
         duplicates=written.duplicates,
         skipped=tuple(parsed.skipped),
-        notes=tuple(parsed.notes),
+        notes=(*parsed.notes, *written.notes),
         etag=fetched.etag if fetched else None,
         last_modified=fetched.last_modified if fetched else None,
     )
