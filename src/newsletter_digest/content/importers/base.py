@@ -176,16 +176,24 @@ def decode_text(data: bytes, name: str) -> str:
 
 def file_text(item: Item, imported_from: str, added: date | None) -> str:
     """Return an excerpt file's text: YAML front matter with the item's provenance, the body."""
-    import yaml
-
     values: dict[str, object] = {**item.meta, "title": item.title, "imported_from": imported_from}
     if added is not None:
         values["added"] = added
     meta = {key: values[key] for key in _KEY_ORDER if _present(values.get(key))}
+    return _excerpt_text(meta, item.body)
+
+
+def _excerpt_text(meta: dict[str, object], body: str) -> str:
+    """An excerpt file: ``meta`` as YAML front matter (known keys in their order, then the
+    rest as they come), then ``body``."""
+    import yaml
+
+    ordered = {key: meta[key] for key in _KEY_ORDER if key in meta}
+    ordered |= {key: value for key, value in meta.items() if key not in ordered}
     # libyaml's safe dumper when built in: ten times faster than the pure-Python one
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    front = yaml.dump(meta, Dumper=dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
-    return f"---\n{front}---\n\n{item.body}\n"
+    front = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
+    return f"---\n{front}---\n\n{body}\n"
 
 
 def _present(value: object) -> bool:
@@ -323,15 +331,9 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
     for key in _EDITED_KEYS:
         if _present(item.meta.get(key)):
             meta[key] = item.meta[key]
-    ordered = {key: meta[key] for key in _KEY_ORDER if key in meta}
-    ordered |= {key: value for key, value in meta.items() if key not in ordered}
-    import yaml
-
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    head = yaml.dump(ordered, Dumper=dumper, allow_unicode=True, sort_keys=False, width=10**6)
     target = path.resolve()  # through a symbolic link to the file it names: the link stays
     mode = stat.S_IMODE(target.stat().st_mode)  # the user's, not the umask's
-    atomic_write(target, f"---\n{head}---\n\n{item.body}\n".encode(), mode=mode)
+    atomic_write(target, _excerpt_text(meta, item.body).encode(), mode=mode)
     return path
 
 

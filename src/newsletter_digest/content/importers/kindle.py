@@ -149,7 +149,7 @@ def parse_clippings(text: str) -> Parsed:
 def _latest_edits(
     highlights: list[_Highlight], result: Parsed
 ) -> list[tuple[_Highlight, list[_Highlight]]]:
-    """Keep, of highlights of one book that are versions of one passage, the one added last,
+    """Keep, of highlights of one book that are versions of one passage, the one appended last,
     with the earlier versions it supersedes (an earlier import may hold one of them).
 
     Versions are found in a chain: an entry that overlaps an earlier version of a passage
