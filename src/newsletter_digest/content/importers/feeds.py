@@ -126,16 +126,14 @@ def html_to_markdown(fragment: str) -> str:
 def _plain(value: str, kind: str = "text/html") -> str:
     """Plain text of a title or name: as it is when the feed says it is text; else its
     HTML's words, each tag a space, a script's or style's text left out."""
-    if kind == "text/plain" or "<" not in value:
-        return " ".join(value.split()) if kind == "text/plain" else _words(html.unescape(value))
-    import nh3
+    if kind == "text/plain":
+        return " ".join(value.split())
+    if "<" in value:
+        import nh3
 
-    spaced = _TAG_START.sub(" <", value)  # "<p>One</p><p>Two</p>": "One Two", not "OneTwo"
-    return _words(html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=_SCRIPTS)))
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
+        spaced = _TAG_START.sub(" <", value)  # "<p>One</p><p>Two</p>": "One Two", not "OneTwo"
+        value = nh3.clean(spaced, tags=set(), clean_content_tags=_SCRIPTS)
+    return " ".join(html.unescape(value).split())
 
 
 def _detail_type(detail: Any) -> str:
