@@ -559,8 +559,10 @@ def sources(ctx: click.Context, refresh: bool) -> None:
 
 
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own
+from newsletter_digest.cli_state import state  # noqa: E402 - a command group of its own
 
 cli.add_command(readers)
+cli.add_command(state)
 
 
 def main() -> None:
