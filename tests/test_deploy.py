@@ -7,8 +7,8 @@ The tools are Debian's (systemd, caddy, nginx), installed by `make test`.
 from __future__ import annotations
 
 import os
-import ssl
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -77,7 +77,14 @@ def test_the_services_run_as_their_own_user_and_are_hardened(name: str) -> None:
 def test_the_caddyfile_validates(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     done = subprocess.run(
-        [_tool("caddy"), "validate", "--adapter", "caddyfile", "--config", str(DEPLOY / "Caddyfile")],
+        [
+            _tool("caddy"),
+            "validate",
+            "--adapter",
+            "caddyfile",
+            "--config",
+            str(DEPLOY / "Caddyfile"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -88,7 +95,9 @@ def test_the_caddyfile_validates(tmp_path: Path) -> None:
     )
 
 
-def _nginx_config(tmp_path: Path, certs: tuple[Path, Path], https: int, http: int, upstream: int) -> Path:
+def _nginx_config(
+    tmp_path: Path, certs: tuple[Path, Path], https: int, http: int, upstream: int
+) -> Path:
     """deploy/nginx.conf as a user adapts it (their certificate, this machine's ports),
     inside a minimal nginx.conf that keeps every file in tmp_path."""
     block = (DEPLOY / "nginx.conf").read_text()
@@ -123,7 +132,16 @@ def served_project(project: Path) -> Iterator[tuple[Path, int]]:
     config.write_text(text + "base_url: https://news.example.org\n")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "newsletter_digest", "--config", str(config), "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "newsletter_digest",
+            "--config",
+            str(config),
+            "serve",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -175,7 +193,9 @@ def test_a_one_click_unsubscribe_through_nginx_is_recorded(
             deadline = time.monotonic() + 20
             while True:
                 try:
-                    plain = client.get(f"http://127.0.0.1:{http}/", headers={"Host": "news.example.org"})
+                    plain = client.get(
+                        f"http://127.0.0.1:{http}/", headers={"Host": "news.example.org"}
+                    )
                     break
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "nginx did not start"

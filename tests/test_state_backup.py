@@ -57,7 +57,9 @@ def test_a_backup_taken_while_serve_records_unsubscribes_is_consistent(
     def post(chunk: list[str]) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
             for token in chunk:
-                answer = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+                answer = client.post(
+                    f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
+                )
                 posted.append(answer.status_code)
 
     threads = [threading.Thread(target=post, args=(tokens[n::3],)) for n in range(3)]

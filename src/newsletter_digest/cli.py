@@ -558,6 +558,23 @@ def sources(ctx: click.Context, refresh: bool) -> None:
                 click.echo(f"  note: {note}")
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for monitoring.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """One screen for the operator: next slot, last issue, readers, sources, inbox, and
+    what needs you. Changes nothing."""
+    from newsletter_digest.status import gather, status_json, status_lines
+
+    now = _now()
+    found = gather(_config(ctx), now)
+    if as_json:
+        click.echo(status_json(found))
+        return
+    for line in status_lines(found, now):
+        click.echo(line)
+
+
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own
 from newsletter_digest.cli_state import state  # noqa: E402 - a command group of its own
 

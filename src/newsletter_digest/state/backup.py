@@ -85,9 +85,7 @@ def backup(state_path: Path, target: Path, *, now: datetime | None = None) -> Ba
 def _write_meta(copy: sqlite3.Connection, state_path: Path, now: datetime) -> None:
     secret_file = _secret_path(state_path)
     secret = secret_file.read_text().strip() if secret_file.exists() else ""
-    copy.executescript(
-        f"CREATE TABLE {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    )
+    copy.executescript(f"CREATE TABLE {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
     copy.executemany(
         f"INSERT INTO {_META} (key, value) VALUES (?, ?)",
         [("created_at", now.isoformat(timespec="seconds")), ("secret", secret)],
@@ -105,9 +103,10 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> BackupInfo:
             f"{path} is not a digest state database: {e}",
             "name a file that 'digest state backup' wrote",
         ) from e
-    if ok != "ok" or not _REQUIRED_TABLES <= tables:
+    if ok != "ok" or not tables >= _REQUIRED_TABLES:
+        why = ok if ok != "ok" else "tables missing"
         raise StateError(
-            f"{path} is not a whole digest state database ({ok if ok != 'ok' else 'tables missing'})",
+            f"{path} is not a whole digest state database ({why})",
             "name a file that 'digest state backup' wrote; an older backup may still be whole",
         )
     if version > SCHEMA_VERSION:
@@ -120,7 +119,9 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> BackupInfo:
     )
     issues = int(conn.execute("SELECT COUNT(*) FROM issues").fetchone()[0])
     readers = (
-        int(conn.execute("SELECT COUNT(*) FROM readers").fetchone()[0]) if "readers" in tables else 0
+        int(conn.execute("SELECT COUNT(*) FROM readers").fetchone()[0])
+        if "readers" in tables
+        else 0
     )
     return BackupInfo(path, version, issues, readers, secret)
 
@@ -138,9 +139,11 @@ def restore(backup_path: Path, state_path: Path, *, force: bool = False) -> Back
     source = sqlite3.connect(f"file:{backup_path}?mode=ro", uri=True)
     try:
         info = _inspect(source, backup_path)
-        secret_row = source.execute(
-            f"SELECT value FROM {_META} WHERE key = 'secret'"
-        ).fetchone() if info.with_secret else None
+        secret_row = (
+            source.execute(f"SELECT value FROM {_META} WHERE key = 'secret'").fetchone()
+            if info.with_secret
+            else None
+        )
         _guard(state_path, force)
         with open_state(state_path) as live:  # creates it (0600) and takes it to this schema
             del live
