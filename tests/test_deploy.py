@@ -7,17 +7,19 @@ The tools are Debian's (systemd, caddy, nginx), installed by `make test`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+from click.testing import Result
 
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
@@ -26,7 +28,13 @@ from newsletter_digest.state.store import open_state
 from smtp_helpers import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-UNITS = ("digest-serve.service", "digest-run.service", "digest-run.timer")
+UNITS = (
+    "digest-serve.service",
+    "digest-run.service",
+    "digest-run.timer",
+    "digest-backup.service",
+    "digest-backup.timer",
+)
 INSTALLED_DIGEST = "/opt/newsletter-digest/bin/digest"
 
 
@@ -60,7 +68,9 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["digest-serve.service", "digest-run.service"])
+@pytest.mark.parametrize(
+    "name", ["digest-serve.service", "digest-run.service", "digest-backup.service"]
+)
 def test_the_services_run_as_their_own_user_and_are_hardened(name: str) -> None:
     settings = dict(
         line.split("=", 1)
@@ -71,7 +81,36 @@ def test_the_services_run_as_their_own_user_and_are_hardened(name: str) -> None:
     assert settings["NoNewPrivileges"] == "yes" and settings["ProtectSystem"] == "strict"
     assert settings["PrivateTmp"] == "yes" and settings["ReadWritePaths"] == "/srv/newsletter"
     assert settings["UMask"] == "0077"  # state, outbox and secret readable by digest alone
-    assert settings["ExecStart"].startswith(INSTALLED_DIGEST)
+    assert INSTALLED_DIGEST in settings["ExecStart"]
+
+
+def _as_here(command: str, project: Path) -> str:
+    """A unit's command line as systemd runs it, with this machine's paths."""
+    command = command.replace("%%", "%").replace(INSTALLED_DIGEST, _digest_executable())
+    return command.replace("/srv/newsletter", str(project))
+
+
+def test_the_backup_unit_keeps_dated_backups_and_the_newest_thirty(
+    project: Path, digest: Callable[..., Result]
+) -> None:
+    assert digest("build").exit_code == 0
+    unit = (DEPLOY / "systemd" / "digest-backup.service").read_text().splitlines()
+    commands = {key: value for key, value in (line.split("=", 1) for line in unit if "=" in line)}
+    env = {**os.environ, "DIGEST_CONFIG": str(project / "digest.yaml")}
+    backups = project / "backups"
+    for name in ("ExecStartPre", "ExecStart"):
+        argv = _as_here(commands[name], project)
+        subprocess.run(argv, shell=True, check=True, env=env, cwd=project, timeout=60)
+    [made] = backups.glob("state-*.db")
+    assert re.fullmatch(r"state-\d{8}T\d{6}Z\.db", made.name)
+    for n in range(40):
+        (backups / f"state-20200101T0000{n:02d}Z.db").write_text("old")
+        os.utime(backups / f"state-20200101T0000{n:02d}Z.db", (1_000_000 + n, 1_000_000 + n))
+    subprocess.run(
+        _as_here(commands["ExecStartPost"], project), shell=True, check=True, cwd=project
+    )
+    kept = sorted(backups.glob("state-*.db"))
+    assert len(kept) == 30 and made in kept
 
 
 def test_the_caddyfile_validates(tmp_path: Path) -> None:
