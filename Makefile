@@ -47,12 +47,20 @@ $(DOVECOT):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null
 
+# The deploy/ checks: systemd-analyze verifies the units, caddy and nginx check their configs
+# (and nginx carries a one-click unsubscribe to a running `digest serve`).
+DEPLOY_TOOLS := /usr/bin/systemd-analyze /usr/bin/caddy /usr/sbin/nginx
+
+$(DEPLOY_TOOLS):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq systemd caddy nginx >/dev/null
+
 $(AXE):
 	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	npm install --prefix tests/.tools --no-audit --no-fund --silent axe-core@4
 
-test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, axe-core) and run them all
+test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(DEPLOY_TOOLS) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, systemd, Caddy, nginx, axe-core) and run them all
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy

@@ -16,6 +16,7 @@ import click
 
 from newsletter_digest import __version__
 from newsletter_digest.errors import DigestError, shorten
+from newsletter_digest.logs import FORMATS, LogFormat, logging_to
 
 
 class DigestGroup(click.Group):
@@ -54,6 +55,29 @@ def _config(ctx: click.Context) -> Any:
 def _now() -> datetime:
     """Local time with its UTC offset: the issue's date is the sender's calendar day."""
     return datetime.now().astimezone()
+
+
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="plain",
+    show_default=True,
+    help="Log lines on stderr: plain text, or one JSON object a line.",
+)
+
+
+def _log_reader_change(
+    log: logging.Logger, kind: str, outcome: str, address: str, verbose: bool
+) -> None:
+    """A reader the inbox marked bounced, complained or unsubscribed: one event (the
+    address only with -v, as logs travel further than the state)."""
+    if kind not in ("bounce", "complaint", "unsubscribe") or not address:
+        return
+    event = {"bounce": "reader.bounced", "complaint": "reader.complained"}.get(
+        kind, "reader.unsubscribed"
+    )
+    fields = {"event": event, "via": "inbox"} | ({"address": address} if verbose else {})
+    log.info("%s: %s", event, outcome, extra=fields)
 
 
 def _rel(path: Path) -> str:
@@ -396,8 +420,11 @@ def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
 @click.option("--once", is_flag=True, help="Make the issue of the slot due now, if any, and exit.")
 @click.option("--now", "now_text", metavar="ISO", help="With --once: act as if it were this time.")
 @click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
+@LOG_FORMAT
 @click.pass_context
-def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> None:
+def run(
+    ctx: click.Context, once: bool, now_text: str | None, no_send: bool, log_format: LogFormat
+) -> None:
     """Make (and send) each issue when its slot in the schedule comes.
 
     Without --once: a foreground scheduler until SIGTERM or Ctrl-C. With --once (for cron and
@@ -419,16 +446,34 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
             actions = process(config, config.settings.inbox)
             decided = sum(a.decided for a in actions)
-            log.info("inbox: %d messages, %d processed", len(actions), decided)
+            waiting = sum(a.needs_you for a in actions)
+            log.info(
+                "inbox: %d messages, %d processed, %d need you",
+                len(actions),
+                decided,
+                waiting,
+                extra={"event": "inbox.read", "messages": len(actions), "processed": decided,
+                       "needs_you": waiting},
+            )  # fmt: skip
+            for action in actions:
+                _log_reader_change(log, action.kind, action.outcome, action.reader, verbose)
         if config.settings.sources:
             from newsletter_digest.content.refresh import refresh
 
             for status in refresh(config):
-                log.info("source %s: %s %s", status.key, status.outcome, status.error)
+                event = "source.failed" if status.error else "source.refreshed"
+                log.log(
+                    logging.WARNING if status.error else logging.INFO,
+                    "source %s: %s %s",
+                    status.key,
+                    status.outcome,
+                    status.error,
+                    extra={"event": event, "source": status.key, "outcome": status.outcome},
+                )
                 for note in status.notes if status.read_now else ():
                     log.warning("source %s: %s", status.key, note)
 
-    with runner.logging_to():
+    with logging_to(log_format):
         code = runner.run(
             config,
             once=once,
@@ -486,8 +531,9 @@ def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@LOG_FORMAT
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, log_format: LogFormat) -> None:
     """Serve the public side: archive, feed, one-click unsubscribe, subscribe form.
 
     Meant behind a reverse proxy that terminates TLS at base_url; see docs/readers.md.
@@ -496,7 +542,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     config = _config(ctx)
     click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
-    run_server(config, host, port)
+    run_server(config, host, port, log_format=log_format)
 
 
 @cli.command()
@@ -558,9 +604,28 @@ def sources(ctx: click.Context, refresh: bool) -> None:
                 click.echo(f"  note: {note}")
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for monitoring.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """One screen for the operator: next slot, last issue, readers, sources, inbox, and
+    what needs you. Changes nothing."""
+    from newsletter_digest.status import gather, status_json, status_lines
+
+    now = _now()
+    found = gather(_config(ctx), now)
+    if as_json:
+        click.echo(status_json(found))
+        return
+    for line in status_lines(found, now):
+        click.echo(line)
+
+
 from newsletter_digest.cli_readers import readers  # noqa: E402 - a command group of its own
+from newsletter_digest.cli_state import state  # noqa: E402 - a command group of its own
 
 cli.add_command(readers)
+cli.add_command(state)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from newsletter_digest.inbox.imap import ImapMailbox
 from newsletter_digest.inbox.mailboxes import FileMailbox
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.state.inbox_reads import InboxRead, record_inbox_read
 from newsletter_digest.state.store import State, open_state
 
 SOFT_BOUNCE_DAYS = 3  # temporary failures on this many different days make a bounce
@@ -64,6 +65,16 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
                     (item.key, f"{action.kind}: {action.outcome}"[:500], now.isoformat()),
                 )
             box.done(item)
+        if not dry_run:
+            record_inbox_read(
+                state,
+                InboxRead(
+                    now.isoformat(timespec="seconds"),
+                    len(actions),
+                    sum(a.decided for a in actions),
+                    sum(a.needs_you for a in actions),
+                ),
+            )
     return actions
 
 

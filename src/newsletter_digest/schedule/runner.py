@@ -8,13 +8,11 @@ per event, and sleeping between ticks.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
 
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError, shorten
@@ -34,21 +32,6 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The real clock (the only one in this module; everything else takes ``now``)."""
     return datetime.now(UTC)
-
-
-@contextmanager
-def logging_to(stream: TextIO | None = None) -> Iterator[None]:
-    """One timestamped line per event on ``stream`` (stderr) while the command runs."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    )
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
 
 
 def require_schedule(config: Config) -> Schedule:
@@ -220,13 +203,18 @@ class Runner:
             result.failed = True
             return
         self.known_last = due
-        log.info("slot %s skipped: %s", self.fmt(due), reason)
+        log.info(
+            "slot %s skipped: %s",
+            self.fmt(due),
+            reason,
+            extra={"event": "slot.skipped", "slot": due.isoformat()},
+        )
 
     def _make(self, due: datetime, now: datetime, result: StepResult) -> None:
         """Build the slot's issue (slot and issue recorded together), then send it."""
         from newsletter_digest.pipeline import build
 
-        log.info("slot %s due", self.fmt(due))
+        log.info("slot %s due", self.fmt(due), extra={"event": "slot.due", "slot": due.isoformat()})
         if self.before_issue is not None:
             try:
                 self.before_issue()
@@ -257,7 +245,13 @@ class Runner:
                 built.folder,
             )
         else:
-            log.info("slot %s: issue #%d made: %s", self.fmt(due), record.number, built.folder)
+            log.info(
+                "slot %s: issue #%d made: %s",
+                self.fmt(due),
+                record.number,
+                built.folder,
+                extra={"event": "issue.built", "issue": record.number, "slot": due.isoformat()},
+            )
         if not self.send:
             return
         if not built.sendable:
@@ -277,6 +271,11 @@ class Runner:
     def _send(self, due: datetime, number: int, result: StepResult) -> None:
         from newsletter_digest.delivery.send import send_issue
 
+        log.info(
+            "issue #%d: sending",
+            number,
+            extra={"event": "send.started", "issue": number, "slot": due.isoformat()},
+        )
         try:
             report = send_issue(self.config, number)
         except Exception as e:
@@ -289,7 +288,13 @@ class Runner:
             line += f" ({report.failed} failed for good, {report.pending} pending)"
         if report.stopped:
             line += f"; {report.stopped}"
-        log.log(logging.INFO if report.complete else logging.WARNING, "%s", line)
+        counts = {"sent": report.sent, "failed": report.failed, "pending": report.pending}
+        log.log(
+            logging.INFO if report.complete else logging.WARNING,
+            "%s",
+            line,
+            extra={"event": "send.finished", "issue": number, "total": report.total, **counts},
+        )
         if report.pending:
             result.failed = True  # try the pending ones again after RETRY, within grace
             self.resume = True
@@ -306,6 +311,7 @@ class Runner:
             message,
             hint,
             exc_info=self.verbose or not isinstance(e, DigestError),
+            extra={"event": "slot.failed", "slot": due.isoformat(), "step": what},
         )
 
     def announce_next(self, now: datetime) -> None:

@@ -150,6 +150,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN notes TEXT NOT NULL DEFAULT '';
     ALTER TABLE sources ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
+    # When the inbox was last read and what it held, for `digest status` (one row).
+    """
+    CREATE TABLE inbox_reads (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        read_at    TEXT NOT NULL,
+        messages   INTEGER NOT NULL,
+        processed  INTEGER NOT NULL,
+        needs_you  INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
+from newsletter_digest.logs import AccessLog, LogFormat, logging_to
 from newsletter_digest.mail import notices
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
@@ -346,16 +347,27 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both)."""
+def serve(config: Config, host: str, port: int, *, log_format: LogFormat = "plain") -> None:
+    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both), logging our events and
+    uvicorn's access lines (client address from the proxy's X-Forwarded-For, tokens
+    hidden) to stderr in ``log_format``."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        log_level="warning",
-        server_header=False,
-    )
+    access = logging.getLogger("uvicorn.access")
+    hide = AccessLog()
+    access.addFilter(hide)
+    names = ("newsletter_digest", "uvicorn.error", "uvicorn.access")
+    try:
+        with logging_to(log_format, names=names):
+            uvicorn.run(
+                create_app(config),
+                host=host,
+                port=port,
+                proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1",
+                log_config=None,  # our handlers, set above
+                access_log=True,
+                server_header=False,
+            )
+    finally:
+        access.removeFilter(hide)

@@ -1,0 +1,52 @@
+"""`digest state`: back up the state database while the newsletter runs, and restore it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter_digest.config.loading import find_config, load_config
+from newsletter_digest.state import backup as backups
+
+
+def _state_path(ctx: click.Context) -> Path:
+    config = load_config(find_config(ctx.obj.get("config_path")))
+    return config.settings.state
+
+
+@click.group()
+def state() -> None:
+    """The state database: issues, deliveries, readers. Back it up, restore it."""
+
+
+@state.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def backup_(ctx: click.Context, file: Path) -> None:
+    """Write a consistent copy of the state to FILE (safe while serve and send run).
+
+    The copy holds the link-signing secret too, so keep it as private as the state.
+    """
+    info = backups.backup(_state_path(ctx), file)
+    click.echo(
+        f"backed up to {file}: {info.issues} issues, {info.readers} readers "
+        f"(schema {info.schema}{', with the link secret' if info.with_secret else ''})"
+    )
+
+
+@state.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a state that holds issues or readers.")
+@click.pass_context
+def restore_(ctx: click.Context, file: Path, force: bool) -> None:
+    """Replace the state with the backup FILE (checked first: a state this release reads).
+
+    Stop `digest run` and senders first; a running `digest serve` may stay up.
+    """
+    path = _state_path(ctx)
+    info = backups.restore(file, path, force=force)
+    click.echo(
+        f"restored {file} into {path}: {info.issues} issues, {info.readers} readers"
+        + ("; the link secret restored too" if info.with_secret else "")
+    )
