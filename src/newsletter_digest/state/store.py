@@ -463,11 +463,14 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
                 raise
 
 
-def open_state(path: Path, *, readonly: bool = False) -> State:
+def open_state(
+    path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT_S
+) -> State:
     """Open (creating it when writable) the state database at ``path``.
 
     ``readonly`` never creates or changes anything: a missing database reads as empty, which
-    is what ``build --dry-run`` and the preview need.
+    is what ``build --dry-run`` and the preview need. ``busy_timeout``: how long a write
+    waits for another process's write lock before it fails with StateError.
     """
     try:
         if readonly:
@@ -477,7 +480,7 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 return State(conn, None)
             # Not mode=ro: a read-only connection to a WAL database leaves -wal/-shm files
             # behind; a normal one with query_only removes them when it closes.
-            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
@@ -486,7 +489,7 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 return _migrated_copy(path)
             return State(conn, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         conn.execute("PRAGMA journal_mode = WAL")
         # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
         # cut may lose the last moments of commits, never corrupt the database.
