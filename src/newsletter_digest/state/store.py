@@ -150,6 +150,37 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN notes TEXT NOT NULL DEFAULT '';
     ALTER TABLE sources ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
+    # A reader who left (unsubscribed, bounced, complained, taken off the list) before their
+    # turn in a send is 'left', not a failure; the rows older sends marked so are moved over.
+    """
+    CREATE TABLE deliveries_new (
+        issue_number INTEGER NOT NULL REFERENCES issues(number) ON DELETE CASCADE,
+        recipient    TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN
+                         ('pending', 'sent', 'failed-permanent', 'failed-temporary', 'left')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_reply   TEXT NOT NULL DEFAULT '',
+        message_id   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        address      TEXT,
+        token        TEXT,
+        PRIMARY KEY (issue_number, recipient)
+    );
+    INSERT INTO deliveries_new (rowid, issue_number, recipient, status, attempts, last_reply,
+                                message_id, updated_at, address, token)
+        SELECT rowid, issue_number, recipient,
+               CASE WHEN status = 'failed-permanent' AND attempts = 0
+                         AND last_reply LIKE 'not sent: the reader is %' THEN 'left'
+                    ELSE status END,
+               attempts, last_reply, message_id, updated_at, address, token
+        FROM deliveries ORDER BY rowid;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    CREATE INDEX deliveries_status ON deliveries(issue_number, status);
+    CREATE UNIQUE INDEX deliveries_address ON deliveries(issue_number, address);
+    CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
+    CREATE INDEX deliveries_message_id ON deliveries(message_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
