@@ -3,8 +3,8 @@
 uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answers 503 past
 ``limit_concurrency`` connections, but it never times out a request head that is sent
 slowly or never finished. :class:`HeadDeadline` adds that: a connection whose request line
-and headers are not complete ``head`` seconds after it opened (or after its last response)
-is closed. The body has its own deadline in the app (408). docs/readers.md lists them all.
+and headers (and, once answered, its body) are not complete ``head`` seconds after it opened
+or after its last response is closed. The body has its own deadline in the app (408). docs/readers.md lists them all.
 """
 
 from __future__ import annotations
@@ -58,10 +58,14 @@ class HeadDeadline(H11Protocol):
         self._head_timer = self.loop.call_later(self.head_timeout, self._head_due)
 
     def _head_due(self) -> None:
-        """Close the connection if no complete request head has come in time."""
+        """Close the connection if nothing is being answered and the client has not sent a
+        whole request in time: a head still coming, or (after an answer such as the 408 of
+        a late body) the rest of a body nobody reads."""
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
+        answering = self.cycle is not None and not self.cycle.response_complete
+        if answering or self.conn.their_state is h11.DONE or self.transport.is_closing():
+            return
+        self.transport.close()
 
 
 def server_config(app: Any, host: str, port: int, limits: Limits = LIMITS) -> uvicorn.Config:
