@@ -6,8 +6,8 @@ import os
 import signal
 import ssl
 import subprocess
-import threading
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable

@@ -24,13 +24,13 @@ import pytest
 import uvicorn
 from click.testing import Result
 
+from conftest import wait_for
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
 from newsletter_digest.web.limits import LIMITS, Limits, server_config
 from newsletter_digest.web.serve import create_app
-from conftest import wait_for
 from smtp_helpers import READERS, Server, free_port
 from smtp_helpers import configure as smtp_configure
 

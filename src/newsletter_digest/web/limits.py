@@ -4,7 +4,8 @@ uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answer
 ``limit_concurrency`` connections, but it never times out a request head that is sent
 slowly or never finished. :class:`HeadDeadline` adds that: a connection whose request line
 and headers (and, once answered, its body) are not complete ``head`` seconds after it opened
-or after its last response is closed. The body has its own deadline in the app (408). docs/readers.md lists them all.
+or after its last response is closed. The body has its own deadline in the app (408).
+docs/readers.md lists them all.
 """
 
 from __future__ import annotations
