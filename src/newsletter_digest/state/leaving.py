@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from newsletter_digest.errors import StateError
 
@@ -56,29 +57,35 @@ class LeavingQueue:
 
     def add(self, reader_id: int, reason: str, asked_at: str) -> None:
         """Keep one reader's unsubscribe, committed to disk before this returns."""
-        try:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO leaving (reader_id, reason, asked_at) VALUES (?, ?, ?)",
-                (reader_id, reason[:500], asked_at),
-            )
-        except sqlite3.Error as e:
-            raise StateError(
-                f"cannot record an unsubscribe in {self.path}: {e}",
-                "check that the state folder is writable and not full",
-            ) from e
+        self._run(
+            "INSERT OR IGNORE INTO leaving (reader_id, reason, asked_at) VALUES (?, ?, ?)",
+            [(reader_id, reason[:500], asked_at)],
+        )
 
     def waiting(self) -> list[tuple[int, str, str]]:
         """Every unsubscribe not yet in the book: (reader id, reason, when asked)."""
-        rows = self._conn.execute("SELECT reader_id, reason, asked_at FROM leaving ORDER BY 3")
+        rows = self._run("SELECT reader_id, reason, asked_at FROM leaving ORDER BY asked_at")
         return [(int(r), str(why), str(at)) for r, why, at in rows]
 
     def holds(self, reader_id: int) -> bool:
         """Whether this reader asked to leave and the book does not know it yet."""
-        row = self._conn.execute("SELECT 1 FROM leaving WHERE reader_id = ?", (reader_id,))
-        return row.fetchone() is not None
+        return bool(self._run("SELECT 1 FROM leaving WHERE reader_id = ?", [(reader_id,)]))
 
     def remove(self, reader_ids: list[int]) -> None:
         """Forget unsubscribes once the book has them."""
-        self._conn.executemany(
-            "DELETE FROM leaving WHERE reader_id = ?", [(r,) for r in reader_ids]
-        )
+        self._run("DELETE FROM leaving WHERE reader_id = ?", [(r,) for r in reader_ids])
+
+    def _run(self, sql: str, rows: list[tuple[object, ...]] | None = None) -> list[tuple[Any, ...]]:
+        """One statement (for each of ``rows``, in one transaction); StateError on failure."""
+        try:
+            if rows is None or len(rows) == 1:
+                return list(self._conn.execute(sql, rows[0] if rows else ()))
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(sql, rows)
+            return []
+        except sqlite3.Error as e:
+            raise StateError(
+                f"the unsubscribe queue {self.path}: {e}",
+                "check that the state folder is writable and not full",
+            ) from e

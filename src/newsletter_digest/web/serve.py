@@ -242,7 +242,10 @@ class PublicSite:
 
         async def keep_taking() -> None:
             while True:
-                await anyio.to_thread.run_sync(self.take_leaving, limiter=self.writers)
+                try:
+                    await anyio.to_thread.run_sync(self.take_leaving, limiter=self.writers)
+                except Exception as e:  # the queue keeps them; the server keeps answering
+                    log.warning("queued unsubscribes not taken into the book yet: %s", e)
                 await anyio.sleep(TAKE_EVERY)
 
         async with anyio.create_task_group() as group:
