@@ -46,7 +46,8 @@ class Running:
         config = load_config(project / "digest.yaml")
         self.port = free_port()
         app = create_app(config, limits)
-        self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, limits))
+        settings = server_config(app, "127.0.0.1", self.port, limits, log_level="error")
+        self.server = uvicorn.Server(settings)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10

@@ -69,8 +69,11 @@ class HeadDeadline(H11Protocol):
         self.transport.close()
 
 
-def server_config(app: Any, host: str, port: int, limits: Limits = LIMITS) -> uvicorn.Config:
-    """uvicorn's settings for ``app`` with ``limits``, as ``digest serve`` runs it."""
+def server_config(
+    app: Any, host: str, port: int, limits: Limits = LIMITS, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's settings for ``app`` with ``limits``, as ``digest serve`` runs it; ``options``
+    are further uvicorn settings (logging)."""
     protocol = type("HeadDeadline", (HeadDeadline,), {"head_timeout": limits.head})
     return uvicorn.Config(
         app,
@@ -79,9 +82,9 @@ def server_config(app: Any, host: str, port: int, limits: Limits = LIMITS) -> uv
         http=protocol,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
-        log_level="warning",
         server_header=False,
         timeout_keep_alive=limits.keep_alive,
         limit_concurrency=limits.connections,
         h11_max_incomplete_event_size=limits.head_bytes,
+        **options,
     )

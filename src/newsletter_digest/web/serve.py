@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 
 import anyio
 import anyio.to_thread
+import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -457,7 +458,6 @@ class SecurityHeaders:
 
 
 def serve(config: Config, host: str, port: int) -> None:
-    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both)."""
-    import uvicorn
-
-    uvicorn.Server(server_config(create_app(config), host, port)).run()
+    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both), with the limits of
+    :mod:`newsletter_digest.web.limits`."""
+    uvicorn.Server(server_config(create_app(config), host, port, log_level="warning")).run()
