@@ -15,6 +15,10 @@ import httpx
 from click.testing import CliRunner, Result
 
 from newsletter_digest.cli import cli
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
+from newsletter_digest.state.store import open_state
 from smtp_helpers import Behaviour, Server, configure, free_port
 from test_serve import configure as configure_serve
 from test_serve import reader_and_token
@@ -56,13 +60,17 @@ def test_run_logs_plain_lines_by_default(project: Path, servers: Callable[..., S
     assert not result.stderr.lstrip().startswith("{")
 
 
-def test_serve_logs_requests_as_events_without_tokens(project: Path, digest: Digest) -> None:
-    configure_serve(project)
+def _serve_and_post(
+    project: Path, *options: str, verbose: bool = False, new: str = "new@example.org"
+) -> str:
+    """Run `digest serve` as a process; subscribe, confirm and unsubscribe through it;
+    return what it logged."""
+    configure_serve(project, "serve:\n  subscribe: true\n")
     _, token = reader_and_token(project)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml"),
-         "serve", "--port", str(port), "--log-format", "json"],
+         *(["-v"] if verbose else []), "serve", "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -77,14 +85,45 @@ def test_serve_logs_requests_as_events_without_tokens(project: Path, digest: Dig
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "digest serve did not start"
                     time.sleep(0.1)
+            joined = client.post("/subscribe", data={"email": new})
+            assert joined.status_code == 200
+            confirm = _confirm_token(project, new)
+            assert client.post(f"/confirm/{confirm}", data={"confirm": "yes"}).status_code == 200
             answer = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
             assert answer.status_code == 200
     finally:
         server.terminate()
         _, err = server.communicate(timeout=10)
-    assert token not in err
-    requests = [e for e in events(err) if e.get("event") == "http.request"]
+    assert token not in err and confirm not in err
+    return err
+
+
+def _confirm_token(project: Path, address: str) -> str:
+    settings = load_config(project / "digest.yaml").settings
+    with open_state(settings.state) as state:
+        reader = book.find(state, address)
+        assert reader is not None
+        return Tokens(server_key(settings.state)).make(reader, "confirm")
+
+
+def test_serve_logs_readers_and_requests_as_json_events(project: Path) -> None:
+    logged = events(_serve_and_post(project, "--log-format", "json"))
+    requests = [e for e in logged if e.get("event") == "http.request"]
     health = next(e for e in requests if e["path"] == "/healthz")
     assert health["client"].startswith("203.0.113.9")  # the proxy's X-Forwarded-For
-    unsubscribe = next(e for e in requests if e["method"] == "POST")
+    unsubscribe = next(e for e in requests if e["path"].startswith("/unsubscribe/"))
     assert unsubscribe["path"] == "/unsubscribe/…" and unsubscribe["status"] == 200
+    readers = {e["event"]: e for e in logged if e.get("event", "").startswith("reader.")}
+    assert set(readers) == {"reader.subscribed", "reader.confirmed", "reader.unsubscribed"}
+    assert readers["reader.subscribed"]["reader"] == readers["reader.confirmed"]["reader"]
+    assert isinstance(readers["reader.unsubscribed"]["reader"], int)
+    assert "example.org" not in json.dumps(logged)  # ids, never addresses, without -v
+
+
+def test_serve_logs_plain_lines_and_addresses_only_with_verbose(project: Path) -> None:
+    plain = _serve_and_post(project)
+    assert " INFO reader.subscribed: reader " in plain and "new@example.org" not in plain
+    assert " INFO reader.unsubscribed: reader " in plain
+    assert '"POST /unsubscribe/… HTTP/1.1" 200' in plain
+    verbose = _serve_and_post(project, verbose=True, new="other@example.org")
+    assert "reader.confirmed: reader" in verbose and "<other@example.org>" in verbose

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import email
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,9 +16,11 @@ from click.testing import Result
 
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
+from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
 from smtp_helpers import Server, configure
-from test_serve import ONE_CLICK, Running
+from test_serve import ONE_CLICK, Running, tampered
+from test_serve import configure as serve_configure
 
 Digest = Callable[..., Result]
 
@@ -161,3 +165,102 @@ def test_import_send_unsubscribe_and_the_next_issue_skips_the_reader(
     second = digest("build")
     assert second.exit_code == 0, second.output
     assert sorted(smtp.handler.recipients()) == ["ann@example.org", "cy@example.org"]
+
+
+STATES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
+# What a valid link does to a reader in each state: (the answer, the status after). A
+# suppressed reader keeps the status that says most; a confirmation acts only on a reader
+# still unconfirmed (here every link was made before the reader got to their state).
+ACTS = {
+    "unsubscribe": {
+        "active": (200, "unsubscribed"),
+        "unconfirmed": (200, "unsubscribed"),
+        "unsubscribed": (200, "unsubscribed"),
+        "bounced": (200, "bounced"),
+        "complained": (200, "complained"),
+    },
+    "confirm": {
+        "active": (400, "active"),
+        "unconfirmed": (200, "active"),
+        "unsubscribed": (400, "unsubscribed"),
+        "bounced": (400, "bounced"),
+        "complained": (400, "complained"),
+    },
+}
+PRESS = {"unsubscribe": ONE_CLICK, "confirm": {"confirm": "yes"}}
+
+
+def moment(seconds_ago: float) -> str:
+    return datetime.fromtimestamp(time.time() - seconds_ago, UTC).isoformat(timespec="seconds")
+
+
+def signer(project: Path, seconds_ago: float = 0) -> Tokens:
+    """The server's tokens, made as if ``seconds_ago`` seconds ago."""
+    config = load_config(project / "digest.yaml")
+    key = server_key(config.settings.state)
+    return Tokens(key, clock=lambda: time.time() - seconds_ago)
+
+
+def add_reader(project: Path, address: str, status: str, changed: str) -> book.Reader:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        return book.add(state, address, source="import", now=changed, status=status)[0]
+
+
+def test_every_token_purpose_against_every_reader_state(project: Path, digest: Digest) -> None:
+    serve_configure(project, "serve:\n  requests_per_minute: 1000\n")
+    assert digest("build").exit_code == 0
+    made_earlier = signer(project, seconds_ago=3600)
+    running = Running(project)
+    try:
+        for purpose, acts in ACTS.items():
+            for status, (code, after) in acts.items():
+                address = f"{purpose}-{status}@example.org"
+                reader = add_reader(project, address, status, moment(0))
+                token = made_earlier.make(reader, purpose)
+                for bad in tampered(token):
+                    assert (
+                        running.client.post(f"/{purpose}/{bad}", data=PRESS[purpose]).status_code
+                        == 400
+                    )
+                assert running.client.get(f"/{purpose}/{token}").status_code == code, address
+                assert statuses(project)[address] == status  # a GET changes nothing
+                answer = running.client.post(f"/{purpose}/{token}", data=PRESS[purpose])
+                assert (answer.status_code, statuses(project)[address]) == (code, after), address
+            ghost = book.Reader(
+                9999, "ghost@example.org", "", "active", "cli", True, None, "", "", "", "x"
+            )
+            unknown = running.client.post(
+                f"/{purpose}/{made_earlier.make(ghost, purpose)}", data=PRESS[purpose]
+            )
+            assert unknown.status_code == 400
+    finally:
+        running.stop()
+    assert "ghost@example.org" not in statuses(project)
+
+
+def test_confirmation_links_expire_and_a_reader_who_left_may_ask_again(
+    project: Path, digest: Digest
+) -> None:
+    serve_configure(project, "serve:\n  requests_per_minute: 1000\n  confirm_days: 2\n")
+    assert digest("build").exit_code == 0
+    day = 86400
+    waiting = add_reader(project, "waiting@example.org", "unconfirmed", moment(4 * day))
+    came_back = add_reader(project, "back@example.org", "unsubscribed", moment(2 * 3600))
+    running = Running(project)
+    try:
+        expired = signer(project, seconds_ago=3 * day).make(waiting, "confirm")
+        assert running.client.get(f"/confirm/{expired}").status_code == 400
+        assert (
+            running.client.post(f"/confirm/{expired}", data={"confirm": "yes"}).status_code == 400
+        )
+        assert statuses(project)["waiting@example.org"] == "unconfirmed"
+        fresh = signer(project, seconds_ago=day).make(waiting, "confirm")
+        assert running.client.post(f"/confirm/{fresh}", data={"confirm": "yes"}).status_code == 200
+        assert statuses(project)["waiting@example.org"] == "active"
+        # A reader who left, then asked again through the form: the new link works.
+        again = signer(project).make(came_back, "confirm")
+        assert running.client.post(f"/confirm/{again}", data={"confirm": "yes"}).status_code == 200
+        assert statuses(project)["back@example.org"] == "active"
+    finally:
+        running.stop()

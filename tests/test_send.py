@@ -7,6 +7,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -336,3 +337,55 @@ def test_a_stop_during_retries_ends_them_instead_of_firing_them_back_to_back(
     assert behaviour.defer[greylisted] == 10 - tries  # what the server saw
     assert sleeps == [0.01 * 2**n for n in range(tries - 1)]
     assert server.handler.received == []
+
+
+def leave(project: Path, *addresses: str) -> None:
+    """These readers unsubscribe (as the one-click link does), from another connection."""
+    from newsletter_digest.config.loading import load_config
+    from newsletter_digest.readers import book
+    from newsletter_digest.state.store import open_state
+
+    with open_state(load_config(project / "digest.yaml").settings.state) as state:
+        for address in addresses:
+            reader = book.find(state, address)
+            assert reader is not None
+            book.set_status(state, reader.id, "unsubscribed", "one-click", "2026-12-01T09:00:00Z")
+
+
+def test_readers_who_leave_during_a_send_are_not_a_failure(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers()
+    readers = [f"r{n}@example.org" for n in range(10)]
+    configure(project, server.port, smtp="rate: 4", recipients=readers)
+    assert digest("build", "--no-send").exit_code == 0
+    leaving = readers[-3:]
+    unsubscriber = threading.Thread(
+        target=lambda: server.handler.wait_for(2) and leave(project, *leaving)
+    )
+    unsubscriber.start()
+    sent = digest("send")  # 4 a second: the three leave while the first ones go out
+    unsubscriber.join()
+    assert sent.exit_code == 0, sent.output
+    assert "7 sent (7 now), 0 failed, 0 pending, 3 left before their turn" in sent.output
+    assert Counter(server.handler.recipients()) == Counter(readers[:7])
+    assert {statuses(project)[r] for r in leaving} == {"left"}
+    again = digest("send")  # and every later send agrees
+    assert again.exit_code == 0, again.output
+    assert "3 left before their turn" in digest("history").output
+    assert len(server.handler.received) == 7
+
+
+def test_a_resumed_send_counts_those_who_left_meanwhile(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    server = servers(Behaviour(refuse_sender="421 4.3.0 try again later"))
+    configure(project, server.port)
+    first = digest("build")
+    assert first.exit_code == 1 and "5 pending" in first.output
+    leave(project, READERS[0], READERS[3])
+    server.handler.behaviour.refuse_sender = None
+    second = digest("send")
+    assert second.exit_code == 0, second.output
+    assert "3 sent (3 now), 0 failed, 0 pending, 2 left before their turn" in second.output
+    assert sorted(server.handler.recipients()) == sorted(READERS[1:3] + READERS[4:])

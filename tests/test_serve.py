@@ -7,11 +7,15 @@ served; the subscribe form is double opt-in.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import re
+import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from pathlib import Path
 
@@ -20,26 +24,30 @@ import pytest
 import uvicorn
 from click.testing import Result
 
+from conftest import wait_for
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
+from newsletter_digest.web.limits import LIMITS, Limits, server_config
 from newsletter_digest.web.serve import create_app
-from smtp_helpers import free_port
+from smtp_helpers import READERS, Server, free_port
+from smtp_helpers import configure as smtp_configure
 
 Digest = Callable[..., Result]
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 class Running:
-    """A uvicorn server in a thread, serving the project's app on 127.0.0.1."""
+    """A uvicorn server in a thread, serving the project's app on 127.0.0.1 with the
+    settings and limits `digest serve` runs it with."""
 
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, limits: Limits = LIMITS) -> None:
         config = load_config(project / "digest.yaml")
         self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, log_level="error")
-        )
+        app = create_app(config, limits)
+        settings = server_config(app, "127.0.0.1", self.port, limits, log_level="error")
+        self.server = uvicorn.Server(settings)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
@@ -308,3 +316,202 @@ def test_double_opt_in_and_old_links_void_after_resubscribing(
         assert not list((project / "outbox" / "notices").glob("spam@*"))
     finally:
         running.stop()
+
+
+NOW = "2026-12-01T09:00:00+00:00"
+
+
+def test_300_one_click_posts_from_one_address_all_succeed(project: Path, digest: Digest) -> None:
+    """Gmail, Yahoo and Outlook post from a few shared addresses: a valid one-click
+    unsubscribe is never rate limited; invalid links still are (default: 20 a minute)."""
+    configure(project)
+    assert digest("build").exit_code == 0
+    config = load_config(project / "digest.yaml")
+    signer = Tokens(server_key(config.settings.state))
+    with open_state(config.settings.state) as state:
+        readers = [
+            book.add(state, f"r{n}@example.org", source="import", now=NOW)[0] for n in range(300)
+        ]
+    links = [f"/unsubscribe/{signer.make(reader, 'unsubscribe')}" for reader in readers]
+    running = Running(project)
+    try:
+        with ThreadPoolExecutor(30) as pool:
+            codes = list(
+                pool.map(lambda link: running.client.post(link, data=ONE_CLICK).status_code, links)
+            )
+        assert codes == [200] * 300
+        wait_for(lambda: all(status(project, r.address) == "unsubscribed" for r in readers))
+        bad = [running.client.post("/unsubscribe/x", data=ONE_CLICK).status_code for _ in range(25)]
+    finally:
+        running.stop()
+    assert bad == [400] * 20 + [429] * 5
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND")
+# A body that would act on any route that took it for a POST.
+EVERYTHING = {"List-Unsubscribe": "One-Click", "confirm": "yes", "email": "walk-in@example.org"}
+
+
+def book_now(project: Path) -> dict[str, str]:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        return {reader.address: reader.status for reader in book.readers(state)}
+
+
+def test_every_method_on_every_route(project: Path, digest: Digest) -> None:
+    """GET and HEAD (no body) change nothing; only POST acts, where a route takes a form;
+    every other method is 405 and changes nothing."""
+    configure(project, "serve:\n  subscribe: true\n  requests_per_minute: 1000\n")
+    assert digest("build").exit_code == 0
+    _, leave = reader_and_token(project)
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        new, _ = book.add(state, "new@example.org", source="form", now=NOW, status="unconfirmed")
+    join = Tokens(server_key(config.settings.state)).make(new, "confirm")
+    get, form = {"GET", "HEAD"}, {"GET", "HEAD", "POST"}
+    routes = {
+        "/": get,
+        "/feed.xml": get,
+        "/issue-0001/": get,
+        "/issue-0001/index.html": get,
+        "/issue-9999/": get,
+        "/healthz": get,
+        f"/unsubscribe/{leave}": form,
+        f"/confirm/{join}": form,
+        "/subscribe": form,
+    }
+    before = book_now(project)
+    running = Running(project)
+    try:
+        for path, allowed in routes.items():
+            shown = running.client.get(path)
+            for method in METHODS:
+                if method == "POST" and method in allowed:
+                    continue  # the one that acts: below
+                response = running.client.request(method, path, data=EVERYTHING)
+                if method == "HEAD":
+                    assert (response.status_code, response.content) == (shown.status_code, b"")
+                elif method not in allowed:
+                    assert response.status_code == 405, (method, path)
+                assert book_now(project) == before, (method, path)
+        for path in (f"/unsubscribe/{leave}", f"/confirm/{join}", "/subscribe"):
+            assert running.client.post(path, data=EVERYTHING).status_code == 200
+    finally:
+        running.stop()
+    assert book_now(project) == {
+        "reader@example.org": "unsubscribed",
+        "new@example.org": "active",
+        "walk-in@example.org": "unconfirmed",
+    }
+
+
+def hold_write_lock(project: Path) -> sqlite3.Connection:
+    """Another process's write transaction, as `digest build` holds for the whole build."""
+    holder = sqlite3.connect(project / ".digest" / "state.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_one_click_is_recorded_while_a_build_holds_the_lock_and_the_server_answers(
+    served: Running, project: Path
+) -> None:
+    _, token = reader_and_token(project)
+    holder = hold_write_lock(project)
+    try:
+        answer: dict[str, httpx.Response] = {}
+        url = f"http://127.0.0.1:{served.port}/unsubscribe/{token}"
+        poster = threading.Thread(
+            target=lambda: answer.update(post=httpx.post(url, data=ONE_CLICK, timeout=30))
+        )
+        started = time.monotonic()
+        poster.start()
+        time.sleep(0.3)
+        for _ in range(5):  # the server keeps answering while the POST waits for the lock
+            asked = time.monotonic()
+            assert served.client.get("/healthz").status_code == 200
+            assert time.monotonic() - asked < 0.5
+        poster.join(30)
+        assert answer["post"].status_code == 200, answer["post"].text
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        assert "You are unsubscribed" in answer["post"].text
+    finally:
+        holder.rollback()  # the build ends
+        holder.close()
+    wait_for(lambda: status(project) == "unsubscribed", 10)
+
+
+def test_an_unsubscribe_queued_under_the_lock_is_honoured_by_the_next_send(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    """The server is stopped before the lock is released: the unsubscribe waits on disk,
+    and the send that follows does not mail the reader."""
+    relay = servers()
+    smtp_configure(project, relay.port)
+    configure(project)
+    assert digest("build", "--no-send").exit_code == 0
+    _, token = reader_and_token(project, READERS[1])
+    running = Running(project)
+    holder = hold_write_lock(project)
+    try:
+        assert running.client.post(f"/unsubscribe/{token}", data=ONE_CLICK).status_code == 200
+    finally:
+        running.stop()
+        holder.rollback()
+        holder.close()
+    sent = digest("send")
+    assert sent.exit_code == 0, sent.output
+    assert sorted(relay.handler.recipients()) == sorted(set(READERS) - {READERS[1]})
+    assert status(project, READERS[1]) == "unsubscribed"
+
+
+def closed(sock: socket.socket, answers: dict[socket.socket, bytes]) -> bool:
+    """Whether the server closed the connection; what it sent is kept in ``answers``."""
+    try:
+        while chunk := sock.recv(4096):
+            answers[sock] = answers.get(sock, b"") + chunk
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def test_slow_and_half_sent_requests_are_closed_and_the_server_keeps_answering(
+    project: Path, digest: Digest
+) -> None:
+    configure(project, "serve:\n  requests_per_minute: 1000\n")
+    assert digest("build").exit_code == 0
+    _, token = reader_and_token(project)
+    limits = Limits(head=1.0, body=1.0)
+    running = Running(project, limits)
+    slow: list[socket.socket] = []
+    answers: dict[socket.socket, bytes] = {}
+    try:
+        for n in range(200):
+            sock = socket.create_connection(("127.0.0.1", running.port))
+            if n % 4:  # a request head that never ends
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: news.example.org\r\nX-Slow: ")
+            else:  # a form body that never ends
+                sock.sendall(
+                    f"POST /unsubscribe/{token} HTTP/1.1\r\nHost: news.example.org\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\n"
+                    "Content-Length: 100\r\n\r\nList-".encode()
+                )
+            sock.setblocking(False)
+            slow.append(sock)
+        opened = time.monotonic()
+        while not all(closed(sock, answers) for sock in slow):
+            assert time.monotonic() - opened < limits.head + limits.body + 3, "clients still held"
+            assert running.client.get("/healthz").status_code == 200
+            for sock in slow:  # a byte now and then: each read comes in time
+                with contextlib.suppress(OSError):
+                    sock.send(b"x")
+            time.sleep(0.3)
+        assert running.client.get("/healthz").status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
+        running.stop()
+    for sock in slow[::4]:
+        assert answers[sock].startswith(b"HTTP/1.1 408")
+    assert status(project) == "active"

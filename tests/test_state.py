@@ -121,3 +121,40 @@ def test_an_old_database_is_migrated_in_place_and_read_as_migrated(tmp_path: Pat
         assert state.delivery_counts() == {1: {"pending": 1}}
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_readers_who_left_in_an_older_send_are_moved_out_of_the_failures(tmp_path: Path) -> None:
+    """Before 'left' existed, a send logged a reader who had left as failed-permanent with
+    'not sent: the reader is …': such rows become 'left', real failures stay failures."""
+    path = tmp_path / "state.db"
+    before = next(i for i, step in enumerate(MIGRATIONS) if "deliveries_new" in step)
+    old = sqlite3.connect(path)
+    old.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
+    old.execute("INSERT INTO issues VALUES (2, '2026-12-01', 'x', 'Issue 2', '<2@x>', 'f')")
+    rows = [
+        ("a@x", "sent", 1, "250 ok"),
+        ("b@x", "failed-permanent", 0, "not sent: the reader is unsubscribed"),
+        ("c@x", "failed-permanent", 1, "550 5.1.1 no such user"),
+        ("d@x", "failed-permanent", 0, "not sent: the reader is removed"),
+        ("e@x", "pending", 0, ""),
+    ]
+    old.executemany(
+        "INSERT INTO deliveries (issue_number, recipient, status, attempts, last_reply,"
+        " message_id, updated_at, address, token) VALUES (2, ?, ?, ?, ?, ?, 'now', ?, ?)",
+        [(r, s, n, reply, f"<{r}>", r, r) for r, s, n, reply in rows],
+    )
+    old.commit()
+    old.close()
+    with open_state(path) as state:
+        log = state.deliveries(2)
+        assert [(d.recipient, d.status) for d in log] == [
+            ("a@x", "sent"),
+            ("b@x", "left"),
+            ("c@x", "failed-permanent"),
+            ("d@x", "left"),
+            ("e@x", "pending"),
+        ]
+        assert state.delivery_counts() == {
+            2: {"sent": 1, "left": 2, "failed-permanent": 1, "pending": 1}
+        }
+        assert [d.recipient for d in state.iter_deliveries(2, ("pending",))] == ["e@x"]

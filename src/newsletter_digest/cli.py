@@ -225,9 +225,10 @@ def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> Non
     rate = (
         f", {report.sent_now / report.seconds:.0f}/s" if report.seconds and report.sent_now else ""
     )
+    left = f", {report.left} left before their turn" if report.left else ""
     click.echo(
         f"Issue #{report.issue} to {report.total} recipients: {report.sent} sent"
-        f" ({report.sent_now} now), {report.failed} failed, {report.pending} pending"
+        f" ({report.sent_now} now), {report.failed} failed, {report.pending} pending{left}"
         f" in {report.seconds:.1f} s{rate}"
     )
     for recipient, reply in report.failed_examples:
@@ -246,7 +247,7 @@ def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> Non
             f"for 'digest send {report.issue}'",
         )
     if not report.complete:
-        missing = report.total - report.sent
+        missing = report.total - report.sent - report.left
         raise DeliveryError(
             f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
             f"run 'digest send {report.issue}' to retry the {report.pending} pending; "
@@ -542,7 +543,7 @@ def serve(ctx: click.Context, host: str, port: int, log_format: LogFormat) -> No
 
     config = _config(ctx)
     click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
-    run_server(config, host, port, log_format=log_format)
+    run_server(config, host, port, log_format=log_format, verbose=bool(ctx.obj.get("verbose")))
 
 
 @cli.command()

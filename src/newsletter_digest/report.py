@@ -91,7 +91,9 @@ def history_lines(config: Config, number: int | None) -> Iterator[str]:
 
 
 def _delivery_summary(counts: dict[str, int]) -> str:
-    """'3 sent, 1 failed, 2 pending' from the delivery log's counts."""
+    """'3 sent, 1 failed, 2 pending' from the delivery log's counts (and ', 1 left before
+    their turn' when a reader unsubscribed during the send)."""
     failed = counts.get("failed-permanent", 0)
     pending = counts.get("pending", 0) + counts.get("failed-temporary", 0)
-    return f"{counts.get('sent', 0)} sent, {failed} failed, {pending} pending"
+    left = f", {counts['left']} left before their turn" if counts.get("left") else ""
+    return f"{counts.get('sent', 0)} sent, {failed} failed, {pending} pending{left}"

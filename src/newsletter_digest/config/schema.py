@@ -332,7 +332,15 @@ class ServeSettings(BaseModel):
         default=20,
         ge=1,
         le=100_000,
-        description="Form and unsubscribe requests one client address may make a minute.",
+        description="Subscribe-form requests, and requests with a link that is not valid, one "
+        "client address may make a minute (a valid one-click unsubscribe is never limited).",
+    )
+    confirm_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days a subscription's confirmation link works; after that the reader "
+        "subscribes again for a new one.",
     )
 
 

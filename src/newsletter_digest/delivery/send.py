@@ -26,6 +26,7 @@ from newsletter_digest.models import Delivery, IssueRecord, RenderedIssue, folde
 from newsletter_digest.readers import book, tokens
 from newsletter_digest.render.personal import unsubscribe_links
 from newsletter_digest.signals import stop_on_signals
+from newsletter_digest.state.leaving import LeavingQueue
 from newsletter_digest.state.locks import process_lock
 from newsletter_digest.state.store import UNFINISHED, State, open_state
 
@@ -46,6 +47,7 @@ class SendReport:
     sent_now: int = 0
     failed: int = 0
     pending: int = 0
+    left: int = 0  # readers who left (unsubscribed, ...) before their turn: not a failure
     failed_examples: list[tuple[str, str]] = field(default_factory=list)
     pending_examples: list[tuple[str, str]] = field(default_factory=list)
     stopped: str = ""
@@ -55,8 +57,8 @@ class SendReport:
 
     @property
     def complete(self) -> bool:
-        """Every recipient got the issue."""
-        return self.sent == self.total
+        """Every recipient got the issue, but those who left before their turn."""
+        return self.sent + self.left == self.total
 
 
 def _now_local() -> datetime:
@@ -164,6 +166,8 @@ def send_issue(
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
         book.sync_config(state, config.iter_recipients(), _now())
+        with LeavingQueue(s.state) as queue:  # unsubscribes taken while the book was locked
+            book.take_leaving(state, queue)
         if not state.count_deliveries(record.number):
             if not book.counts(state).get("active"):
                 raise DeliveryError(
@@ -188,7 +192,8 @@ def send_issue(
         report.total = sum(counts.values())
         report.sent = counts.get("sent", 0)
         report.failed = counts.get("failed-permanent", 0)
-        report.pending = report.total - report.sent - report.failed
+        report.left = counts.get("left", 0)
+        report.pending = report.total - report.sent - report.failed - report.left
         report.failed_examples = [
             (d.recipient, d.last_reply)
             for d in state.deliveries(record.number, ("failed-permanent",), EXAMPLES)
@@ -253,30 +258,42 @@ def _send_all(
     dkim_key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file) if s.dkim else None
     transports, connections = _transports(config, record)
 
-    def deliveries() -> Iterator[Delivery]:
+    def left(delivery: Delivery, why: str) -> None:
+        nonlocal done
+        reply = f"not sent: the reader is {why}"
+        state.mark(record.number, delivery.recipient, "left", reply, _now(), attempts=0)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    def deliveries(queue: LeavingQueue) -> Iterator[Delivery]:
         """The pending deliveries whose reader still wants the digest (checked now: a reader
-        may have unsubscribed since the issue was built); the others are logged as such."""
+        may have unsubscribed since the issue was built, or be waiting in the queue of
+        unsubscribes); the others are logged as left before their turn."""
         for delivery in state.iter_deliveries(record.number, UNFINISHED):
             reader = book.find(state, delivery.recipient)
             if reader is None or reader.status != "active" or not reader.listed:
-                why = reader.status if reader is not None and reader.listed else "removed"
-                log(delivery, Outcome("permanent", f"not sent: the reader is {why}"), 0)
+                left(delivery, reader.status if reader is not None and reader.listed else "removed")
+                continue
+            if queue.holds(reader.id):
+                left(delivery, "unsubscribed")
                 continue
             if signer is not None:
                 unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
             yield delivery
 
-    result = deliver_all(
-        deliveries(),
-        transports=transports,
-        connections=connections,
-        prepare=prepare,
-        record=log,
-        retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
-        pacer=Pacer(smtp.rate if smtp else None, sleep),
-        sleep=sleep,
-        should_stop=should_stop,
-    )
+    with LeavingQueue(s.state) as queue:
+        result = deliver_all(
+            deliveries(queue),
+            transports=transports,
+            connections=connections,
+            prepare=prepare,
+            record=log,
+            retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
+            pacer=Pacer(smtp.rate if smtp else None, sleep),
+            sleep=sleep,
+            should_stop=should_stop,
+        )
 
     requeued = {d.recipient for d in result.requeued}
     for recipient, reply in dead.items():  # not those the relay refused along with everyone

@@ -13,6 +13,7 @@ from email.utils import quote
 from typing import NamedTuple
 
 from newsletter_digest.addresses import CONTROLS, mailbox_key, split_mailbox
+from newsletter_digest.state.leaving import LeavingQueue
 from newsletter_digest.state.store import State
 
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
@@ -115,14 +116,41 @@ def set_status(state: State, reader_id: int, status: str, reason: str, now: str)
     return changed > 0
 
 
-def confirm(state: State, reader_id: int, now: str) -> None:
+def unsubscribe(state: State, reader_id: int, reason: str, now: str) -> bool:
+    """The reader asked to leave: unsubscribed, unless already suppressed (a bounce or a
+    complaint is kept as it is: it says more, and they get no mail either way)."""
+    changed = state.execute(
+        "UPDATE readers SET status = 'unsubscribed', reason = ?, changed_at = ?"
+        " WHERE id = ? AND status IN ('active', 'unconfirmed')",
+        (reason[:500], now, reader_id),
+    )
+    return changed > 0
+
+
+def take_leaving(state: State, queue: LeavingQueue) -> int:
+    """Move the unsubscribes waiting in the queue into the book (one transaction); how many
+    there were. Raises StateError while another process holds the write lock."""
+    waiting = queue.waiting()
+    if not waiting:
+        return 0
+    with state.write_lock():
+        for reader_id, reason, asked_at in waiting:
+            unsubscribe(state, reader_id, reason, asked_at)
+    queue.remove([reader_id for reader_id, _, _ in waiting])
+    return len(waiting)
+
+
+def confirm(state: State, reader_id: int, now: str) -> bool:
     """The reader confirmed a subscription: active from now, with a new secret (so links
-    from an earlier subscription stay void)."""
-    state.execute(
+    from an earlier subscription stay void). Only a reader still waiting to be confirmed,
+    or one who left and asked again, is made active: never a bounced or complained one."""
+    changed = state.execute(
         "UPDATE readers SET status = 'active', reason = 'confirmed', consent_at = ?,"
-        " changed_at = ?, secret = ?, listed = 1 WHERE id = ?",
+        " changed_at = ?, secret = ?, listed = 1"
+        " WHERE id = ? AND status IN ('unconfirmed', 'unsubscribed')",
         (now, now, new_secret(), reader_id),
     )
+    return changed > 0
 
 
 def sync_config(state: State, entries: Iterable[str], now: str) -> None:

@@ -5,6 +5,10 @@ HMAC-SHA1 over a key derived for each purpose) with the server key: never the ad
 new nonce (a confirmed re-subscription) voids every earlier link; a deleted or unknown
 reader, a token for another purpose, or a changed character all read as "not valid",
 without saying which.
+
+A confirmation link also carries when it was made. It expires (``serve.confirm_days``), and
+it works only for a reader still waiting to be confirmed, or one who left before asking
+again: never for one who bounced or complained, nor one who left after it was sent.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from newsletter_digest.errors import ConfigError
 from newsletter_digest.readers import book
@@ -22,6 +29,7 @@ from newsletter_digest.state.store import State
 
 ENV_VAR = "DIGEST_SECRET"
 PURPOSES = ("unsubscribe", "confirm")
+CONFIRM_DAYS = 7
 
 
 def server_key(state_path: Path) -> bytes:
@@ -56,29 +64,72 @@ def server_key(state_path: Path) -> bytes:
 class Tokens:
     """Makes and checks readers' tokens with one server key."""
 
-    def __init__(self, key: bytes) -> None:
-        self._signers = {p: URLSafeSerializer(key, salt=f"digest-{p}") for p in PURPOSES}
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        confirm_days: int = CONFIRM_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        class Signer(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self._confirm_age = confirm_days * 86400
+        self._unsubscribe = URLSafeSerializer(key, salt="digest-unsubscribe")
+        # A new salt: confirmation links from before they expired are void, as expired ones.
+        self._confirm = URLSafeTimedSerializer(key, salt="digest-confirm-timed", signer=Signer)
 
     def make(self, reader: book.Reader, purpose: str) -> str:
         """A token for ``reader`` that only ``purpose`` accepts."""
-        return str(self._signers[purpose].dumps([reader.id, reader.secret]))
+        signer = self._unsubscribe if purpose == "unsubscribe" else self._confirm
+        return str(signer.dumps([reader.id, reader.secret]))
 
     def reader(self, state: State, token: str, purpose: str) -> book.Reader | None:
         """The reader the token was made for, if it is valid now; None otherwise."""
         if len(token) > 200:
             return None
+        made: datetime | None = None
         try:
-            payload = self._signers[purpose].loads(token)
-        except BadSignature:
+            if purpose == "unsubscribe":
+                payload = self._unsubscribe.loads(token)
+            else:
+                payload, made = self._confirm.loads(
+                    token, max_age=self._confirm_age, return_timestamp=True
+                )
+        except BadSignature:  # a changed character, another purpose, or expired
             return None
-        if (
-            not isinstance(payload, list)
-            or len(payload) != 2
-            or not isinstance(payload[0], int)
-            or not isinstance(payload[1], str)
-        ):
-            return None
-        reader = book.get(state, payload[0])
-        if reader is None or not hmac.compare_digest(reader.secret, payload[1]):
+        reader = _payload_reader(state, payload)
+        if reader is None or (made is not None and not _may_confirm(reader, made)):
             return None
         return reader
+
+
+def _payload_reader(state: State, payload: object) -> book.Reader | None:
+    """The reader a signed payload names, if it is in the book with that nonce still."""
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], int)
+        or not isinstance(payload[1], str)
+    ):
+        return None
+    reader = book.get(state, payload[0])
+    if reader is None or not hmac.compare_digest(reader.secret, payload[1]):
+        return None
+    return reader
+
+
+def _may_confirm(reader: book.Reader, made: datetime) -> bool:
+    """A confirmation acts on a reader still unconfirmed, or on one who had left when the
+    link was made (they asked again); a reader who left later, bounced or complained
+    keeps their status."""
+    if reader.status == "unconfirmed":
+        return True
+    if reader.status != "unsubscribed":
+        return False
+    try:
+        left = datetime.fromisoformat(reader.changed_at).astimezone()
+    except ValueError:
+        return False
+    return left <= made

@@ -160,6 +160,37 @@ MIGRATIONS: tuple[str, ...] = (
         needs_you  INTEGER NOT NULL
     );
     """,
+    # A reader who left (unsubscribed, bounced, complained, taken off the list) before their
+    # turn in a send is 'left', not a failure; the rows older sends marked so are moved over.
+    """
+    CREATE TABLE deliveries_new (
+        issue_number INTEGER NOT NULL REFERENCES issues(number) ON DELETE CASCADE,
+        recipient    TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN
+                         ('pending', 'sent', 'failed-permanent', 'failed-temporary', 'left')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_reply   TEXT NOT NULL DEFAULT '',
+        message_id   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        address      TEXT,
+        token        TEXT,
+        PRIMARY KEY (issue_number, recipient)
+    );
+    INSERT INTO deliveries_new (rowid, issue_number, recipient, status, attempts, last_reply,
+                                message_id, updated_at, address, token)
+        SELECT rowid, issue_number, recipient,
+               CASE WHEN status = 'failed-permanent' AND attempts = 0
+                         AND last_reply LIKE 'not sent: the reader is %' THEN 'left'
+                    ELSE status END,
+               attempts, last_reply, message_id, updated_at, address, token
+        FROM deliveries ORDER BY rowid;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    CREATE INDEX deliveries_status ON deliveries(issue_number, status);
+    CREATE UNIQUE INDEX deliveries_address ON deliveries(issue_number, address);
+    CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
+    CREATE INDEX deliveries_message_id ON deliveries(message_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
@@ -473,11 +504,14 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
                 raise
 
 
-def open_state(path: Path, *, readonly: bool = False) -> State:
+def open_state(
+    path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT_S
+) -> State:
     """Open (creating it when writable) the state database at ``path``.
 
     ``readonly`` never creates or changes anything: a missing database reads as empty, which
-    is what ``build --dry-run`` and the preview need.
+    is what ``build --dry-run`` and the preview need. ``busy_timeout``: how long a write
+    waits for another process's write lock before it fails with StateError.
     """
     try:
         if readonly:
@@ -487,7 +521,7 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 return State(conn, None)
             # Not mode=ro: a read-only connection to a WAL database leaves -wal/-shm files
             # behind; a normal one with query_only removes them when it closes.
-            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
@@ -496,7 +530,7 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 return _migrated_copy(path)
             return State(conn, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         conn.execute("PRAGMA journal_mode = WAL")
         # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
         # cut may lose the last moments of commits, never corrupt the database.

@@ -2,13 +2,16 @@
 
 - the web archive and feed from the outbox (only those files: never an .eml, a manifest or
   a pickup folder), with cache headers;
-- ``/unsubscribe/<token>``: a GET shows one button and changes nothing (link scanners fetch
-  links); a POST, RFC 8058's ``List-Unsubscribe=One-Click`` or the button, unsubscribes at
-  once; repeating it is harmless; a bad token is a 400 that says nothing about anyone;
+- ``/unsubscribe/<token>``: a GET (or HEAD) shows one button and changes nothing (link
+  scanners fetch links); a POST, RFC 8058's ``List-Unsubscribe=One-Click`` or the button,
+  unsubscribes at once, whatever holds the state's write lock and however many arrive;
+  repeating it is harmless; a bad token is a 400 that says nothing about anyone;
 - ``/subscribe`` (``serve.subscribe: true``): double opt-in, the confirmation through the
   configured transport, the reader active only once they confirm;
 - ``/healthz``.
-Bodies over 4 KB, wrong content types and too many requests from one client are 4xx.
+Other methods are 405. Bodies over 4 KB, wrong content types, and too many subscribe
+requests or invalid links from one client are 4xx. Slow clients meet the limits in
+:mod:`newsletter_digest.web.limits`.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
+import anyio.to_thread
+import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
@@ -36,15 +43,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
+from newsletter_digest.errors import StateError
 from newsletter_digest.logs import AccessLog, LogFormat, logging_to
 from newsletter_digest.mail import notices
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.render.renderer import page_environment
-from newsletter_digest.state.store import State, open_state
+from newsletter_digest.state.leaving import LeavingQueue, queue_path
+from newsletter_digest.state.store import open_state
+from newsletter_digest.web.limits import LIMITS, Limits, server_config
 
 log = logging.getLogger("newsletter_digest.serve")
 MAX_BODY = 4096
+ONE_CLICK = "one-click unsubscribe"
+WRITE_WAIT = 2.0  # seconds a one-click unsubscribe waits for the book before it is queued
+TAKE_EVERY = 1.0  # seconds between looks at the queue of unsubscribes
+WRITERS = 8  # threads that may wait for the state's write lock at once
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _ISSUE = re.compile(r"issue-\d{4,}")
 SECURITY_HEADERS = {
@@ -93,8 +107,9 @@ class BadFormError(Exception):
         self.status = status
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The posted fields, from at most MAX_BODY bytes of a form body; BadFormError otherwise."""
+async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str, str]:
+    """The posted fields, from at most MAX_BODY bytes of a form body that arrives within
+    ``deadline`` seconds; BadFormError otherwise."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise BadFormError(415, "send a form (application/x-www-form-urlencoded)")
@@ -102,10 +117,13 @@ async def read_form(request: Request) -> dict[str, str]:
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise BadFormError(413, "the request body is too large")
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BadFormError(413, "the request body is too large")
+    with anyio.move_on_after(deadline) as timer:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadFormError(413, "the request body is too large")
+    if timer.cancelled_caught:
+        raise BadFormError(408, "the request body came too slowly")
     if kind == FORM_TYPES[0]:
         try:
             fields = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
@@ -129,199 +147,309 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def create_app(config: Config) -> Starlette:
-    """The public app for one config; state is opened per request, so the app holds no
-    connection across threads and sees what other digest commands wrote."""
-    s = config.settings
-    tokens = Tokens(server_key(s.state))
-    limiter = RateLimiter(s.serve.requests_per_minute)
-    mail_limiter = RateLimiter(1, window=3600)  # one confirmation email per address an hour
-    env = page_environment(s.templates)
-    outbox = s.outbox.resolve()
+class PublicSite:
+    """The public pages of one config. State is opened per request (in a worker thread, so
+    the event loop never waits on SQLite): the app holds no connection across threads and
+    sees what other digest commands wrote."""
 
-    @contextmanager
-    def state() -> Iterator[State]:
-        with open_state(s.state) as opened:
-            yield opened
+    def __init__(self, config: Config, limits: Limits, *, verbose: bool = False) -> None:
+        s = config.settings
+        self.verbose = verbose  # readers' addresses in the log, not only their ids
+        self.config = config
+        self.s = s
+        self.limits = limits
+        self.tokens = Tokens(server_key(s.state), confirm_days=s.serve.confirm_days)
+        self.limiter = RateLimiter(s.serve.requests_per_minute)
+        self.mail_limiter = RateLimiter(1, window=3600)  # one confirmation an address an hour
+        self.env = page_environment(s.templates)
+        self.outbox = s.outbox.resolve()
+        # Writes wait for the book's lock in threads of their own, so however many wait,
+        # the archive and /healthz keep their threads.
+        self.writers = anyio.CapacityLimiter(WRITERS)
+
+    # -- pages ---------------------------------------------------------------------------
 
     def page(
-        status: int, heading: str, *lines: str, form: dict[str, Any] | None = None
+        self, status: int, heading: str, *lines: str, form: dict[str, Any] | None = None
     ) -> HTMLResponse:
-        html = env.get_template("reader-page.html.j2").render(
-            title=s.title, language=s.language, heading=heading, lines=lines, form=form
+        html = self.env.get_template("reader-page.html.j2").render(
+            title=self.s.title, language=self.s.language, heading=heading, lines=lines, form=form
         )
         return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
 
-    def invalid() -> HTMLResponse:
-        return page(
+    def refused(self, request: Request) -> HTMLResponse:
+        """A link that is not valid: 400, or 429 once one client sends too many of them."""
+        if self.limited(request):
+            return self.too_many()
+        return self.page(
             400,
             "This link is not valid",
             "It may be from an older subscription, or cut short by a mail program.",
             "To stop getting this newsletter, use the unsubscribe link in its latest issue.",
         )
 
-    def limited(request: Request) -> bool:
+    def limited(self, request: Request) -> bool:
         client = request.client.host if request.client else "unknown"
-        return not limiter.allow(client)
+        return not self.limiter.allow(client)
 
-    def too_many() -> HTMLResponse:
-        response = page(429, "Too many requests", "Please wait a minute and try again.")
+    def too_many(self) -> HTMLResponse:
+        response = self.page(429, "Too many requests", "Please wait a minute and try again.")
         response.headers["Retry-After"] = "60"
         return response
 
-    def button_route(
-        purpose: str,
-        question: tuple[str, ...],
-        button: str,
-        act: Callable[[State, int], object],
-        done: tuple[str, ...],
-        *,
-        one_click: bool = False,
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """A link that acts only through its button: the GET shows the question and the
-        button and changes nothing (link scanners fetch links); a POST of the button (or,
-        with ``one_click``, RFC 8058's List-Unsubscribe=One-Click) acts on the token's
-        reader. Bad tokens, bodies and floods get a 4xx."""
+    def busy(self) -> HTMLResponse:
+        response = self.page(503, "Please try again", "The list is busy; try again in a minute.")
+        response.headers["Retry-After"] = "60"
+        return response
 
-        async def handle(request: Request) -> Response:
-            if request.method == "POST" and limited(request):
-                return too_many()
-            with state() as db:
-                reader = tokens.reader(db, request.path_params["token"], purpose)
-                if reader is None:
-                    return invalid()
-                if request.method == "GET":
-                    form = {"action": request.url.path, "fields": [], "button": button}
-                    return page(200, *question, form=form)
-                try:
-                    fields = await read_form(request)
-                except BadFormError as e:
-                    return page(e.status, "This request was not understood", str(e))
-                pressed = fields.get("confirm") == "yes"
-                if not pressed and not (
-                    one_click and fields.get("List-Unsubscribe") == "One-Click"
-                ):
-                    return page(400, "This request was not understood", "Use the button.")
-                act(db, reader.id)
-            return page(200, *done)
+    def event(self, name: str, reader: book.Reader | int, **fields: object) -> None:
+        """One log line for a reader's change: their id, the address only with -v (logs
+        travel further than the state)."""
+        reader_id = reader if isinstance(reader, int) else reader.id
+        fields |= {"event": name, "reader": reader_id}
+        if self.verbose and isinstance(reader, book.Reader):
+            fields["address"] = reader.address
+        who = f"reader {reader_id}" + (f" <{fields['address']}>" if "address" in fields else "")
+        log.info("%s: %s", name, who, extra=fields)
 
-        return handle
+    # -- state, off the event loop -------------------------------------------------------
 
-    unsubscribe = button_route(
-        "unsubscribe",
-        ("Unsubscribe?", f"You will get no more issues of {s.title}."),
-        "Unsubscribe",
-        lambda db, reader: book.set_status(
-            db, reader, "unsubscribed", "one-click unsubscribe", _now()
-        ),
-        ("You are unsubscribed", f"You will get no more issues of {s.title}."),
-        one_click=True,
-    )
-    confirm = button_route(
-        "confirm",
-        ("Confirm your subscription",),
-        "Confirm my subscription",
-        lambda db, reader: book.confirm(db, reader, _now()),
-        ("You are subscribed", f"The next issue of {s.title} comes to you."),
-    )
+    def token_reader(self, token: str, purpose: str) -> book.Reader | None:
+        with open_state(self.s.state) as db:
+            return self.tokens.reader(db, token, purpose)
 
-    async def subscribe(request: Request) -> Response:
-        form = {
-            "action": "/subscribe",
-            "button": "Subscribe",
-            "fields": [
-                {
-                    "name": "email",
-                    "label": "Email address",
-                    "type": "email",
-                    "required": True,
-                    "autocomplete": "email",
-                },
-                {
-                    "name": "name",
-                    "label": "Name (optional)",
-                    "type": "text",
-                    "required": False,
-                    "autocomplete": "name",
-                },
-            ],
-        }
-        if request.method == "GET":
-            return page(200, f"Subscribe to {s.title}", form=form)
-        if limited(request):
-            return too_many()
+    def unsubscribe_now(self, reader_id: int) -> None:
+        """Record a one-click unsubscribe: in the book if its lock comes within WRITE_WAIT,
+        else in the durable queue (a build holds the lock), which the book takes in later
+        and every send reads. Either way it is on disk before the 200."""
         try:
-            fields = await read_form(request)
-        except BadFormError as e:
-            return page(e.status, "This request was not understood", str(e))
-        address, name = fields.get("email", "").strip(), fields.get("name", "").strip()[:100]
-        with state() as db:
-            try:
-                reader, _ = book.add(
-                    db, address, name=name, source="form", now=_now(), status="unconfirmed"
-                )
-            except ValueError:
-                return page(400, "That is not an email address", form=form)
-            # Never mail an address that bounced or complained, nor one already subscribed;
-            # and whatever the address's story, the answer (and its timing) is the same: the
-            # confirmation goes out after the response, so nothing is revealed.
-            mail = reader.status in ("unconfirmed", "unsubscribed") and mail_limiter.allow(
-                reader.address.casefold()
+            with open_state(self.s.state, busy_timeout=WRITE_WAIT) as db:
+                book.unsubscribe(db, reader_id, ONE_CLICK, _now())
+                reader: book.Reader | int = book.get(db, reader_id) or reader_id
+            self.event("reader.unsubscribed", reader, via="one-click")
+        except StateError:
+            with LeavingQueue(self.s.state) as queue:
+                queue.add(reader_id, ONE_CLICK, _now())
+            self.event("reader.unsubscribed", reader_id, via="one-click", queued=True)
+
+    def take_leaving(self) -> int:
+        """Move queued unsubscribes into the book; 0 while the lock is still held."""
+        if not queue_path(self.s.state).exists():
+            return 0
+        try:
+            with (
+                LeavingQueue(self.s.state) as queue,
+                open_state(self.s.state, busy_timeout=WRITE_WAIT) as db,
+            ):
+                return book.take_leaving(db, queue)
+        except StateError:
+            return 0
+
+    def confirm_now(self, reader_id: int) -> bool:
+        with open_state(self.s.state) as db:
+            return book.confirm(db, reader_id, _now())
+
+    async def write(self, act: Callable[[int], object], reader_id: int) -> object:
+        return await anyio.to_thread.run_sync(act, reader_id, limiter=self.writers)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """While serving: move unsubscribes queued during a long write lock into the book."""
+
+        async def keep_taking() -> None:
+            while True:
+                try:
+                    await anyio.to_thread.run_sync(self.take_leaving, limiter=self.writers)
+                except Exception as e:  # the queue keeps them; the server keeps answering
+                    log.warning("queued unsubscribes not taken into the book yet: %s", e)
+                await anyio.sleep(TAKE_EVERY)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(keep_taking)
+            yield
+            group.cancel_scope.cancel()
+
+    # -- routes --------------------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """GET/HEAD: the question and one button, nothing changed (link scanners fetch
+        links). POST: RFC 8058's List-Unsubscribe=One-Click, or the button, unsubscribes
+        at once and is never rate limited with a valid token; repeating it is harmless."""
+        token = request.path_params["token"]
+        reader = await run_in_threadpool(self.token_reader, token, "unsubscribe")
+        if reader is None:
+            return self.refused(request)
+        title = self.s.title
+        if request.method != "POST":
+            return self.question(
+                request, "Unsubscribe", "Unsubscribe?", f"You will get no more issues of {title}."
             )
-            link = f"{s.base_url}/confirm/{tokens.make(reader, 'confirm')}"
-        response = page(
+        problem = await self.pressed(request, one_click=True)
+        if problem is not None:
+            return problem
+        await self.write(self.unsubscribe_now, reader.id)
+        return self.page(200, "You are unsubscribed", f"You will get no more issues of {title}.")
+
+    async def confirm(self, request: Request) -> Response:
+        """GET/HEAD: the button; POST of it: the reader is active (see Tokens for when a
+        confirmation link is valid)."""
+        token = request.path_params["token"]
+        reader = await run_in_threadpool(self.token_reader, token, "confirm")
+        if reader is None:
+            return self.refused(request)
+        if request.method != "POST":
+            return self.question(request, "Confirm my subscription", "Confirm your subscription")
+        problem = await self.pressed(request, one_click=False)
+        if problem is not None:
+            return problem
+        try:
+            confirmed = await self.write(self.confirm_now, reader.id)
+        except StateError:
+            return self.busy()
+        if not confirmed:  # bounced, complained or confirmed since the link was checked
+            return self.refused(request)
+        self.event("reader.confirmed", reader)
+        return self.page(
+            200, "You are subscribed", f"The next issue of {self.s.title} comes to you."
+        )
+
+    def question(self, request: Request, button: str, *lines: str) -> Response:
+        form = {"action": request.url.path, "fields": [], "button": button}
+        return self.page(200, *lines, form=form)
+
+    async def pressed(self, request: Request, *, one_click: bool) -> Response | None:
+        """None when the body is the button (or, with ``one_click``, RFC 8058's field);
+        else the 4xx page that says what is wrong."""
+        try:
+            fields = await read_form(request, self.limits.body)
+        except BadFormError as e:
+            return self.page(e.status, "This request was not understood", str(e))
+        if fields.get("confirm") == "yes":
+            return None
+        if one_click and fields.get("List-Unsubscribe") == "One-Click":
+            return None
+        return self.page(400, "This request was not understood", "Use the button.")
+
+    async def subscribe(self, request: Request) -> Response:
+        """Double opt-in: the same answer whatever the address's story; the confirmation
+        goes out after the response, so its timing reveals nothing either."""
+        if request.method != "POST":
+            return self.page(200, f"Subscribe to {self.s.title}", form=SUBSCRIBE_FORM)
+        if self.limited(request):
+            return self.too_many()
+        try:
+            fields = await read_form(request, self.limits.body)
+        except BadFormError as e:
+            return self.page(e.status, "This request was not understood", str(e))
+        address, name = fields.get("email", "").strip(), fields.get("name", "").strip()[:100]
+        try:
+            link = await anyio.to_thread.run_sync(self.sign_up, address, name, limiter=self.writers)
+        except ValueError:
+            return self.page(400, "That is not an email address", form=SUBSCRIBE_FORM)
+        except StateError:
+            return self.busy()
+        response = self.page(
             200,
             "Check your inbox",
             "If the address can get mail, a message with a confirmation link is on its way.",
         )
-        if mail:
-            response.background = BackgroundTask(confirm_by_mail, reader.mailbox, link)
+        if link is not None:
+            response.background = BackgroundTask(self.confirm_by_mail, *link)
         return response
 
-    def confirm_by_mail(mailbox: str, link: str) -> None:
+    def sign_up(self, address: str, name: str) -> tuple[str, str] | None:
+        """Add the address as unconfirmed; (mailbox, confirmation link) when one should be
+        mailed: never to an address that bounced or complained, nor one subscribed."""
+        with open_state(self.s.state) as db:
+            reader, added = book.add(
+                db, address, name=name, source="form", now=_now(), status="unconfirmed"
+            )
+        mail = reader.status in ("unconfirmed", "unsubscribed") and self.mail_limiter.allow(
+            reader.address.casefold()
+        )
+        self.event("reader.subscribed", reader, new=added, status=reader.status, mailed=mail)
+        if not mail:
+            return None
+        return reader.mailbox, f"{self.s.base_url}/confirm/{self.tokens.make(reader, 'confirm')}"
+
+    def confirm_by_mail(self, mailbox: str, link: str) -> None:
         """The double opt-in email; a failure is logged (the reader can ask again)."""
         try:
             message, _ = notices.confirmation(
-                s.title, s.sender, mailbox, link, datetime.now().astimezone()
+                self.s.title, self.s.sender, mailbox, link, datetime.now().astimezone()
             )
-            outcome = send_notice(config, message, mailbox)
+            outcome = send_notice(self.config, message, mailbox)
             if outcome.verdict != "sent":
                 log.warning("confirmation to a new reader not sent: %s", outcome.reply)
         except Exception as e:  # the reader already has their answer
             log.warning("confirmation to a new reader not sent: %s", e)
 
-    def archive_file(request: Request) -> Response:
+    def archive_file(self, request: Request) -> Response:
         """Only the archive's own files: index.html, feed.xml, an issue's web version."""
+        outbox = self.outbox
         name = request.path_params.get("issue")
         if name is None:
             path = outbox / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
         elif _ISSUE.fullmatch(name):
             path = outbox / name / "index.html"
         else:
-            return page(404, "Not found")
+            return self.page(404, "Not found")
         if not path.is_file() or outbox not in path.resolve().parents:
-            return page(404, "Not found", "There is no such page (yet).")
+            return self.page(404, "Not found", "There is no such page (yet).")
         media = "application/atom+xml" if path.suffix == ".xml" else "text/html; charset=utf-8"
         age = 86400 if name else 300  # an issue never changes; the index and feed do
         return FileResponse(path, media_type=media, headers={"Cache-Control": f"max-age={age}"})
 
-    def healthz(request: Request) -> Response:
-        with state() as db:
+    def healthz(self, request: Request) -> Response:
+        with open_state(self.s.state) as db:
             db.query("SELECT 1")
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
-    routes = [
-        Route("/", archive_file),
-        Route("/feed.xml", archive_file),
-        Route("/{issue}/", archive_file),
-        Route("/{issue}/index.html", archive_file),
-        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
-        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
-        Route("/healthz", healthz),
-    ]
-    if s.serve.subscribe:
-        routes.append(Route("/subscribe", subscribe, methods=["GET", "POST"]))
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    def routes(self) -> list[Route]:
+        """Each path with the methods it answers; GET brings HEAD, anything else is 405."""
+        get, form = ["GET"], ["GET", "POST"]
+        routes = [
+            Route("/", self.archive_file, methods=get),
+            Route("/feed.xml", self.archive_file, methods=get),
+            Route("/{issue}/", self.archive_file, methods=get),
+            Route("/{issue}/index.html", self.archive_file, methods=get),
+            Route("/unsubscribe/{token}", self.unsubscribe, methods=form),
+            Route("/confirm/{token}", self.confirm, methods=form),
+            Route("/healthz", self.healthz, methods=get),
+        ]
+        if self.s.serve.subscribe:
+            routes.append(Route("/subscribe", self.subscribe, methods=form))
+        return routes
+
+
+SUBSCRIBE_FORM: dict[str, Any] = {
+    "action": "/subscribe",
+    "button": "Subscribe",
+    "fields": [
+        {
+            "name": "email",
+            "label": "Email address",
+            "type": "email",
+            "required": True,
+            "autocomplete": "email",
+        },
+        {
+            "name": "name",
+            "label": "Name (optional)",
+            "type": "text",
+            "required": False,
+            "autocomplete": "name",
+        },
+    ],
+}
+
+
+def create_app(config: Config, limits: Limits = LIMITS, *, verbose: bool = False) -> Starlette:
+    """The public app for one config (``verbose``: readers' addresses in the log)."""
+    site = PublicSite(config, limits, verbose=verbose)
+    app = Starlette(
+        routes=site.routes(), middleware=[Middleware(SecurityHeaders)], lifespan=site.lifespan
+    )
     app.router.redirect_slashes = False  # /digest.yaml must be a 404, not a redirect
     return app
 
@@ -347,27 +475,26 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def serve(config: Config, host: str, port: int, *, log_format: LogFormat = "plain") -> None:
-    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both), logging our events and
-    uvicorn's access lines (client address from the proxy's X-Forwarded-For, tokens
-    hidden) to stderr in ``log_format``."""
-    import uvicorn
-
+def serve(
+    config: Config,
+    host: str,
+    port: int,
+    *,
+    log_format: LogFormat = "plain",
+    verbose: bool = False,
+) -> None:
+    """Run the app until Ctrl-C or SIGTERM (uvicorn handles both), with the limits of
+    :mod:`newsletter_digest.web.limits`, logging our events and uvicorn's access lines
+    (client address from the proxy's X-Forwarded-For, tokens hidden) in ``log_format``."""
     access = logging.getLogger("uvicorn.access")
     hide = AccessLog()
     access.addFilter(hide)
     names = ("newsletter_digest", "uvicorn.error", "uvicorn.access")
     try:
         with logging_to(log_format, names=names):
-            uvicorn.run(
-                create_app(config),
-                host=host,
-                port=port,
-                proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1",
-                log_config=None,  # our handlers, set above
-                access_log=True,
-                server_header=False,
+            settings = server_config(
+                create_app(config, verbose=verbose), host, port, log_config=None, access_log=True
             )
+            uvicorn.Server(settings).run()
     finally:
         access.removeFilter(hide)
