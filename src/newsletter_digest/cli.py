@@ -82,6 +82,28 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
 
 
 @cli.command()
+@click.argument(
+    "folder", default=".", required=False, type=click.Path(file_okay=True, path_type=Path)
+)
+def init(folder: Path) -> None:
+    """Start a project in FOLDER (default: here): digest.yaml, content/, templates/.
+
+    digest.yaml lists every key with its default and description, the optional ones
+    commented out; content/ gets two sample excerpts. An existing project is left as it is.
+    """
+    from newsletter_digest.project import init as start
+
+    started = start(folder)
+    for path in started.written:
+        click.echo(f"wrote {_rel(path)}")
+    where = "" if folder == Path(".") else f"cd {folder} && "
+    click.echo(
+        f"Next: {where}edit digest.yaml (title, sender), then 'digest check', "
+        "'digest preview' and 'digest build'"
+    )
+
+
+@cli.command()
 @click.option("--dry-run", is_flag=True, help="Show the next issue's picks; change nothing.")
 @click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
 @click.pass_context
@@ -286,7 +308,9 @@ def _send_test(config: Any, addresses: tuple[str, ...], number: int | None) -> N
     which = f"issue #{result.number}" if result.recorded else f"the next issue (#{result.number})"
     click.echo(f"Test of {which} via {result.where}: {result.subject}")
     for address, outcome in result.outcomes:
-        click.echo(f"  {'sent' if outcome.verdict == 'sent' else 'failed':<7}{address}: {outcome.reply}")
+        click.echo(
+            f"  {'sent' if outcome.verdict == 'sent' else 'failed':<7}{address}: {outcome.reply}"
+        )
     click.echo("  nothing recorded: no issue, slot, reader or delivery")
     if not result.sent:
         raise DeliveryError(

@@ -51,8 +51,7 @@ def require_transport(config: Config) -> str:
     if s.per_recipient:
         return str(s.outbox / FOLDER)
     raise DeliveryError(
-        "a test send needs an smtp section in the config: without one there is nowhere to "
-        "send it",
+        "a test send needs an smtp section in the config: without one there is nowhere to send it",
         "add an smtp section (see docs/sending.md), or look at the next issue with "
         "'digest preview' (its 'Download .eml' opens it in your mail program)",
     )
