@@ -131,11 +131,13 @@ def _transports(config: Config, record: IssueRecord) -> tuple[Callable[[], Trans
     return (lambda: SmtpTransport(smtp, password)), smtp.connections
 
 
-def send_notice(config: Config, message: bytes, recipient: str) -> Outcome:
+def send_notice(
+    config: Config, message: bytes, recipient: str, folder: str = "notices"
+) -> Outcome:
     """Send one message that is not an issue (a subscription confirmation, a welcome) the
-    way issues go: over SMTP, into the pickup folder, or, with neither, into
-    outbox/notices/."""
-    return send_one(config, message, recipient, config.settings.outbox / "notices")
+    way issues go: over SMTP, or, without it, into outbox/FOLDER/ (one file per reader, so
+    each kind has its folder and a welcome never replaces a confirmation)."""
+    return send_one(config, message, recipient, config.settings.outbox / folder)
 
 
 def send_one(config: Config, message: bytes, recipient: str, folder: Path) -> Outcome:

@@ -150,6 +150,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN notes TEXT NOT NULL DEFAULT '';
     ALTER TABLE sources ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
+    # Welcome messages: claimed before sending, so a reader never gets two (see
+    # readers/welcomes.py); sent_at once the transport took it.
+    """
+    CREATE TABLE welcomes (
+        reader_id  INTEGER PRIMARY KEY REFERENCES readers(id),
+        message_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        sent_at    TEXT,
+        reply      TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")

@@ -41,6 +41,7 @@ from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.render.renderer import page_environment
 from newsletter_digest.state.store import State, open_state
+from newsletter_digest.welcome import send_welcome
 
 log = logging.getLogger("newsletter_digest.serve")
 MAX_BODY = 4096
@@ -176,6 +177,7 @@ def create_app(config: Config) -> Starlette:
         done: tuple[str, ...],
         *,
         one_click: bool = False,
+        then: Callable[[int], object] | None = None,
     ) -> Callable[[Request], Awaitable[Response]]:
         """A link that acts only through its button: the GET shows the question and the
         button and changes nothing (link scanners fetch links); a POST of the button (or,
@@ -202,9 +204,19 @@ def create_app(config: Config) -> Starlette:
                 ):
                     return page(400, "This request was not understood", "Use the button.")
                 act(db, reader.id)
-            return page(200, *done)
+            response = page(200, *done)
+            if then is not None:  # after the answer: the reader does not wait for it
+                response.background = BackgroundTask(then, reader.id)
+            return response
 
         return handle
+
+    def welcome_reader(reader_id: int) -> None:
+        """The welcome message (``welcome:``), once per reader; a failure is logged."""
+        try:
+            send_welcome(config, reader_id)
+        except Exception as e:  # the reader already has their answer
+            log.warning("welcome to a new reader not sent: %s", e)
 
     unsubscribe = button_route(
         "unsubscribe",
@@ -222,6 +234,7 @@ def create_app(config: Config) -> Starlette:
         "Confirm my subscription",
         lambda db, reader: book.confirm(db, reader, _now()),
         ("You are subscribed", f"The next issue of {s.title} comes to you."),
+        then=welcome_reader,
     )
 
     async def subscribe(request: Request) -> Response:
