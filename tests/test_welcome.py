@@ -23,7 +23,7 @@ from newsletter_digest.readers import book, welcomes
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
 from newsletter_digest.welcome import send_welcome
-from smtp_helpers import Behaviour, Server, configure, free_port
+from smtp_helpers import Server, configure, free_port
 
 Digest = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +51,16 @@ def serve(project: Path) -> Iterator[httpx.Client]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml")]
-        + ["serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "newsletter_digest",
+            "--config",
+            str(project / "digest.yaml"),
+            "serve",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -188,3 +196,15 @@ def test_without_smtp_the_welcome_goes_to_outbox_welcomes(project: Path, digest:
     (written,) = (project / "outbox" / "welcomes").glob("*.eml")
     assert b"Subject: Welcome aboard" in written.read_bytes()
     assert not (project / "outbox" / "notices").exists()
+
+
+def test_check_names_a_missing_welcome_file(project: Path, digest: Digest) -> None:
+    with (project / "digest.yaml").open("a", encoding="utf-8") as config:
+        config.write("welcome: welcome.md\n")
+    missing = digest("check")
+    assert missing.exit_code == 1
+    assert f"welcome: cannot read {project / 'welcome.md'}" in missing.output
+    (project / "welcome.md").write_text(WELCOME, encoding="utf-8")
+    present = digest("check")
+    assert present.exit_code == 0, present.output
+    assert "welcome.md is sent once to each reader who confirms" in present.output

@@ -96,7 +96,7 @@ def init(folder: Path) -> None:
     started = start(folder)
     for path in started.written:
         click.echo(f"wrote {_rel(path)}")
-    where = "" if folder == Path(".") else f"cd {folder} && "
+    where = "" if folder == Path() else f"cd {folder} && "
     click.echo(
         f"Next: {where}edit digest.yaml (title, sender), then 'digest check', "
         "'digest preview' and 'digest build'"

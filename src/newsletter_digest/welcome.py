@@ -1,6 +1,7 @@
 """The welcome message: sent once to a reader who confirmed a subscription, when
-``welcome:`` names a Markdown file; through the transport issues go by (SMTP, or without
-it outbox/welcomes/, as confirmations go to outbox/notices/). At most once per reader: see readers/welcomes.py.
+``welcome:`` names a Markdown file; through the transport issues go by (SMTP, or
+without it outbox/welcomes/, as confirmations go to outbox/notices/). At most once per
+reader: see readers/welcomes.py.
 """
 
 from __future__ import annotations

@@ -165,7 +165,8 @@ def _value(
     inner = indent + "  "
     example = not given
     if not listed:
-        return [f"{indent}{key}:", *_fields(section, given or {}, inner, f"{dotted}.", example)]
+        values: dict[str, Any] = given if isinstance(given, dict) else {}
+        return [f"{indent}{key}:", *_fields(section, values, inner, f"{dotted}.", example)]
     lines = [f"{indent}{key}:"]
     for entry in given or [{}]:
         body = _fields(section, entry, inner + "  ", f"{dotted}.", example)

@@ -131,9 +131,7 @@ def _transports(config: Config, record: IssueRecord) -> tuple[Callable[[], Trans
     return (lambda: SmtpTransport(smtp, password)), smtp.connections
 
 
-def send_notice(
-    config: Config, message: bytes, recipient: str, folder: str = "notices"
-) -> Outcome:
+def send_notice(config: Config, message: bytes, recipient: str, folder: str = "notices") -> Outcome:
     """Send one message that is not an issue (a subscription confirmation, a welcome) the
     way issues go: over SMTP, or, without it, into outbox/FOLDER/ (one file per reader, so
     each kind has its folder and a welcome never replaces a confirmation)."""

@@ -5,6 +5,10 @@ itself from ``/api/...`` JSON with ``textContent``; the email goes into sandboxe
 (``/frame/...``) that run no scripts. A watcher bumps a version on every change to the
 config, content or templates, and Server-Sent Events (``/events``) tell open pages to refetch.
 
+With SMTP configured, the page offers a "Send test" button: a JSON POST to
+``/api/test-send`` from the page's own origin sends the issue on screen as ``digest send
+--test`` does (web/trysend.py), recording nothing.
+
 Safety: a fixed set of routes (no request path is ever turned into a file name), a Host
 header naming another site is refused (DNS rebinding), past issues are read only from inside
 the outbox, the state is opened read-only and nothing is ever written.

@@ -49,11 +49,11 @@ def _request(body: bytes) -> tuple[str, list[str]]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as e:
-        raise TrySendError(400, "send JSON: {\"view\": ..., \"addresses\": [...]}") from e
+        raise TrySendError(400, 'send JSON: {"view": ..., "addresses": [...]}') from e
     view = data.get("view") if isinstance(data, dict) else None
     addresses = data.get("addresses") if isinstance(data, dict) else None
     if not isinstance(view, str) or not isinstance(addresses, list):
-        raise TrySendError(400, "send JSON: {\"view\": ..., \"addresses\": [...]}")
+        raise TrySendError(400, 'send JSON: {"view": ..., "addresses": [...]}')
     if not addresses or not all(isinstance(a, str) and a.strip() for a in addresses):
         raise TrySendError(400, "give at least one address")
     if len(addresses) > MAX_ADDRESSES:
