@@ -69,7 +69,7 @@ def test_test_send_of_a_recorded_issue_changes_no_delivery(
     configure(project, server.port)
     assert digest("build").exit_code == 0
     db = project / ".digest" / "state.db"
-    tables = ("issues", "deliveries", "readers", "picks")
+    tables = ("issues", "deliveries", "readers", "picks", "slots", "welcomes")
 
     def rows() -> dict[str, list[tuple[object, ...]]]:
         with sqlite3.connect(db) as conn:
