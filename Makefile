@@ -59,7 +59,8 @@ $(AXE):
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	npm install --prefix tests/.tools --no-audit --no-fund --silent axe-core@4
 
-test: $(BYTECODE) $(VENV)/.installed-test $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, axe-core) and run them all
+# The suite builds the docs too (tests/test_docs.py), so `make test` adds the docs tools.
+test: $(BYTECODE) $(VENV)/.installed-test $(VENV)/.installed-docs $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, axe-core) and run them all
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-lint  ## ruff (lint + format check) and mypy

@@ -59,7 +59,8 @@ digest.yaml: {what}.
 Every key is listed here with its default and what it does. Keys commented out are optional
 and at their default: remove the "# " in front of one (and of its section's lines) to set it.
 Only `title` and `sender` are required. Relative paths resolve against this file's folder.
-Every key's type and bounds: {reference}; 'digest check' validates this file.
+Each key's type and bounds: the documentation's Configuration page ({reference}).
+'digest check' validates this file.
 """
 
 
