@@ -13,11 +13,18 @@ SOURCES := $(shell find src -name "*.py")
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# `make run` installs what running needs and nothing else (the package and its runtime
+# dependencies); `make test`, `make docs` and `make lint` add their tools (the extras of the
+# same names in pyproject.toml). `pip install -e '.[dev]'` installs all of them at once.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+$(VENV)/.installed-%: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[$*]'
+	touch $@
 
 # Our modules byte-compiled ahead, even where PYTHONDONTWRITEBYTECODE is set (many CI and
 # container images set it): without this every `digest` start compiles them anew, ~80 ms.
@@ -60,23 +67,24 @@ $(AXE):
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	npm install --prefix tests/.tools --no-audit --no-fund --silent axe-core@4
 
-test: $(BYTECODE) $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(DEPLOY_TOOLS) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, systemd, Caddy, nginx, axe-core) and run them all
+# The suite builds the docs too (tests/test_docs.py), so `make test` adds the docs tools.
+test: $(BYTECODE) $(VENV)/.installed-test $(VENV)/.installed-docs $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(DEPLOY_TOOLS) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, systemd, Caddy, nginx, axe-core) and run them all
 	$(BIN)/pytest -q
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy
+lint: $(VENV)/.installed-lint  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-docs: $(STAMP)  ## build the documentation site into site/ (warnings are errors)
+docs: $(VENV)/.installed-docs  ## build the documentation site into site/ (warnings are errors)
 	$(BIN)/mkdocs build --strict
 
-format: $(STAMP)
+format: $(VENV)/.installed-lint
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(BYTECODE)  ## print the benchmark figures (a few minutes; bench_memory.py alone takes longer)
+bench: $(BYTECODE) $(VENV)/.installed-test  ## print the benchmark figures (a few minutes; bench_memory.py alone takes longer)
 	$(BIN)/python bench/bench_build.py --sizes 8,10000
 	$(BIN)/python bench/bench_messages.py
 	$(BIN)/python bench/bench_personal.py

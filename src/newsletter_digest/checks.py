@@ -51,6 +51,19 @@ def _next_issue(config: Config, report: CheckReport) -> None:
         report.warnings.append(f"next issue: {images.detail}")
 
 
+def _welcome(config: Config, report: CheckReport) -> None:
+    """The welcome file, if one is configured, must be there and readable UTF-8 text."""
+    path = config.settings.welcome
+    if path is None:
+        return
+    try:
+        path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        report.problems.append(f"welcome: cannot read {path}: {getattr(e, 'strerror', None) or e}")
+        return
+    report.lines.append(f"welcome: {path} is sent once to each reader who confirms")
+
+
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
     from newsletter_digest.archive import pages as archive
@@ -108,6 +121,7 @@ def run_checks(config: Config) -> CheckReport:
     if not template_problems:
         report.lines.append("templates: all compile")
         _next_issue(config, report)
+    _welcome(config, report)
     _writable_folder("outbox", s.outbox, report)
     _writable_folder("state", s.state.parent, report)
     if s.state.exists():

@@ -106,6 +106,28 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
 
 
 @cli.command()
+@click.argument(
+    "folder", default=".", required=False, type=click.Path(file_okay=True, path_type=Path)
+)
+def init(folder: Path) -> None:
+    """Start a project in FOLDER (default: here): digest.yaml, content/, templates/.
+
+    digest.yaml lists every key with its default and description, the optional ones
+    commented out; content/ gets two sample excerpts. An existing project is left as it is.
+    """
+    from newsletter_digest.project import init as start
+
+    started = start(folder)
+    for path in started.written:
+        click.echo(f"wrote {_rel(path)}")
+    where = "" if folder == Path() else f"cd {folder} && "
+    click.echo(
+        f"Next: {where}edit digest.yaml (title, sender), then 'digest check', "
+        "'digest preview' and 'digest build'"
+    )
+
+
+@cli.command()
 @click.option("--dry-run", is_flag=True, help="Show the next issue's picks; change nothing.")
 @click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
 @click.pass_context
@@ -264,13 +286,62 @@ def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> Non
     is_flag=True,
     help="Also try again the recipients whose delivery failed for good (after a config fix).",
 )
+@click.option(
+    "--test",
+    "test_addresses",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Send the next issue (or --issue N) to this address only, subject '[test] ...'; "
+    "records nothing. Repeat for several addresses.",
+)
+@click.option(
+    "--issue",
+    "test_issue",
+    type=int,
+    metavar="N",
+    help="With --test: send recorded issue N instead of the next one.",
+)
 @click.pass_context
-def send(ctx: click.Context, issue: int | None, retry_failed: bool) -> None:
+def send(
+    ctx: click.Context,
+    issue: int | None,
+    retry_failed: bool,
+    test_addresses: tuple[str, ...],
+    test_issue: int | None,
+) -> None:
     """Send, or resume sending, an issue already built (default: the latest).
 
-    Recipients who got it are never sent it again; only pending ones are tried.
+    Recipients who got it are never sent it again; only pending ones are tried. With
+    --test ADDRESS: try the next issue on yourself first; nothing is recorded.
     """
+    if test_addresses:
+        if issue is not None or retry_failed:
+            raise click.UsageError("--test takes --issue N (not ISSUE or --retry-failed)")
+        _send_test(_config(ctx), test_addresses, test_issue)
+        return
+    if test_issue is not None:
+        raise click.UsageError("--issue only works with --test; give the issue as ISSUE")
     _send(_config(ctx), issue, retry_failed=retry_failed)
+
+
+def _send_test(config: Any, addresses: tuple[str, ...], number: int | None) -> None:
+    """Send a test and say where it went; exit 1 naming anyone it did not reach."""
+    from newsletter_digest.errors import DeliveryError
+    from newsletter_digest.trial import send_test
+
+    result = send_test(config, addresses, _now(), number)
+    which = f"issue #{result.number}" if result.recorded else f"the next issue (#{result.number})"
+    click.echo(f"Test of {which} via {result.where}: {result.subject}")
+    for address, outcome in result.outcomes:
+        click.echo(
+            f"  {'sent' if outcome.verdict == 'sent' else 'failed':<7}{address}: {outcome.reply}"
+        )
+    click.echo("  nothing recorded: no issue, slot, reader or delivery")
+    if not result.sent:
+        raise DeliveryError(
+            "the test did not reach every address",
+            "see the server's replies above; check the smtp section (docs/sending.md)",
+        )
 
 
 @cli.command()

@@ -147,8 +147,9 @@ def _resolved(settings: Settings, base: Path) -> Settings:
         key: _resolve(base, getattr(settings, key))
         for key in ("content", "templates", "outbox", "state")
     }
-    if settings.recipients_file is not None:
-        update["recipients_file"] = _resolve(base, settings.recipients_file)
+    for key in ("recipients_file", "welcome"):
+        if getattr(settings, key) is not None:
+            update[key] = _resolve(base, getattr(settings, key))
     if isinstance(settings.inbox, Path):
         update["inbox"] = _resolve(base, settings.inbox)
     elif settings.inbox is not None and settings.inbox.ca_file is not None:

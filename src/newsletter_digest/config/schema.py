@@ -393,6 +393,12 @@ class Settings(BaseModel):
         description="mailto: or https: URL for the footer and List-Unsubscribe ({email} allowed).",
     )
     footer: str | None = Field(default=None, description="Text (Markdown) under every issue.")
+    welcome: Path | None = Field(
+        default=None,
+        description="A Markdown file sent once to each reader who confirms a subscription "
+        "(its first '# ' line is the subject); with base_url, the latest issue's web link "
+        "is added.",
+    )
     seed: str = Field(default="digest", description="Rotation seed; change it to reshuffle.")
     smtp: SmtpSettings | None = Field(default=None, description="Send over SMTP (section).")
     schedule: ScheduleSettings | None = Field(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr as split_address
+from pathlib import Path
 
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, no_such_mailbox
@@ -132,9 +133,16 @@ def _transports(config: Config, record: IssueRecord) -> tuple[Callable[[], Trans
     return (lambda: SmtpTransport(smtp, password)), smtp.connections
 
 
-def send_notice(config: Config, message: bytes, recipient: str) -> Outcome:
-    """Send one message that is not an issue (a subscription confirmation) the way issues
-    go: over SMTP, into the pickup folder, or, with neither, into outbox/notices/."""
+def send_notice(config: Config, message: bytes, recipient: str, folder: str = "notices") -> Outcome:
+    """Send one message that is not an issue (a subscription confirmation, a welcome) the
+    way issues go: over SMTP, or, without it, into outbox/FOLDER/ (one file per reader, so
+    each kind has its folder and a welcome never replaces a confirmation)."""
+    return send_one(config, message, recipient, config.settings.outbox / folder)
+
+
+def send_one(config: Config, message: bytes, recipient: str, folder: Path) -> Outcome:
+    """One message to one recipient over SMTP, or into ``folder`` (a pickup folder) when
+    SMTP is not configured; the envelope sender is the one issues go out with."""
     s = config.settings
     address = headers.ascii_address(headers.split_mailbox(recipient)[1], utf8=True)
     bounce_to = s.smtp.return_path if s.smtp and s.smtp.return_path else None
@@ -145,7 +153,7 @@ def send_notice(config: Config, message: bytes, recipient: str) -> Outcome:
         password = os.environ.get(s.smtp.password_env) if s.smtp.username else None
         transport = SmtpTransport(s.smtp, password)
     else:
-        transport = PickupTransport(s.outbox / "notices")
+        transport = PickupTransport(folder)
     with transport:
         return transport.send(message, envelope)
 

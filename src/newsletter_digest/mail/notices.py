@@ -1,4 +1,4 @@
-"""Messages to one reader that are not an issue: the subscription confirmation."""
+"""Messages to one reader that are not an issue: the subscription confirmation, the welcome."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from markupsafe import escape
 
 from newsletter_digest.mail.compose import MessageFactory, new_message_id
 from newsletter_digest.models import RenderedIssue
+from newsletter_digest.render.markdown import render as render_markdown
 
 
 def confirmation(
@@ -35,3 +36,44 @@ def confirmation(
     )
     message_id = new_message_id(sender, 0)
     return factory.message(reader, message_id), message_id
+
+
+def welcome_parts(title: str, markdown: str, latest: str | None) -> tuple[str, str, str]:
+    """Subject, text and HTML of a welcome: the file's first ``# `` line is the subject
+    (else "Welcome to TITLE"), the rest is Markdown, rendered as an issue's text is; the
+    latest issue's web link is added below it."""
+    lines = markdown.strip("\n").splitlines()
+    subject = f"Welcome to {title}"
+    if lines and lines[0].startswith("# "):
+        subject, lines = lines[0][2:].strip() or subject, lines[1:]
+    if latest:
+        lines += ["", f"The latest issue: [{latest}]({latest})"]
+    body = render_markdown("\n".join(lines).strip("\n") + "\n")
+    html = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(subject)}'
+        f"</title></head><body>{body.html}</body></html>\n"
+    )
+    return " ".join(subject.split()), body.text + "\n", html
+
+
+def welcome(
+    title: str,
+    sender: str,
+    reader: str,
+    markdown: str,
+    *,
+    latest: str | None,
+    unsubscribe: tuple[str, ...],
+    token: str,
+    now: datetime,
+    message_id: str,
+) -> bytes:
+    """The welcome email to a reader who just confirmed."""
+    subject, text, html = welcome_parts(title, markdown, latest)
+    factory = MessageFactory(
+        RenderedIssue(subject=subject, preheader="", html=html, text=text),
+        sender=sender,
+        date=now,
+        unsubscribe=unsubscribe,
+    )
+    return factory.message(reader, message_id, token=token)

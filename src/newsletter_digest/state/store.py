@@ -191,6 +191,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
     CREATE INDEX deliveries_message_id ON deliveries(message_id);
     """,
+    # Welcome messages: claimed before sending, so a reader never gets two (see
+    # readers/welcomes.py); sent_at once the transport took it.
+    """
+    CREATE TABLE welcomes (
+        reader_id  INTEGER PRIMARY KEY REFERENCES readers(id),
+        message_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        sent_at    TEXT,
+        reply      TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")

@@ -163,6 +163,48 @@
     $("panel-text").hidden = value !== "text";
   }
 
+  // "Send test": the issue on screen to the given addresses, as `digest send --test` sends
+  // it; offered only with SMTP configured (the server says) and for this or a past issue.
+  async function offerTestSend() {
+    const form = $("test-send");
+    try {
+      const response = await fetch("/api/test-send", { cache: "no-store" });
+      const offer = await response.json();
+      form.hidden = !offer.enabled || (view === "next" && Number(skip || 0) > 0);
+      if (offer.enabled && !$("test-to").value) $("test-to").value = offer.suggest;
+    } catch (error) {
+      form.hidden = true;
+    }
+  }
+
+  async function sendTest(event) {
+    event.preventDefault();
+    const addresses = $("test-to").value.split(",").map((a) => a.trim()).filter(Boolean);
+    $("test-button").disabled = true;
+    put("test-status", "sending…");
+    try {
+      const response = await fetch("/api/test-send", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ view, addresses }),
+      });
+      if (!response.ok) {
+        put("test-status", `not sent: ${(await response.text()).trim()}`);
+        return;
+      }
+      const result = await response.json();
+      const failed = result.outcomes.filter((o) => o.verdict !== "sent");
+      put("test-status", failed.length
+        ? `not sent to ${failed.map((o) => `${o.address} (${o.reply})`).join(", ")}`
+        : `sent to ${result.outcomes.map((o) => o.address).join(", ")}; nothing recorded`);
+    } catch (error) {
+      put("test-status", "cannot reach the preview server");
+    } finally {
+      $("test-button").disabled = false;
+    }
+  }
+
+  $("test-send").addEventListener("submit", sendTest);
   $("scheme-light").addEventListener("click", () => setScheme("light"));
   $("scheme-dark").addEventListener("click", () => setScheme("dark"));
   $("tab-html").addEventListener("click", () => setTab("html"));
@@ -173,6 +215,9 @@
   const events = new EventSource("/events");
   events.addEventListener("open", () => { put("live", "live"); $("live").className = "live on"; });
   events.addEventListener("error", () => { put("live", "reconnecting…"); $("live").className = "live"; });
-  events.addEventListener("version", (event) => { if (event.data !== version) refresh(); });
+  events.addEventListener("version", (event) => {
+    if (event.data !== version) { refresh(); offerTestSend(); }
+  });
   refresh();
+  offerTestSend();
 })();

@@ -5,6 +5,10 @@ itself from ``/api/...`` JSON with ``textContent``; the email goes into sandboxe
 (``/frame/...``) that run no scripts. A watcher bumps a version on every change to the
 config, content or templates, and Server-Sent Events (``/events``) tell open pages to refetch.
 
+With SMTP configured, the page offers a "Send test" button: a JSON POST to
+``/api/test-send`` from the page's own origin sends the issue on screen as ``digest send
+--test`` does (web/trysend.py), recording nothing.
+
 Safety: a fixed set of routes (no request path is ever turned into a file name), a Host
 header naming another site is refused (DNS rebinding), past issues are read only from inside
 the outbox, the state is opened read-only and nothing is ever written.
@@ -33,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import PreviewError
 from newsletter_digest.models import folder_name
+from newsletter_digest.web import trysend
 from newsletter_digest.web.views import (
     MAX_SKIP,
     Snapshot,
@@ -77,6 +82,7 @@ ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/frame" + _VIEW), "frame"),
     (re.compile(r"/eml" + _VIEW), "eml"),
     (re.compile(r"/events"), "events"),
+    (re.compile(r"/api/test-send"), "test_send_status"),
     (re.compile(r"/static/(?P<asset>preview\.(?:css|js))"), "asset"),
 )
 
@@ -234,6 +240,10 @@ class PreviewServer:
             self._changed.wait_for(lambda: self._closing or self.version != seen, timeout)
             return None if self._closing else self.version
 
+    def now(self) -> datetime:
+        """The preview's clock (a test send is dated by it, as the issue on screen is)."""
+        return self._clock()
+
     def host_allowed(self, header: str | None) -> bool:
         """Only names of this machine or IP addresses: no DNS name can be rebound to us."""
         if not header:
@@ -279,6 +289,37 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         """Answer a HEAD: the headers a GET would send."""
         self._handle(body=False)
+
+    def do_POST(self) -> None:
+        """The one POST: the "Send test" button (JSON, from this preview's own page)."""
+        preview = self.server.preview
+        try:
+            host = self.headers.get("Host")
+            if not preview.host_allowed(host):
+                raise RequestError(403, "this preview only answers to localhost (Host refused)")
+            if urlsplit(self.path).path != "/api/test-send":
+                raise RequestError(404, "not found")
+            if self.headers.get("Origin") != f"http://{host}":
+                raise RequestError(403, "only the preview's own page can send a test")
+            if self.headers.get_content_type() != "application/json":
+                raise RequestError(415, "send application/json")
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit() or int(length) > trysend.MAX_BODY:
+                raise RequestError(413, "the request is too large or has no length")
+            data = self.rfile.read(int(length))
+            try:
+                answer = trysend.handle(preview.config.path, data, preview.now())
+            except trysend.TrySendError as e:
+                raise RequestError(e.status, str(e)) from e
+            encoded = json.dumps(answer, ensure_ascii=False).encode()
+            self._send(200, encoded, "application/json; charset=utf-8", True)
+        except RequestError as e:
+            self._send(e.status, e.reason.encode() + b"\n", "text/plain; charset=utf-8", True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as e:
+            preview.warn(f"the preview failed on {self.path}: {e}\n{traceback.format_exc()}")
+            self._send(500, b"internal error: see the terminal\n", "text/plain", True)
 
     def _handle(self, *, body: bool) -> None:
         preview = self.server.preview
@@ -357,6 +398,12 @@ class _Handler(BaseHTTPRequestHandler):
         name = f"{folder_name(number)}.eml"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         self._send(200, snapshot.eml, "message/rfc822", body, headers)
+
+    def _test_send_status(
+        self, match: re.Match[str], query: dict[str, list[str]], body: bool
+    ) -> None:
+        encoded = json.dumps(trysend.status(self.server.preview.config.path)).encode()
+        self._send(200, encoded, "application/json; charset=utf-8", body)
 
     def _events(self, match: re.Match[str], query: dict[str, list[str]], body: bool) -> None:
         self.send_response(200)

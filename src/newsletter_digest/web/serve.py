@@ -52,6 +52,7 @@ from newsletter_digest.render.renderer import page_environment
 from newsletter_digest.state.leaving import LeavingQueue, queue_path
 from newsletter_digest.state.store import open_state
 from newsletter_digest.web.limits import LIMITS, Limits, server_config
+from newsletter_digest.welcome import send_welcome
 
 log = logging.getLogger("newsletter_digest.serve")
 MAX_BODY = 4096
@@ -309,9 +310,19 @@ class PublicSite:
         if not confirmed:  # bounced, complained or confirmed since the link was checked
             return self.refused(request)
         self.event("reader.confirmed", reader)
-        return self.page(
+        response = self.page(
             200, "You are subscribed", f"The next issue of {self.s.title} comes to you."
         )
+        # After the answer, so the reader does not wait for it.
+        response.background = BackgroundTask(self.welcome_reader, reader.id)
+        return response
+
+    def welcome_reader(self, reader_id: int) -> None:
+        """The welcome message (``welcome:``), once per reader; a failure is logged."""
+        try:
+            send_welcome(self.config, reader_id)
+        except Exception as e:  # the reader already has their answer
+            log.warning("welcome to a new reader not sent: %s", e)
 
     def question(self, request: Request, button: str, *lines: str) -> Response:
         form = {"action": request.url.path, "fields": [], "button": button}
