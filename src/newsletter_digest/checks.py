@@ -118,14 +118,48 @@ def run_checks(config: Config) -> CheckReport:
             report.problems.append(f"state: {e.message}")
     else:
         report.lines.append(f"state: {s.state} will be created by the first build")
-    count = config.recipient_count
-    mailboxes = len({mailbox_key(r) for r in config.iter_recipients()})
-    if not count:
-        report.lines.append("recipients: none (outbox only)")
-    elif mailboxes < count:
-        report.lines.append(
-            f"recipients: {mailboxes} ({count - mailboxes} listed twice; each gets one copy)"
-        )
-    else:
-        report.lines.append(f"recipients: {count}")
+    _recipients(config, report)
     return report
+
+
+def _recipients(config: Config, report: CheckReport) -> None:
+    """Who the next issue goes to, counted as a send counts them: the reader book's active
+    readers and the config's lists (a config reader the book has as unsubscribed, bounced
+    or complained is not one; one the book does not have yet comes in active)."""
+    from newsletter_digest.readers import book
+    from newsletter_digest.state.store import open_state
+
+    s = config.settings
+    listed = {mailbox_key(entry): entry for entry in config.iter_recipients()}
+    total = len(listed)
+    if s.state.exists():
+        try:
+            with open_state(s.state, readonly=True) as state:
+                found = (book.find(state, entry) for entry in listed.values())
+                total = sum(
+                    r is None or (r.source == "config" and r.status == "active") for r in found
+                )
+                total += sum(
+                    r.source != "config" and r.listed for r in book.readers(state, ("active",))
+                )
+        except DigestError:
+            pass  # listed as a state problem above
+    delivers = s.smtp is not None or s.per_recipient
+    if not total:
+        report.lines.append("recipients: none (outbox only)")
+        if delivers:
+            report.warnings.append(
+                "recipients: no active readers, so a send has nobody to send to; add some with "
+                "'digest readers add' or 'digest readers import', or 'recipients' in the config"
+            )
+        return
+    notes = []
+    if len(listed) < config.recipient_count:
+        twice = config.recipient_count - len(listed)
+        notes.append(f"{twice} listed twice in the config; each gets one copy")
+    if not delivers:
+        notes.append("no smtp section: the issue stays in the outbox")
+    plural = "reader" if total == 1 else "readers"
+    report.lines.append(
+        f"recipients: {total} active {plural}" + (f" ({'; '.join(notes)})" if notes else "")
+    )
