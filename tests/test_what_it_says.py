@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from smtp_helpers import configure
+from smtp_helpers import Behaviour, Server, configure
 
 Digest = Callable[..., Result]
 
@@ -40,3 +40,36 @@ def test_check_counts_config_readers_as_the_book_has_them(project: Path, digest:
     assert digest("readers", "remove", "reader@example.org").exit_code == 0
     assert digest("readers", "remove", "new@example.org").exit_code == 0
     assert "recipients: none (outbox only)" in digest("check").output
+
+
+def test_a_hard_bounce_among_many_is_reported_and_exits_0(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    """Cron mails the operator on a non-zero exit: a 5.1.1 is handled (the reader is marked
+    bounced), so it is in the summary, not in the exit code."""
+    readers = [f"r{n}@example.org" for n in range(12)]
+    server = servers(Behaviour(refuse={"r7@example.org": "550 5.1.1 <r7@example.org>: no"}))
+    configure(project, server.port, recipients=readers)
+    built = digest("build")
+    assert built.exit_code == 0, built.output
+    assert "11 sent" in built.output and "1 failed" in built.output
+    assert "1 bounced: no such address" in built.output
+    assert "r7@example.org: 550 5.1.1" in built.output
+    assert "error" not in built.output
+    again = digest("send")
+    assert again.exit_code == 0, again.output
+    assert server.handler.recipients().count("r7@example.org") == 0
+
+
+def test_what_needs_a_person_still_exits_1(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    """A permanent refusal that is not a dead address (policy, content) is not handled by
+    bouncing the reader: exit 1, with the hint."""
+    readers = [f"r{n}@example.org" for n in range(4)]
+    refused = {"r2@example.org": "554 5.7.1 <r2@example.org>: message refused as spam"}
+    configure(project, servers(Behaviour(refuse=refused)).port, recipients=readers)
+    built = digest("build")
+    assert built.exit_code == 1
+    assert "did not reach 1 of 4" in built.output and "fix or remove" in built.output
+    assert "bounced" not in built.output
