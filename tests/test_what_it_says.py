@@ -73,3 +73,37 @@ def test_what_needs_a_person_still_exits_1(
     assert built.exit_code == 1
     assert "did not reach 1 of 4" in built.output and "fix or remove" in built.output
     assert "bounced" not in built.output
+
+
+def write_listmonk(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """A listmonk subscribers export: (email, status) rows."""
+    lines = ["uuid,email,name,attributes,status,created_at,updated_at"]
+    lines += [f"{n},{email},,{{}},{status},2024-01-01," for n, (email, status) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_readers_import_names_every_change_it_made(project: Path, digest: Digest) -> None:
+    assert digest("readers", "add", "ann@example.org").exit_code == 0
+    assert digest("readers", "add", "cy@example.org").exit_code == 0
+    assert digest("readers", "remove", "cy@example.org").exit_code == 0
+    export = write_listmonk(
+        project / "listmonk.csv",
+        [
+            ("ann@example.org", "blocklisted"),  # Ann unsubscribed in listmonk
+            ("bob@example.org", "enabled"),  # new
+            ("cy@example.org", "enabled"),  # unsubscribed here: stays so
+            ("reader@example.org", "enabled"),  # in digest.yaml already, active
+            ("dee@example.org", "blocklisted"),  # new, and a refusal from the start
+        ],
+    )
+    result = digest("readers", "import", str(export))
+    assert result.exit_code == 0, result.output
+    assert (
+        "listmonk.csv: 2 new (1 active, 1 unsubscribed), 1 unsubscribed, "
+        "1 kept unsubscribed (a refusal stays), 1 unchanged (already readers)"
+    ) in result.output
+    again = digest("readers", "import", str(export))
+    assert "listmonk.csv: 0 new, 1 kept unsubscribed (a refusal stays), 4 unchanged" in (
+        again.output
+    )

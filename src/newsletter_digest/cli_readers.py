@@ -110,11 +110,23 @@ def import_(ctx: click.Context, file: Path) -> None:
         except (OSError, UnicodeDecodeError, ValueError) as e:
             hint = "export the list as UTF-8 CSV with a header row"
             raise ContentError(f"cannot import {file}: {e}", hint) from e
-        click.echo(f"{file}: {report.added} new, {report.known} already readers")
+        click.echo(f"{file}: {_outcomes(report)}")
         for line, why in report.bad:
             click.echo(f"  {file}:{line}: skipped: {why}")
         if report.bad:
             click.echo(f"  {len(report.bad)} rows skipped")
+
+
+def _outcomes(report: csvio.ImportReport) -> str:
+    """Every change an import made, and what it left: '1 new, 1 unsubscribed, 3 unchanged'."""
+    new = f"{report.added} new"
+    if set(report.new) - {"active"}:
+        new += f" ({', '.join(f'{n} {status}' for status, n in report.new.items())})"
+    parts = [new, *(f"{n} {status}" for status, n in report.changed.items())]
+    parts += [f"{n} kept {status} (a refusal stays)" for status, n in report.kept.items()]
+    if report.unchanged:
+        parts.append(f"{report.unchanged} unchanged (already readers)")
+    return ", ".join(parts)
 
 
 @readers.command()
