@@ -107,3 +107,29 @@ def test_readers_import_names_every_change_it_made(project: Path, digest: Digest
     assert "listmonk.csv: 0 new, 1 kept unsubscribed (a refusal stays), 4 unchanged" in (
         again.output
     )
+
+
+def test_a_recipients_file_line_with_two_addresses_is_refused_by_file_and_line(
+    project: Path, digest: Digest
+) -> None:
+    listing = project / "readers.txt"
+    listing.write_text("# our readers\nann@example.org\nbob@example.org, cy@example.org\n")
+    config = project / "digest.yaml"
+    config.write_text(config.read_text() + "recipients_file: readers.txt\n")
+    for command in (["check"], ["build"]):
+        result = digest(*command)
+        assert result.exit_code == 1
+        assert f"recipients_file: {listing}:3:" in result.output, result.output
+        assert "holds 2 addresses" in result.output
+    assert not (project / "outbox").exists()  # nothing built for half a list
+
+
+def test_two_addresses_in_one_entry_are_refused_everywhere(project: Path, digest: Digest) -> None:
+    added = digest("readers", "add", "Bob <bob@example.org>, Cy <cy@example.org>")
+    assert added.exit_code == 1 and "holds 2 addresses" in added.output
+    config = project / "digest.yaml"
+    config.write_text(config.read_text().replace("[reader@example.org]", '["a@x.org; b@y.org"]'))
+    assert "holds 2 addresses" in digest("check").output
+    # One address with a quoted comma in its name is one address.
+    config.write_text(config.read_text().replace('"a@x.org; b@y.org"', "'\"Doe, J\" <j@x.org>'"))
+    assert digest("check").exit_code == 0, digest("check").output
