@@ -9,6 +9,9 @@ from pathlib import Path
 
 from click.testing import Result
 
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.readers import book
+from newsletter_digest.state.store import open_state
 from smtp_helpers import Behaviour, Server, configure
 
 Digest = Callable[..., Result]
@@ -133,3 +136,30 @@ def test_two_addresses_in_one_entry_are_refused_everywhere(project: Path, digest
     # One address with a quoted comma in its name is one address.
     config.write_text(config.read_text().replace('"a@x.org; b@y.org"', "'\"Doe, J\" <j@x.org>'"))
     assert digest("check").exit_code == 0, digest("check").output
+
+
+def test_readers_list_ends_with_its_summary_on_a_line_of_its_own(
+    project: Path, digest: Digest
+) -> None:
+    """The summary used to go to stderr: wherever the two streams are captured apart and
+    shown one after the other, it ran into a last row without a note (…+00:002 shown)."""
+    assert digest("readers", "add", "ann@example.org").exit_code == 0
+    assert digest("readers", "add", "bob@example.org").exit_code == 0
+    assert digest("readers", "remove", "bob@example.org").exit_code == 0
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        bob = book.find(state, "bob@example.org")
+        assert bob is not None
+        book.set_status(state, bob.id, "bounced", "550 5.1.1 <bob>:\n    User unknown", "now")
+    listed = digest("readers", "list")
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == "3 shown; 2 active, 1 bounced"
+    assert [line.split()[0] for line in lines[:-1]] == [
+        "reader@example.org",
+        "ann@example.org",
+        "bob@example.org",
+    ]
+    assert lines[-2].endswith("550 5.1.1 <bob>: User unknown")  # one line per reader
+    only = digest("readers", "list", "--status", "active").stdout.splitlines()
+    assert only[-1] == "2 shown; 2 active, 1 bounced" and only[-2].startswith("ann@")

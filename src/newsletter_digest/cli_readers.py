@@ -42,19 +42,23 @@ def readers() -> None:
 @click.option("--status", type=click.Choice(book.STATUSES), help="Only readers in this status.")
 @click.pass_context
 def list_(ctx: click.Context, status: str | None) -> None:
-    """List readers: address, status, source, since when, and why (for a refusal)."""
+    """List readers: address, status, source, since when, and why (for a refusal).
+
+    One line per reader, then the counts as the listing's own last line (on stdout with the
+    rows, so no capture of the two streams can run it into the last row)."""
     with _book(ctx) as (_, state):
         shown = 0
         for reader in book.readers(state, (status,) if status else ()):
             listed = "" if reader.listed else " (no longer in the config)"
-            why = f"  {reader.reason}" if reader.status in book.SUPPRESSED else ""
+            reason = " ".join(reader.reason.split())  # a bounce's reply may span lines
+            why = f"  {reason}" if reader.status in book.SUPPRESSED else ""
             click.echo(
                 f"{reader.mailbox:<40} {reader.status:<12} {reader.source:<7}"
                 f" {reader.changed_at}{listed}{why}"
             )
             shown += 1
         counts = ", ".join(f"{n} {s}" for s, n in sorted(book.counts(state).items()))
-        click.echo(f"{shown} shown; {counts or 'no readers yet'}", err=True)
+        click.echo(f"{shown} shown; {counts or 'no readers yet'}")
 
 
 @readers.command()
