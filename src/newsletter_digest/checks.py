@@ -71,7 +71,8 @@ def run_checks(config: Config) -> CheckReport:
         else:
             name, value = dkim.dns_record(key)
             report.lines.append(f"dkim: {s.dkim.key_file} signs; publish this DNS TXT record:")
-            report.lines.append(f'  {name}  TXT  "{value}"')
+            strings = " ".join(f'"{part}"' for part in dkim.txt_strings(value))
+            report.lines.append(f"  {name}  TXT  {strings}")
     if not s.base_url:
         report.warnings.append(
             "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
