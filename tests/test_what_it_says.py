@@ -163,3 +163,19 @@ def test_readers_list_ends_with_its_summary_on_a_line_of_its_own(
     assert lines[-2].endswith("550 5.1.1 <bob>: User unknown")  # one line per reader
     only = digest("readers", "list", "--status", "active").stdout.splitlines()
     assert only[-1] == "2 shown; 2 active, 1 bounced" and only[-2].startswith("ann@")
+
+
+def test_a_scheduled_run_with_a_hard_bounce_exits_0(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    """`digest run --once` from cron: the slot due now is made and sent; the one hard bounce
+    is logged, the reader marked bounced, and the exit code stays 0."""
+    readers = [f"r{n}@example.org" for n in range(6)]
+    server = servers(Behaviour(refuse={"r3@example.org": "550 5.1.1 <r3@example.org>: no"}))
+    configure(project, server.port, recipients=readers)
+    config = project / "digest.yaml"
+    config.write_text(config.read_text() + 'schedule: {every: "1h", grace: "2h"}\n')
+    result = digest("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert sorted(server.handler.recipients()) == sorted(set(readers) - {"r3@example.org"})
+    assert "1 of them bounced" in result.output
