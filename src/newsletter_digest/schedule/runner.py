@@ -291,7 +291,7 @@ class Runner:
             line += f"; {report.bounced} of them bounced (no such address), marked so"
         if report.stopped:
             line += f"; {report.stopped}"
-        log.log(logging.WARNING if report.needs_person else logging.INFO, "%s", line)
+        log.log(logging.INFO if report.complete else logging.WARNING, "%s", line)
         if report.pending:
             result.failed = True  # try the pending ones again after RETRY, within grace
             self.resume = True
