@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from newsletter_digest.addresses import mailbox_key
+from newsletter_digest.checks import active_count
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.state.store import open_state
@@ -179,3 +184,38 @@ def test_a_scheduled_run_with_a_hard_bounce_exits_0(
     assert result.exit_code == 0, result.output
     assert sorted(server.handler.recipients()) == sorted(set(readers) - {"r3@example.org"})
     assert "1 of them bounced" in result.output
+
+
+ADDRESSES = [f"r{n}@example.org" for n in range(8)]
+subsets = st.lists(st.sampled_from(ADDRESSES), unique=True, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    before=subsets,
+    others=st.lists(
+        st.tuples(st.sampled_from(ADDRESSES), st.sampled_from(["cli", "import", "form"])),
+        max_size=6,
+    ),
+    changes=st.lists(st.tuples(st.sampled_from(ADDRESSES), st.sampled_from(book.STATUSES))),
+    now=subsets,
+)
+def test_check_counts_whom_the_next_send_goes_to(
+    tmp_path_factory: pytest.TempPathFactory,
+    before: list[str],
+    others: list[tuple[str, str]],
+    changes: list[tuple[str, str]],
+    now: list[str],
+) -> None:
+    """Oracle: sync the config's list into the book as a send does, then count the active."""
+    with open_state(tmp_path_factory.mktemp("book") / "state.db") as state:
+        book.sync_config(state, before, "t0")  # the config's list at the last send
+        for address, source in others:
+            book.add(state, address, source=source, now="t1")
+        for address, status in changes:
+            reader = book.find(state, address)
+            if reader is not None:
+                book.set_status(state, reader.id, status, "test", "t2")
+        counted = active_count(book.readers(state), {mailbox_key(a) for a in now})
+        book.sync_config(state, now, "t3")  # what the next send does first
+        assert counted == sum(1 for _ in book.active(state))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from newsletter_digest.readers.book import Reader
 
 
 @dataclass
@@ -123,6 +128,18 @@ def run_checks(config: Config) -> CheckReport:
     return report
 
 
+def active_count(readers: Iterable[Reader], listed: set[str]) -> int:
+    """Readers the next send goes to, in one pass over the book: active ones (config ones
+    only while the config lists them), plus the config's readers the book has no row for."""
+    active = in_book = 0
+    for reader in readers:
+        key = mailbox_key(reader.address)
+        in_book += key in listed
+        if reader.status == "active":
+            active += key in listed if reader.source == "config" else 1
+    return active + len(listed) - in_book
+
+
 def _recipients(config: Config, report: CheckReport) -> None:
     """Who the next issue goes to, counted as a send counts them: the reader book's active
     readers and the config's lists (a config reader the book has as unsubscribed, bounced
@@ -131,18 +148,12 @@ def _recipients(config: Config, report: CheckReport) -> None:
     from newsletter_digest.state.store import open_state
 
     s = config.settings
-    listed = {mailbox_key(entry): entry for entry in config.iter_recipients()}
+    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
     total = len(listed)
     if s.state.exists():
         try:
             with open_state(s.state, readonly=True) as state:
-                found = (book.find(state, entry) for entry in listed.values())
-                total = sum(
-                    r is None or (r.source == "config" and r.status == "active") for r in found
-                )
-                total += sum(
-                    r.source != "config" and r.listed for r in book.readers(state, ("active",))
-                )
+                total = active_count(book.readers(state), listed)
         except DigestError:
             pass  # listed as a state problem above
     delivers = s.smtp is not None or s.per_recipient
