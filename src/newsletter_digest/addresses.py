@@ -31,9 +31,9 @@ def split_mailbox(value: str) -> tuple[str, str]:
     """
     if CONTROLS.search(value):
         raise ValueError(f"{shorten(value)} holds a line break or control character")
-    _one_address(value)
     name, address = parseaddr(value)
     check_address(address, value)
+    _one_address(value)
     return name, address
 
 
