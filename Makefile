@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.compiled
 SOURCES := $(shell find src -name "*.py")
 
-.PHONY: run test lint format bench docs clean
+.PHONY: run test lint format bench docs reference clean
 
 # Debian's Chromium drives the browser tests (Playwright's own browser download does not
 # work everywhere); installed once, as root directly or through sudo.
@@ -79,6 +79,9 @@ lint: $(VENV)/.installed-lint  ## ruff (lint + format check) and mypy
 
 docs: $(VENV)/.installed-docs  ## build the documentation site into site/ (warnings are errors)
 	$(BIN)/mkdocs build --strict
+
+reference: $(VENV)/.installed-docs  ## write the configuration reference (docs/configuration.md) from the settings model
+	$(BIN)/python docs/hooks/config_reference.py
 
 format: $(VENV)/.installed-lint
 	$(BIN)/ruff format src tests bench

@@ -3,9 +3,16 @@ config reference generated from the settings model that documents every key."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import click
+from click.testing import CliRunner
+
+from newsletter_digest.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +37,46 @@ def test_the_readme_is_a_front_page() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.encode()) <= 12 * 1024
     assert readme.index("make run") < readme.index("make test") < 1500
+
+
+def _reference_hook() -> ModuleType:
+    """docs/hooks/config_reference.py, the script that writes the configuration reference."""
+    path = ROOT / "docs" / "hooks" / "config_reference.py"
+    spec = importlib.util.spec_from_file_location("config_reference", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_configuration_reference_is_current() -> None:
+    """docs/configuration.md holds the generated table, so GitHub shows it too."""
+    hook = _reference_hook()
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert not hook.stale(page), (
+        "docs/configuration.md is stale: the settings model changed. Run 'make reference' "
+        "(or: .venv/bin/python docs/hooks/config_reference.py) and commit the result."
+    )
+    assert "| `smtp.host` |" in page and "| `sources[].feed` |" in page
+    assert "| `inbox.host` |" in page and "| `sections[].from.tags` |" in page
+    edited = page.replace("| `per_issue` | integer", "| `per_issue` | number")
+    assert hook.stale(edited)  # a hand edit, or a key changed since, is noticed
+
+
+def _commands(*group: str) -> list[str]:
+    """The command names that `digest [GROUP] --help` lists."""
+    shown = CliRunner().invoke(cli, [*group, "--help"]).output
+    listing = shown.split("\nCommands:\n", 1)[1]
+    return [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
+
+
+def test_the_overview_names_every_command() -> None:
+    overview = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    commands = _commands()
+    assert {"build", "send", "serve", "readers", "inbox", "sources"} <= set(commands)
+    missing = [name for name in commands if f"digest {name}" not in overview]
+    for name in commands:
+        if isinstance(cli.commands[name], click.Group):
+            sub = _commands(name)
+            missing += [f"{name} {s}" for s in sub if f"digest {name} {s}" not in overview]
+    assert not missing, f"docs/index.md does not show: digest {', digest '.join(missing)}"

@@ -245,7 +245,7 @@ def test_a_5_1_x_refusal_at_send_time_bounces_the_reader(
 ) -> None:
     smtp = servers(Behaviour(refuse={"gone@example.org": "550 5.1.1 <gone@example.org>: no"}))
     configure(project, smtp.port, recipients=["ok@example.org", "gone@example.org"])
-    assert digest("build").exit_code == 1
+    assert digest("build").exit_code == 0  # handled: reported, nothing for a person to do
     assert statuses(project)["gone@example.org"] == "bounced"
     assert statuses(project)["ok@example.org"] == "active"
 
@@ -255,3 +255,35 @@ def test_no_mailbox_is_a_clear_error(project: Path, digest: Digest) -> None:
     assert result.exit_code == 1 and "set 'inbox' in digest.yaml" in result.output
     missing = digest("inbox", str(project / "nowhere"))
     assert missing.exit_code == 1 and "no mailbox at" in missing.output
+
+
+def test_a_verp_token_is_proof_enough_and_a_message_id_must_name_the_address(
+    project: Path, digest: Digest, sent: dict[str, str]
+) -> None:
+    """As docs/returns.md says: a bounce to Ann's VERP address bounces Ann whatever address
+    its report names (a forwarded mailbox names its final one); a bounce tied to us only by
+    a Message-ID must name the address that message went to, or it is skipped."""
+    to_anns_verp = sample(
+        "postfix-dsn-5.1.1.eml",
+        recipient="bob@example.org",  # Final-Recipient: another reader's address
+        message_id="<not-one-of-ours@elsewhere.example>",
+        verp=sent["token:ann@example.org"],
+    )
+    result = digest("inbox", str(maildir(project, to_anns_verp)))
+    assert result.exit_code == 0, result.output
+    assert statuses(project) == {
+        "ann@example.org": "bounced",
+        "bob@example.org": "active",
+        "cy@example.org": "active",
+    }
+    by_message_id = sample(
+        "postfix-dsn-5.1.1.eml",
+        recipient="bob@example.org",  # but Cy's message was the one sent with that id
+        message_id=sent["cy@example.org"],
+        verp="",  # to the plain return path: no VERP token
+    )
+    result = digest("inbox", str(maildir(project, by_message_id)))
+    assert result.exit_code == 0, result.output
+    assert "skipped: the report is about another address" in result.output
+    assert statuses(project)["bob@example.org"] == "active"
+    assert statuses(project)["cy@example.org"] == "active"

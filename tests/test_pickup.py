@@ -151,7 +151,7 @@ def test_a_mailbox_listed_twice_gets_one_copy(project: Path, digest: Digest) -> 
     text = (project / "digest.yaml").read_text()
     (project / "digest.yaml").write_text(text + 'recipients: ["Bob <bob@example.org>"]\n')
     checked = digest("check")
-    assert "recipients: 2 (2 listed twice" in checked.output
+    assert "recipients: 2 active readers (2 listed twice" in checked.output
     result = digest("build")
     assert result.exit_code == 0, result.output
     assert "Issue #1 to 2 recipients: 2 sent" in result.output

@@ -62,7 +62,7 @@ def test_a_csv_with_bad_rows_imports_the_rest_and_names_them(project: Path, dige
     assert got["ann@example.org"] == "active" and got["cy@example.org"] == "active"
     assert got["bob@example.org"] == "unsubscribed"
     again = digest("readers", "import", str(export))
-    assert "0 new, 3 already readers" in again.output
+    assert "0 new, 3 unchanged (already readers)" in again.output
     assert statuses(project) == got
 
 

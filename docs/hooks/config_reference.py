@@ -1,12 +1,18 @@
-"""MkDocs hook: the configuration reference, generated from the settings model.
+"""The configuration reference, generated from the settings model, and kept in the repository.
 
-``docs/configuration.md`` holds the marker line ``<!-- config-reference -->``; this hook
-replaces it with a table of every ``digest.yaml`` key (key | type | default | description),
-read from the pydantic model in this worktree's ``src/``, so the reference cannot drift
-from the code. Sections (a field whose type is a model) are walked with a dotted prefix:
-``smtp.host``, ``schedule.every``, ``archive.feed_items``.
+``docs/configuration.md`` holds the table of every ``digest.yaml`` key (key | type | default
+| description) between the marker lines ``<!-- config-reference -->`` and
+``<!-- /config-reference -->``, so the page reads the same on GitHub as on the built site.
+The table is read from the pydantic model in this worktree's ``src/``. Sections (a field
+whose type is a model) are walked with a dotted prefix: ``smtp.host``, ``schedule.every``,
+``inbox.host``; lists of them with ``[]``: ``sources[].feed``, ``sections[].from.tags``.
 
-A field without a description fails the build.
+Run as a script (``make reference``, or ``.venv/bin/python docs/hooks/config_reference.py``)
+it writes the table into the page; with ``--check`` it only says whether the page is
+current. As an MkDocs hook it fails the build when the committed table is stale, and a test
+does the same, so the reference cannot drift from the code.
+
+A field without a description fails too.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from newsletter_digest.config import schema  # noqa: E402
 from newsletter_digest.config.schema import Settings  # noqa: E402
 
 MARKER = "<!-- config-reference -->"
+END_MARKER = "<!-- /config-reference -->"
+PAGE_PATH = Path(__file__).resolve().parents[1] / "configuration.md"
+REGENERATE = "make reference (or: .venv/bin/python docs/hooks/config_reference.py)"
 REQUIRED = "(required)"
 SECTION_DEFAULTS = "(its keys' defaults)"
 PAGE = "configuration.md"
@@ -51,11 +60,29 @@ def _optional_args(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _model(annotation: Any) -> type[BaseModel] | None:
+    """``annotation`` itself if it is a settings model, else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
 def _section(annotation: Any) -> type[BaseModel] | None:
     """The model of a section field (``Section`` or ``Section | None``), else None."""
     members = _optional_args(annotation)
-    if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], BaseModel):
-        return members[0]
+    return _model(members[0]) if len(members) == 1 else None
+
+
+def _nested(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The model whose keys a field holds, and what joins them to the field's key: a section
+    (``smtp.host``), a section or a path (``inbox.host``), a list of them (``sources[].feed``)."""
+    for member in _optional_args(annotation):
+        if _model(member) is not None:
+            return member, "."
+        if typing.get_origin(member) in (list, tuple):
+            args = [a for a in typing.get_args(member) if a is not Ellipsis]
+            if len(args) == 1 and _model(args[0]) is not None:
+                return args[0], "[]."
     return None
 
 
@@ -192,8 +219,9 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         default = _default(field)
         default = default if default in (REQUIRED, SECTION_DEFAULTS) else _code(default)
         out.append(f"| {_code(key)} | {_prose(type_text)} | {default} | {_prose(description)} |")
-        if section is not None:
-            out.extend(rows(section, prefix=key + "."))
+        nested = _nested(field.annotation)
+        if nested is not None:
+            out.extend(rows(nested[0], prefix=key + nested[1]))
     return out
 
 
@@ -202,13 +230,45 @@ def table() -> str:
     return "\n".join(head + rows(Settings)) + "\n"
 
 
+def with_table(page: str) -> str:
+    """The page with the current table between its two marker lines."""
+    lines = page.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.strip() == MARKER]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise PluginError(
+            f"config reference: {PAGE} needs the lines {MARKER} and {END_MARKER}, once each, "
+            "in that order"
+        )
+    return "".join([*lines[: starts[0] + 1], table(), *lines[ends[0] :]])
+
+
+def stale(page: str) -> bool:
+    """Whether the page's table differs from what the settings model gives now."""
+    return with_table(page) != page
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Put the generated table in place of the marker on the configuration page."""
-    if page.file.src_uri != PAGE:
-        return markdown
-    lines = markdown.splitlines(keepends=True)
-    hits = [i for i, line in enumerate(lines) if line.strip() == MARKER]
-    if len(hits) != 1:
-        raise PluginError(f"config reference: {PAGE} needs the line {MARKER} exactly once")
-    lines[hits[0]] = table()
-    return "".join(lines)
+    """Fail the build when the committed reference no longer matches the settings model."""
+    if page.file.src_uri == PAGE and stale(markdown):
+        raise PluginError(f"config reference: docs/{PAGE} is stale; run {REGENERATE}")
+    return markdown
+
+
+def main(argv: list[str]) -> int:
+    """Write the table into docs/configuration.md (``--check``: only say if it is stale)."""
+    text = PAGE_PATH.read_text(encoding="utf-8")
+    if "--check" in argv:
+        if stale(text):
+            print(f"docs/{PAGE} is stale; run {REGENERATE}", file=sys.stderr)
+            return 1
+        return 0
+    updated = with_table(text)
+    if updated != text:
+        PAGE_PATH.write_text(updated, encoding="utf-8")
+        print(f"docs/{PAGE}: reference updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

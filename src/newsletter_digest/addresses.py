@@ -8,7 +8,7 @@ an ``@``, an encoded-word look-alike) ever reaches a header or an SMTP envelope.
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 from newsletter_digest.errors import shorten
 
@@ -33,7 +33,19 @@ def split_mailbox(value: str) -> tuple[str, str]:
         raise ValueError(f"{shorten(value)} holds a line break or control character")
     name, address = parseaddr(value)
     check_address(address, value)
+    _one_address(value)
     return name, address
+
+
+def _one_address(value: str) -> None:
+    """ValueError if the value lists several addresses (``bob@x.org, cy@y.org``), of which
+    ``parseaddr`` would silently keep the first alone."""
+    found = [address for _, address in getaddresses([value]) if address]
+    if len(found) > 1:
+        raise ValueError(
+            f"{shorten(value)} holds {len(found)} addresses, not one; write one address per "
+            "line (or list entry)"
+        )
 
 
 def check_address(address: str, shown: str | None = None) -> str:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from newsletter_digest.readers.book import Reader
 
 
 @dataclass
@@ -84,7 +89,8 @@ def run_checks(config: Config) -> CheckReport:
         else:
             name, value = dkim.dns_record(key)
             report.lines.append(f"dkim: {s.dkim.key_file} signs; publish this DNS TXT record:")
-            report.lines.append(f'  {name}  TXT  "{value}"')
+            strings = " ".join(f'"{part}"' for part in dkim.txt_strings(value))
+            report.lines.append(f"  {name}  TXT  {strings}")
     if not s.base_url:
         report.warnings.append(
             "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
@@ -132,14 +138,54 @@ def run_checks(config: Config) -> CheckReport:
             report.problems.append(f"state: {e.message}")
     else:
         report.lines.append(f"state: {s.state} will be created by the first build")
-    count = config.recipient_count
-    mailboxes = len({mailbox_key(r) for r in config.iter_recipients()})
-    if not count:
-        report.lines.append("recipients: none (outbox only)")
-    elif mailboxes < count:
-        report.lines.append(
-            f"recipients: {mailboxes} ({count - mailboxes} listed twice; each gets one copy)"
-        )
-    else:
-        report.lines.append(f"recipients: {count}")
+    _recipients(config, report)
     return report
+
+
+def active_count(readers: Iterable[Reader], listed: set[str]) -> int:
+    """Readers the next send goes to, in one pass over the book: active ones (config ones
+    only while the config lists them), plus the config's readers the book has no row for."""
+    active = in_book = 0
+    for reader in readers:
+        key = mailbox_key(reader.address)
+        in_book += key in listed
+        if reader.status == "active":
+            active += key in listed if reader.source == "config" else 1
+    return active + len(listed) - in_book
+
+
+def _recipients(config: Config, report: CheckReport) -> None:
+    """Who the next issue goes to, counted as a send counts them: the reader book's active
+    readers and the config's lists (a config reader the book has as unsubscribed, bounced
+    or complained is not one; one the book does not have yet comes in active)."""
+    from newsletter_digest.readers import book
+    from newsletter_digest.state.store import open_state
+
+    s = config.settings
+    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
+    total = len(listed)
+    if s.state.exists():
+        try:
+            with open_state(s.state, readonly=True) as state:
+                total = active_count(book.readers(state), listed)
+        except DigestError:
+            pass  # listed as a state problem above
+    delivers = s.smtp is not None or s.per_recipient
+    if not total:
+        report.lines.append("recipients: none (outbox only)")
+        if delivers:
+            report.warnings.append(
+                "recipients: no active readers, so a send has nobody to send to; add some with "
+                "'digest readers add' or 'digest readers import', or 'recipients' in the config"
+            )
+        return
+    notes = []
+    if len(listed) < config.recipient_count:
+        twice = config.recipient_count - len(listed)
+        notes.append(f"{twice} listed twice in the config; each gets one copy")
+    if not delivers:
+        notes.append("no smtp section: the issue stays in the outbox")
+    plural = "reader" if total == 1 else "readers"
+    report.lines.append(
+        f"recipients: {total} active {plural}" + (f" ({'; '.join(notes)})" if notes else "")
+    )

@@ -218,7 +218,8 @@ def _refresh_sources(config: Any) -> None:
 
 def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> None:
     """Send an issue with progress (a bar with rate and time left on a terminal, else a line
-    per thousand), then the summary; exit 1 naming the cause if anyone was not reached."""
+    per thousand), then the summary; exit 1 naming the cause if what is left needs a person
+    (pending recipients, a relay's refusal, a failure other than a hard bounce)."""
     from newsletter_digest.delivery.send import send_issue
     from newsletter_digest.errors import DeliveryError
 
@@ -260,6 +261,10 @@ def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> Non
     hidden = report.failed + report.pending - len(report.failed_examples + report.pending_examples)
     if hidden > 0:
         click.echo(f"  ... and {hidden} more: see 'digest history {report.issue}'")
+    if report.bounced:
+        click.echo(
+            f"  {report.bounced} bounced: no such address; marked bounced, sent nothing more"
+        )
     if report.stopped:
         click.echo(f"  {report.stopped}")
     if report.refusal is not None:
@@ -268,7 +273,7 @@ def _send(config: Any, number: int | None, *, retry_failed: bool = False) -> Non
             f"{report.refusal.hint}; the {report.pending} recipients not reached stay pending "
             f"for 'digest send {report.issue}'",
         )
-    if not report.complete:
+    if report.needs_person:  # a hard bounce or a reader who left is handled: exit 0
         missing = report.total - report.sent - report.left
         raise DeliveryError(
             f"issue #{report.issue} did not reach {missing} of {report.total} recipients",

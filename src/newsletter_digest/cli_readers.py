@@ -42,19 +42,23 @@ def readers() -> None:
 @click.option("--status", type=click.Choice(book.STATUSES), help="Only readers in this status.")
 @click.pass_context
 def list_(ctx: click.Context, status: str | None) -> None:
-    """List readers: address, status, source, since when, and why (for a refusal)."""
+    """List readers: address, status, source, since when, and why (for a refusal).
+
+    One line per reader, then the counts as the listing's own last line (on stdout with the
+    rows, so no capture of the two streams can run it into the last row)."""
     with _book(ctx) as (_, state):
         shown = 0
         for reader in book.readers(state, (status,) if status else ()):
             listed = "" if reader.listed else " (no longer in the config)"
-            why = f"  {reader.reason}" if reader.status in book.SUPPRESSED else ""
+            reason = " ".join(reader.reason.split())  # a bounce's reply may span lines
+            why = f"  {reason}" if reader.status in book.SUPPRESSED else ""
             click.echo(
                 f"{reader.mailbox:<40} {reader.status:<12} {reader.source:<7}"
                 f" {reader.changed_at}{listed}{why}"
             )
             shown += 1
         counts = ", ".join(f"{n} {s}" for s, n in sorted(book.counts(state).items()))
-        click.echo(f"{shown} shown; {counts or 'no readers yet'}", err=True)
+        click.echo(f"{shown} shown; {counts or 'no readers yet'}")
 
 
 @readers.command()
@@ -110,11 +114,23 @@ def import_(ctx: click.Context, file: Path) -> None:
         except (OSError, UnicodeDecodeError, ValueError) as e:
             hint = "export the list as UTF-8 CSV with a header row"
             raise ContentError(f"cannot import {file}: {e}", hint) from e
-        click.echo(f"{file}: {report.added} new, {report.known} already readers")
+        click.echo(f"{file}: {_outcomes(report)}")
         for line, why in report.bad:
             click.echo(f"  {file}:{line}: skipped: {why}")
         if report.bad:
             click.echo(f"  {len(report.bad)} rows skipped")
+
+
+def _outcomes(report: csvio.ImportReport) -> str:
+    """Every change an import made, and what it left: '1 new, 1 unsubscribed, 3 unchanged'."""
+    new = f"{report.added} new"
+    if set(report.new) - {"active"}:
+        new += f" ({', '.join(f'{n} {status}' for status, n in report.new.items())})"
+    parts = [new, *(f"{n} {status}" for status, n in report.changed.items())]
+    parts += [f"{n} kept {status} (a refusal stays)" for status, n in report.kept.items()]
+    if report.unchanged:
+        parts.append(f"{report.unchanged} unchanged (already readers)")
+    return ", ".join(parts)
 
 
 @readers.command()

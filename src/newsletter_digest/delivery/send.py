@@ -55,11 +55,18 @@ class SendReport:
     refusal: Refusal | None = None  # the relay refused everyone alike: its reply and a hint
     retried: int = 0  # failed deliveries put back in the queue by --retry-failed
     seconds: float = 0.0
+    bounced: int = 0  # of the failed: refused at an address whose reader is now bounced
 
     @property
     def complete(self) -> bool:
         """Every recipient got the issue, but those who left before their turn."""
         return self.sent + self.left == self.total
+
+    @property
+    def needs_person(self) -> bool:
+        """Someone must act: recipients still pending, or failed for good for a reason not
+        handled already (a hard bounce is: its reader is marked bounced, gets no more mail)."""
+        return self.pending > 0 or self.failed > self.bounced
 
 
 def _now_local() -> datetime:
@@ -202,6 +209,7 @@ def send_issue(
         report.failed = counts.get("failed-permanent", 0)
         report.left = counts.get("left", 0)
         report.pending = report.total - report.sent - report.failed - report.left
+        report.bounced = _bounced(state, record.number) if report.failed else 0
         report.failed_examples = [
             (d.recipient, d.last_reply)
             for d in state.deliveries(record.number, ("failed-permanent",), EXAMPLES)
@@ -212,6 +220,16 @@ def send_issue(
         ]
     report.seconds = time.monotonic() - started
     return report
+
+
+def _bounced(state: State, number: int) -> int:
+    """How many of an issue's failed deliveries were refused (tried, not skipped) at an
+    address whose reader the book now has as bounced: handled, nothing left to do."""
+    count = 0
+    for delivery in state.iter_deliveries(number, ("failed-permanent",)):
+        reader = book.find(state, delivery.recipient) if delivery.attempts else None
+        count += reader is not None and reader.status == "bounced"
+    return count
 
 
 def _send_all(

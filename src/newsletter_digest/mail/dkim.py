@@ -119,6 +119,15 @@ def dns_record(key: DkimKey) -> tuple[str, str]:
     return name, f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
 
 
+TXT_STRING = 255  # a TXT record is a list of strings of at most 255 bytes each (RFC 1035)
+
+
+def txt_strings(value: str) -> list[str]:
+    """A TXT value cut into the strings DNS takes (a 2048-bit key's record is ~400 bytes);
+    resolvers join them back, as RFC 6376 section 3.6.2.2 says verifiers do."""
+    return [value[start : start + TXT_STRING] for start in range(0, len(value), TXT_STRING)]
+
+
 def _head(message: bytes) -> list[bytes]:
     head = message.split(b"\r\n\r\n", 1)[0]
     return [line for line in head.split(b"\r\n") if line and line[:1] not in (b" ", b"\t")]

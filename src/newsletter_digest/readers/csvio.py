@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from newsletter_digest.readers import book
 from newsletter_digest.state.store import State
@@ -35,12 +36,20 @@ STATUS_WORDS = {
 MAX_BYTES = 200 * 1024 * 1024
 
 
-class ImportReport(NamedTuple):
-    """What an import did: new readers, ones already in the book, and the bad rows."""
+@dataclass
+class ImportReport:
+    """What an import did to the book, one count per outcome, and the bad rows."""
 
-    added: int
-    known: int
-    bad: list[tuple[int, str]]  # (line, why)
+    new: Counter[str] = field(default_factory=Counter)  # status -> readers added with it
+    changed: Counter[str] = field(default_factory=Counter)  # status -> readers set to it now
+    kept: Counter[str] = field(default_factory=Counter)  # status -> refusals the file did not undo
+    unchanged: int = 0  # already in the book as the file has them
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
+
+    @property
+    def added(self) -> int:
+        """How many readers are new in the book."""
+        return sum(self.new.values())
 
 
 def _column(fields: list[str], names: tuple[str, ...]) -> str | None:
@@ -71,18 +80,18 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 def import_file(state: State, path: Path, now: str) -> ImportReport:
     """Add the readers of a CSV export. Suppressed readers stay suppressed; a row that says
-    a reader unsubscribed, bounced or complained suppresses them."""
+    a reader unsubscribed, bounced or complained suppresses them. Every outcome is counted."""
+    report = ImportReport()
     rows = read_rows(path)
     first = next(rows, None)
     if first is None:
-        return ImportReport(0, 0, [])
+        return report
     fields = list(first[1])
     email, name, status = (_column(fields, c) for c in (EMAIL, NAME, STATUS))
     first_name, last_name, created = (_column(fields, c) for c in (FIRST, LAST, CREATED))
     assert email is not None
     default_status = _status_from_name(path) or "active"
-    added = known = 0
-    bad: list[tuple[int, str]] = []
+    bad = report.bad
     for line, row in (first, *rows):
         address = row[email].strip()
         display = row[name].strip() if name else ""
@@ -108,12 +117,15 @@ def import_file(state: State, path: Path, now: str) -> ImportReport:
             bad.append((line, str(e) if address else "no email address"))
             continue
         if new:
-            added += 1
+            report.new[reader.status] += 1
+        elif ours in book.SUPPRESSED and reader.status not in book.SUPPRESSED:
+            book.set_status(state, reader.id, ours, f"import of {path.name}", now)
+            report.changed[ours] += 1
+        elif reader.status in book.SUPPRESSED and ours not in book.SUPPRESSED:
+            report.kept[reader.status] += 1
         else:
-            known += 1
-            if ours in book.SUPPRESSED and reader.status not in book.SUPPRESSED:
-                book.set_status(state, reader.id, ours, f"import of {path.name}", now)
-    return ImportReport(added, known, bad)
+            report.unchanged += 1
+    return report
 
 
 def export_file(state: State, path: Path, statuses: tuple[str, ...] = ()) -> int:

@@ -58,7 +58,7 @@ class StepResult:
 
     made: int | None = None  # the issue made for the due slot
     failed: bool = False  # an error: the slot (or its sending) is tried again after RETRY
-    incomplete: bool = False  # an issue was sent, but not to every recipient
+    incomplete: bool = False  # an issue was sent, but some recipients need a person
 
 
 class Runner:
@@ -286,11 +286,16 @@ class Runner:
         line = f"slot {self.fmt(due)}: issue #{number} sent to {report.sent}/{report.total}"
         if report.failed or report.pending:
             line += f" ({report.failed} failed for good, {report.pending} pending)"
+        if report.bounced:
+            line += f"; {report.bounced} of them bounced (no such address), marked so"
+        if report.left:
+            line += f"; {report.left} left before their turn"
         if report.stopped:
             line += f"; {report.stopped}"
         counts = {"sent": report.sent, "failed": report.failed, "pending": report.pending}
+        counts |= {"bounced": report.bounced, "left": report.left}
         log.log(
-            logging.INFO if report.complete else logging.WARNING,
+            logging.WARNING if report.needs_person else logging.INFO,
             "%s",
             line,
             extra={"event": "send.finished", "issue": number, "total": report.total, **counts},
@@ -298,7 +303,7 @@ class Runner:
         if report.pending:
             result.failed = True  # try the pending ones again after RETRY, within grace
             self.resume = True
-        if not report.complete:
+        if report.needs_person:
             result.incomplete = True
 
     def _failed(self, due: datetime, what: str, e: Exception) -> None:
