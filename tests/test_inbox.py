@@ -71,6 +71,30 @@ def test_verp_and_authentication_are_read() -> None:
     assert not classify(lookalike, ours).authenticated  # example.org is not evilexample.org
 
 
+def with_header_above(raw: bytes, header: str) -> bytes:
+    return header.encode() + b"\n" + raw
+
+
+@pytest.mark.parametrize(
+    ("above", "believed"),
+    [
+        # Two headers of ours on top (one per check, as milters write them): both count.
+        ("Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reader@example.org", True),
+        # Another server wrote the top one: the 'pass' with our id below it is forged.
+        ("Authentication-Results: mx.elsewhere.example; dkim=pass header.d=example.org", False),
+        ("Authentication-Results: mx.elsewhere.example; none", False),
+        ("Authentication-Results: ;;; not parseable", False),
+        ("Received: from relay.example.net by mx.example.org", True),  # not a result header
+    ],
+)
+def test_only_our_servers_topmost_results_are_believed(above: str, believed: bool) -> None:
+    # The sample carries 'mx.example.org; dkim=pass; spf=pass' for the From domain.
+    signed = sample("unsubscribe-authenticated.eml", recipient="reader@example.org")
+    assert classify(signed, "mx.example.org").authenticated
+    finding = classify(with_header_above(signed, above), "mx.example.org")
+    assert finding.authenticated is believed
+
+
 def test_hostile_messages_are_other_and_never_raise() -> None:
     bomb = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 500
     assert "MIME parts" in classify(bomb + b"--b--\r\n").reason

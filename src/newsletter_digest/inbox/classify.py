@@ -288,20 +288,24 @@ def _request(message: Message, parts: list[Message], authserv_id: str | None) ->
 
 def _authenticated(message: Message, sender: str, authserv_id: str | None) -> bool:
     """Whether the user's own receiving server (``authserv_id``) says, in an
-    Authentication-Results header it wrote, that DKIM or SPF passed for the From domain."""
+    Authentication-Results header it wrote, that DKIM or SPF passed for the From domain.
+
+    Only the topmost run of headers with our id counts (RFC 8601 section 5): a server adds
+    its header above those already there, so one with our id below another id's was in
+    the message before our server saw it, written by the sender or a server on the way."""
     from authres import AuthenticationResultsHeader
     from authres.core import AuthResError
 
     if not authserv_id or "@" not in sender:
         return False
     domain = sender.rpartition("@")[2]
-    for header in message.get_all("authentication-results") or []:
+    for header in message.get_all("authentication-results") or []:  # top to bottom
         try:
             parsed = AuthenticationResultsHeader.parse_value(str(header))
         except (AuthResError, ValueError, IndexError):
-            continue
+            return False  # not our server's (it writes them well-formed): the run ends
         if str(parsed.authserv_id).lower() != authserv_id.lower():
-            continue  # written by someone else: the sender, or a server on the way
+            return False  # another id: everything below it came from outside
         for result in parsed.results:
             if str(result.result).lower() != "pass":
                 continue
