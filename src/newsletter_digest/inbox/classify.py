@@ -52,7 +52,7 @@ class Finding(NamedTuple):
     unread: bool = False  # past a bound (size, depth, parts): not read, and never again
 
 
-class _Bound(Exception):
+class _BoundError(Exception):
     """The message passed one of the bounds while being parsed."""
 
 
@@ -70,9 +70,9 @@ class _Part(Message):
             payload.depth = self.depth + 1
             self.count[0] += 1
             if self.count[0] > MAX_PARTS:
-                raise _Bound(f"too many parts: more than {MAX_PARTS} MIME parts, not read")
+                raise _BoundError(f"too many parts: more than {MAX_PARTS} MIME parts, not read")
             if payload.depth > MAX_DEPTH:
-                raise _Bound(f"too deep: MIME parts nested over {MAX_DEPTH} levels, not read")
+                raise _BoundError(f"too deep: MIME parts nested over {MAX_DEPTH} levels, not read")
         super().attach(payload)
 
 
@@ -97,7 +97,7 @@ def _classify(raw: bytes, authserv_id: str | None) -> Finding:
         return Finding("other", reason=why, unread=True)
     try:
         message = _parse(raw)
-    except _Bound as bound:
+    except _BoundError as bound:
         return Finding("other", reason=str(bound), unread=True)
     except Exception as e:  # the email parser on hostile input: report, never crash
         return Finding("other", reason=f"cannot be parsed: {type(e).__name__}")
@@ -120,7 +120,7 @@ def _classify(raw: bytes, authserv_id: str | None) -> Finding:
 
 def _parse(raw: bytes) -> Message:
     """The message, parsed by the email package's feed parser fed a piece at a time;
-    raises _Bound as soon as a part passes MAX_PARTS or MAX_DEPTH."""
+    raises _BoundError as soon as a part passes MAX_PARTS or MAX_DEPTH."""
     count = [1]
 
     def factory(policy: policy.Policy = policy.compat32) -> Message:

@@ -123,14 +123,10 @@ async def _get(url: str, headers: dict[str, str], timeout: float, max_bytes: int
                     hint="use the address the feed moved to, if you trust it",
                 )
             current = target
-    raise ContentError(
-        f"{url} redirects more than {MAX_REDIRECTS} times", hint="check the address"
-    )
+    raise ContentError(f"{url} redirects more than {MAX_REDIRECTS} times", hint="check the address")
 
 
-async def _result(
-    url: str, response: Any, max_bytes: int, sent: dict[str, str]
-) -> FetchResult:
+async def _result(url: str, response: Any, max_bytes: int, sent: dict[str, str]) -> FetchResult:
     """The final response's body (streamed, stopped past max_bytes) and validators (the
     ones ``sent`` when it gives none)."""
     final = str(response.url)

@@ -79,8 +79,9 @@ def detect_format(name: str, data: bytes) -> str:
         return "feed"
     try:
         text = _head_text(data, name)
-    except ContentError:
-        return "teasers"  # reading it properly reports the encoding problem
+    except ContentError:  # a Kindle file with a broken byte is still one (read with care)
+        text = data[:65536].decode("utf-8", "replace")
+        return "kindle" if kindle.looks_like_clippings(text) else "teasers"
     if kindle.looks_like_clippings(text):
         return "kindle"
     return "teasers"
@@ -140,7 +141,7 @@ def _parser(fmt: str, label: str, max_len: int) -> Callable[[bytes], Parsed]:
 
     parsers: dict[str, Callable[[bytes], Parsed]] = {
         "feed": lambda data: feeds.parse_feed(data, label, max_len),
-        "kindle": lambda data: kindle.parse_clippings(text(data)),
+        "kindle": lambda data: kindle.read_clippings(data, label),
         "readwise": lambda data: csv_exports.parse_readwise(text(data), label),
         "instapaper": lambda data: csv_exports.parse_instapaper(text(data), label),
         "markdown": lambda data: _markdown(text(data), label),
