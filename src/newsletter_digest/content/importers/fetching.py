@@ -99,9 +99,20 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(work)
+        return _on_new_loop(work)
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, work).result()
+        return pool.submit(_on_new_loop, work).result()
+
+
+def _on_new_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Like asyncio.run, but closing the loop does not wait for a name lookup the deadline
+    abandoned (asyncio.run waits for the executor's threads to finish)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()  # shuts the default executor down without waiting
 
 
 async def _get(url: str, headers: dict[str, str], timeout: float, max_bytes: int) -> FetchResult:
