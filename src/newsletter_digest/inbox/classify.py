@@ -102,7 +102,6 @@ def _classify(raw: bytes, authserv_id: str | None) -> Finding:
     except Exception as e:  # the email parser on hostile input: report, never crash
         return Finding("other", reason=f"cannot be parsed: {type(e).__name__}")
     parts = list(message.walk())
-    _cap_text(parts)
     report = message.get_param("report-type", header="content-type") or ""
     if message.get_content_type() == "multipart/report" and str(report).lower() == (
         "feedback-report"
@@ -133,18 +132,21 @@ def _parse(raw: bytes) -> Message:
     return parser.close()
 
 
-def _cap_text(parts: list[Message]) -> None:
-    """Cut the parts' text to MAX_SCAN_CHARS and MAX_SCAN_LINES in all (in place):
-    flufl.bounce scans every line of every part, and a bounce says what it has to say
-    in its first page."""
+def _cap_text(parts: list[Message]) -> list[tuple[Message, str]]:
+    """Cut the parts' text to MAX_SCAN_CHARS and MAX_SCAN_LINES in all, in place, for
+    flufl.bounce, which scans every line of every part (a server's bounce says what it
+    has to say on its first page); returns what to put back."""
     chars, lines = MAX_SCAN_CHARS, MAX_SCAN_LINES
+    whole: list[tuple[Message, str]] = []
     for part in parts:
         payload = part.get_payload()
         if not isinstance(payload, str):
             continue
         kept = "".join(payload[:chars].splitlines(keepends=True)[:lines])
+        whole.append((part, payload))
         part.set_payload(kept)
         chars, lines = chars - len(kept), lines - kept.count("\n")
+    return whole
 
 
 def _text(part: Message, limit: int = 200_000) -> str:
@@ -224,10 +226,14 @@ def _dsn(message: Message, parts: list[Message]) -> Finding:
 
 def _nonstandard_bounce(message: Message, parts: list[Message]) -> Finding | None:
     """A bounce in a server's own format (Exim, qmail, older Exchange...), via flufl.bounce."""
+    whole = _cap_text(parts)
     try:
         temporary, permanent = all_failures(message)
     except Exception:  # flufl.bounce's detectors on hostile input
         return None
+    finally:  # the other readers see each part whole (they cut it as they need)
+        for part, payload in whole:
+            part.set_payload(payload)
     if not temporary and not permanent:
         return None
     ids, verp = _originals(message, parts)
