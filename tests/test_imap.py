@@ -20,7 +20,7 @@ import trustme
 from click.testing import Result
 
 from smtp_helpers import free_port
-from test_inbox import sample, sent, statuses  # noqa: F401 - the sent fixture
+from test_inbox import mime_bomb, sample, sent, statuses  # noqa: F401 - the sent fixture
 
 Digest = Callable[..., Result]
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -169,3 +169,27 @@ def test_a_wrong_password_or_untrusted_server_is_a_clear_error(
     monkeypatch.setenv("DIGEST_IMAP_PASSWORD", PASSWORD)
     untrusted = digest("inbox")
     assert untrusted.exit_code == 1 and "not trusted" in untrusted.output
+
+
+def test_mime_bombs_in_an_imap_account_are_moved_once(
+    project: Path,
+    digest: Digest,
+    dovecot: Dovecot,
+    ca: trustme.CA,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = dovecot.connect()
+    for shape in ("lines", "deep", "parts"):
+        status, _ = conn.append("INBOX", None, None, mime_bomb(shape, b"\r\n"))
+        assert status == "OK"
+    conn.logout()
+    imap_inbox(project, dovecot, ca)
+    monkeypatch.setenv("DIGEST_IMAP_PASSWORD", PASSWORD)
+    started = time.monotonic()
+    result = digest("inbox")
+    assert time.monotonic() - started < 15
+    assert result.exit_code == 0, result.output
+    assert "3 messages: 3 processed" in result.output
+    assert "too large" in result.output and "too deep" in result.output
+    assert (dovecot.count("INBOX"), dovecot.count("processed")) == (0, 3)
+    assert "0 messages: 0 processed" in digest("inbox").output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,8 +242,10 @@ def test_feed_over_http_with_conditional_get(feed_server: str, tmp_path: Path) -
 
 
 def test_feed_url_over_the_size_cap_is_refused(feed_server: str) -> None:
-    with pytest.raises(ContentError, match="larger than 20 MiB"):
+    with pytest.raises(ContentError, match="larger than 10 MB"):
         fetch(f"{feed_server}/big.xml")
+    with pytest.raises(ContentError, match="larger than 2 MB"):
+        fetch(f"{feed_server}/big.xml", max_bytes=2 * 1024 * 1024)
 
 
 def test_feed_url_through_the_cli(feed_server: str, project: Path) -> None:
@@ -291,6 +294,25 @@ def test_kindle_encodings_and_line_endings(tmp_path: Path, encoding: str, newlin
     assert len(report.written) == 3
     for _meta, body in excerpts(content).values():
         assert "\r" not in body and "\ufeff" not in body
+
+
+@pytest.mark.parametrize("where", ["text", "book", "meta"])
+def test_a_broken_byte_skips_only_its_clipping(project: Path, tmp_path: Path, where: str) -> None:
+    """One invalid UTF-8 byte refused the whole file; now only its clipping is left out."""
+    data = (SOURCES / "My Clippings.txt").read_bytes()
+    target = {
+        "text": b"Why spend your life",
+        "book": b"The Pragmatic Programmer (Hunt, Andrew; Thomas, David)\n- Your Highlight",
+        "meta": b"location 180-183 | Added on Monday",
+    }[where]
+    assert data.count(target) == 1
+    broken = tmp_path / "My Clippings.txt"
+    broken.write_bytes(data.replace(target, target[:8] + b"\xff" + target[8:]))
+    result = run(project, str(broken))
+    assert result.exit_code == 0, result.output
+    assert "entry 1 (line 1): not valid UTF-8 (a broken byte in it)" in result.output
+    assert "(kindle): 2 added" in result.output
+    assert "\ufffd" not in "".join(p.read_text() for p in (project / "content").glob("*.md"))
 
 
 # --- CSV exports -------------------------------------------------------------------------
@@ -427,12 +449,23 @@ def test_dedupe_key_ignores_case_space_quotes_ellipsis(
 # --- size limits and speed ---------------------------------------------------------------
 
 
-def test_source_over_200_mb_is_refused_unread(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("setting", "size_mb", "limit"), [("", 100, "10"), ("1.5", 2, "1.5")])
+def test_source_over_the_size_cap_is_refused_unread(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    size_mb: int,
+    limit: str,
 ) -> None:
+    """A 100 MB feed file took 78 s and 605 MB; now the default cap (imports.max_mb, 10)
+    refuses it unread, at once, and the setting moves the cap."""
+    if setting:
+        config = project / "digest.yaml"
+        config.write_text(config.read_text() + f"imports:\n  max_mb: {setting}\n")
     huge = tmp_path / "huge.xml"
     with huge.open("wb") as handle:
-        handle.truncate(201 * 1024 * 1024)  # sparse: no disk used
+        handle.truncate(size_mb * 1024 * 1024)  # sparse: no disk used
     opened: list[Path] = []
     real_open = Path.open
 
@@ -441,10 +474,33 @@ def test_source_over_200_mb_is_refused_unread(
         return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(Path, "open", spy)
+    started = time.monotonic()
     result = run(project, str(huge))
+    assert time.monotonic() - started < 5
     assert result.exit_code == 1
-    assert "over the 200 MB limit" in result.output
+    assert f"is {size_mb} MB, over the {limit} MB limit for an import" in result.output
+    assert "imports.max_mb" in result.output
     assert huge not in opened
+
+
+def test_duplicates_are_summed_up_in_one_line(project: Path, tmp_path: Path) -> None:
+    """A feed that repeats one entry 3,000 times says so once, not 2,999 times."""
+    item = (
+        "<item><title>Same</title><link>https://example.org/same</link>"
+        "<description>The same words, again and again.</description></item>"
+    )
+    feed = tmp_path / "repeats.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Loop</title>'
+        f"<link>https://example.org/</link>{item * 3000}</channel></rss>",
+        encoding="utf-8",
+    )
+    result = run(project, str(feed))
+    assert result.exit_code == 0, result.output
+    assert "2,999 duplicates skipped" in result.output
+    assert len(result.output.splitlines()) < 5, result.output[:500]
+    again = run(project, str(feed))
+    assert "3,000 duplicates skipped" in again.output
 
 
 def test_ten_thousand_entries_import_whole(tmp_path: Path) -> None:

@@ -4,7 +4,11 @@ mbox, acted on only with evidence that points at a delivery we made."""
 from __future__ import annotations
 
 import mailbox
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +69,30 @@ def test_verp_and_authentication_are_read() -> None:
     assert not forged.authenticated
     lookalike = sample("unsubscribe-authenticated.eml", recipient="x@evilexample.org")
     assert not classify(lookalike, ours).authenticated  # example.org is not evilexample.org
+
+
+def with_header_above(raw: bytes, header: str) -> bytes:
+    return header.encode() + b"\n" + raw
+
+
+@pytest.mark.parametrize(
+    ("above", "believed"),
+    [
+        # Two headers of ours on top (one per check, as milters write them): both count.
+        ("Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reader@example.org", True),
+        # Another server wrote the top one: the 'pass' with our id below it is forged.
+        ("Authentication-Results: mx.elsewhere.example; dkim=pass header.d=example.org", False),
+        ("Authentication-Results: mx.elsewhere.example; none", False),
+        ("Authentication-Results: ;;; not parseable", False),
+        ("Received: from relay.example.net by mx.example.org", True),  # not a result header
+    ],
+)
+def test_only_our_servers_topmost_results_are_believed(above: str, believed: bool) -> None:
+    # The sample carries 'mx.example.org; dkim=pass; spf=pass' for the From domain.
+    signed = sample("unsubscribe-authenticated.eml", recipient="reader@example.org")
+    assert classify(signed, "mx.example.org").authenticated
+    finding = classify(with_header_above(signed, above), "mx.example.org")
+    assert finding.authenticated is believed
 
 
 def test_hostile_messages_are_other_and_never_raise() -> None:
@@ -287,3 +315,87 @@ def test_a_verp_token_is_proof_enough_and_a_message_id_must_name_the_address(
     assert "skipped: the report is about another address" in result.output
     assert statuses(project)["bob@example.org"] == "active"
     assert statuses(project)["cy@example.org"] == "active"
+
+
+def mime_bomb(shape: str, newline: bytes = b"\n") -> bytes:
+    """The three shapes that made every run pay again: 3,000,000 short lines, parts nested
+    900 levels deep, 900,000 sibling parts (each under the 10 MiB size cap); and 60,000
+    sibling parts, few enough lines to reach the parser's own part count."""
+    if shape == "lines":
+        head = b"From: mailer-daemon@mx.example.net\nSubject: failure notice\n\n"
+        return (head + b"x\n" * 3_000_000).replace(b"\n", newline)
+    if shape == "deep":
+        head, tail = [], []
+        for level in range(900):
+            head.append(f"Content-Type: multipart/mixed; boundary=b{level}\n\n".encode())
+            head.append(b"preamble line\n" * 40 + f"--b{level}\n".encode())
+            tail.append(f"\n--b{level}--\n".encode())
+        body = b"".join(head) + b"Content-Type: text/plain\n\nx" + b"".join(reversed(tail))
+        return body.replace(b"\n", newline)
+    count = 900_000 if shape == "wide" else 60_000
+    wide = b"Content-Type: multipart/mixed; boundary=b\n\n" + b"--b\n\nx\n" * count
+    return (wide + b"--b--\n").replace(b"\n", newline)
+
+
+BOMBS = ("lines", "deep", "wide", "parts")
+_MEASURE = """
+import resource, sys, time
+from newsletter_digest.inbox.classify import classify
+raw = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+finding = classify(raw)
+seconds = time.monotonic() - started
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(seconds, grown // 1024, finding.unread, finding.reason)
+"""
+
+
+@pytest.mark.parametrize("shape", BOMBS)
+def test_a_mime_bomb_is_read_in_bounded_time_and_memory(shape: str, tmp_path: Path) -> None:
+    bomb = tmp_path / f"{shape}.eml"
+    bomb.write_bytes(mime_bomb(shape))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(bomb)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout.split(maxsplit=3)
+    seconds, grown_mib, unread, reason = float(measured[0]), int(measured[1]), *measured[2:]
+    assert seconds < 3, f"{shape}: {seconds:.1f} s"
+    assert grown_mib < 40, f"{shape}: peak memory grew {grown_mib} MiB"
+    assert unread == "True"
+    assert reason.startswith(("too large", "too deep", "too many parts")), reason
+
+
+def test_mime_bombs_are_moved_once_with_a_note(project: Path, digest: Digest) -> None:
+    box = maildir(project, *(mime_bomb(shape) for shape in BOMBS))
+    started = time.monotonic()
+    result = digest("inbox", str(box))
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 0, result.output
+    assert result.output.count("moved unread: too large: more than 200,000 lines") == 2
+    assert "moved unread: too deep" in result.output
+    assert "moved unread: too many parts" in result.output
+    assert "4 messages: 4 processed" in result.output
+    assert len(list((box / ".processed" / "cur").iterdir())) == 4
+    assert not list((box / "new").iterdir())
+    again = digest("inbox", str(box))
+    assert "0 messages: 0 processed" in again.output
+    assert set(statuses(project).values()) <= {"active"}
+
+
+def test_mime_bombs_in_an_mbox_are_recorded_once(project: Path, digest: Digest) -> None:
+    # An mbox is never rewritten: what it holds is recorded as processed and skipped after.
+    mbox_path = project / "returns.mbox"
+    box = mailbox.mbox(mbox_path)
+    for shape in ("deep", "parts"):
+        box.add(mime_bomb(shape))
+    box.close()
+    first = digest("inbox", str(mbox_path))
+    assert "2 messages: 2 processed" in first.output, first.output
+    again = digest("inbox", str(mbox_path))
+    assert "0 messages: 0 processed" in again.output

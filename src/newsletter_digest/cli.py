@@ -439,13 +439,22 @@ def import_(
     """
     from newsletter_digest.content.importers import import_source, is_url
 
+    limits = _import_limits(ctx, target)
     content_dir = target if target is not None else _config(ctx).settings.content
     failed: list[DigestError] = []
     added = _now().date()
     for source in sources:
         where: str | Path = source if is_url(source) else Path(source)
         try:
-            report = import_source(where, content_dir, format=fmt, added=added, max_len=max_length)
+            report = import_source(
+                where,
+                content_dir,
+                format=fmt,
+                added=added,
+                max_len=max_length,
+                max_bytes=limits.max_bytes,
+                deadline=limits.fetch_deadline,
+            )
         except DigestError as e:
             if len(sources) == 1:
                 raise
@@ -463,8 +472,10 @@ def import_(
             click.echo(f"updated {_rel(path)} (the highlight was edited since)")
         for note in report.notes:
             _warn(f"{source}: {note}")
-        for duplicate in report.duplicates:
-            click.echo(f"duplicate {duplicate}")
+        if report.duplicates:  # one line: a feed can repeat an entry 100,000 times
+            n = len(report.duplicates)
+            where = "already in the content folder, or earlier in the source"
+            click.echo(f"{n:,} duplicate{'s' if n != 1 else ''} skipped ({where})")
         for skip in report.skipped:
             click.echo(f"skipped {skip}")
         click.echo(
@@ -474,6 +485,16 @@ def import_(
         )
     if failed:
         sys.exit(1)
+
+
+def _import_limits(ctx: click.Context, target: Path | None) -> Any:
+    """The ``imports`` limits of the config; the defaults for ``--to`` with no config."""
+    from newsletter_digest.config.loading import find_config
+    from newsletter_digest.config.schema import ImportSettings
+
+    if target is not None and not find_config(ctx.obj.get("config_path")).exists():
+        return ImportSettings()
+    return _config(ctx).settings.imports
 
 
 def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:

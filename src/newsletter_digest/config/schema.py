@@ -284,6 +284,32 @@ class SourceSettings(BaseModel):
         return value
 
 
+class ImportSettings(BaseModel):
+    """``imports``: what one source may cost, for `digest import` and the ``sources`` that
+    build and run refresh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_mb: float = Field(
+        default=10,
+        gt=0,
+        le=1024,
+        description="The largest source read, in MB (MiB): a file is refused unread, a "
+        "download is stopped past it.",
+    )
+    fetch_deadline: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Seconds one feed download may take in all (connecting, redirects and "
+        "the body); a source that misses it is reported and the issue goes out without it.",
+    )
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
 class SectionFrom(BaseModel):
     """A section's ``from``: which excerpts it draws on (all, without one)."""
 
@@ -361,6 +387,10 @@ class Settings(BaseModel):
         default=(),
         description="Feeds and exports that fill the content folder, refreshed by 'digest "
         "build' and 'digest run' before each issue (list; see 'digest sources').",
+    )
+    imports: ImportSettings = Field(
+        default_factory=ImportSettings,
+        description="Limits on what one source may cost: size and download time (section).",
     )
     sections: tuple[SectionSettings, ...] = Field(
         default=(),

@@ -134,6 +134,8 @@ def _refresh_one(
                 etag=etag,
                 last_modified=modified,
                 imported_from=key,
+                max_bytes=config.settings.imports.max_bytes,
+                deadline=config.settings.imports.fetch_deadline,
             )
         except Exception as e:
             error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"

@@ -16,13 +16,19 @@ import codecs
 import email
 import re
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from typing import NamedTuple
 
 from flufl.bounce import all_failures
 
 MAX_BYTES = 10 * 1024 * 1024  # a returned message past this is not read at all
-MAX_PARTS = 200  # a multipart bomb is cut off here
+MAX_PARTS = 200  # a multipart bomb is cut off here, while it is parsed
+MAX_DEPTH = 20  # MIME parts nested deeper than this: the parse stops there
+MAX_LINES = 200_000  # a 10 MiB message of 76-character lines has 140,000
+MAX_SCAN_CHARS = 64 * 1024  # the text of all parts together that flufl.bounce scans...
+MAX_SCAN_LINES = 1_000  # ...and its lines (its detectors take about 0.3 ms a line)
+_FEED_BYTES = 64 * 1024  # the parser is fed this much at a time
 _VERP = re.compile(r"\+([0-9a-f]{16})@", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^message-id:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
 _TOKEN = re.compile(r"/unsubscribe/([A-Za-z0-9_\-.]{8,200})")
@@ -43,6 +49,31 @@ class Finding(NamedTuple):
     authenticated: bool = False  # the receiving server says DKIM or SPF passed for From
     status: str = ""  # the enhanced status code, or the feedback type
     reason: str = ""  # why, in words, for the log and the reader's row
+    unread: bool = False  # past a bound (size, depth, parts): not read, and never again
+
+
+class _BoundError(Exception):
+    """The message passed one of the bounds while being parsed."""
+
+
+class _Part(Message):
+    """A MIME part that counts, as the parser attaches it, the parts and the depth so far:
+    a bomb is stopped at the part past the bound, not after the whole tree was built."""
+
+    def __init__(self, count: list[int], policy: policy.Policy = policy.compat32) -> None:
+        super().__init__(policy)
+        self.count = count  # shared by every part of one message: [parts so far]
+        self.depth = 0
+
+    def attach(self, payload: Message) -> None:  # type: ignore[override]
+        if isinstance(payload, _Part):
+            payload.depth = self.depth + 1
+            self.count[0] += 1
+            if self.count[0] > MAX_PARTS:
+                raise _BoundError(f"too many parts: more than {MAX_PARTS} MIME parts, not read")
+            if payload.depth > MAX_DEPTH:
+                raise _BoundError(f"too deep: MIME parts nested over {MAX_DEPTH} levels, not read")
+        super().attach(payload)
 
 
 def classify(raw: bytes, authserv_id: str | None = None) -> Finding:
@@ -59,14 +90,18 @@ def classify(raw: bytes, authserv_id: str | None = None) -> Finding:
 
 def _classify(raw: bytes, authserv_id: str | None) -> Finding:
     if len(raw) > MAX_BYTES:
-        return Finding("other", reason=f"larger than {MAX_BYTES // 2**20} MiB: not read")
+        why = f"too large: larger than {MAX_BYTES // 2**20} MiB, not read"
+        return Finding("other", reason=why, unread=True)
+    if raw.count(b"\n") > MAX_LINES:  # the parser keeps every line of a part in a list
+        why = f"too large: more than {MAX_LINES:,} lines, not read"
+        return Finding("other", reason=why, unread=True)
     try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
-        parts = _parts(message)
+        message = _parse(raw)
+    except _BoundError as bound:
+        return Finding("other", reason=str(bound), unread=True)
     except Exception as e:  # the email parser on hostile input: report, never crash
         return Finding("other", reason=f"cannot be parsed: {type(e).__name__}")
-    if parts is None:
-        return Finding("other", reason=f"more than {MAX_PARTS} MIME parts: not read")
+    parts = list(message.walk())
     report = message.get_param("report-type", header="content-type") or ""
     if message.get_content_type() == "multipart/report" and str(report).lower() == (
         "feedback-report"
@@ -82,13 +117,36 @@ def _classify(raw: bytes, authserv_id: str | None) -> Finding:
     return _request(message, parts, authserv_id)
 
 
-def _parts(message: Message) -> list[Message] | None:
-    found: list[Message] = []
-    for part in message.walk():
-        found.append(part)
-        if len(found) > MAX_PARTS:
-            return None
-    return found
+def _parse(raw: bytes) -> Message:
+    """The message, parsed by the email package's feed parser fed a piece at a time;
+    raises _BoundError as soon as a part passes MAX_PARTS or MAX_DEPTH."""
+    count = [1]
+
+    def factory(policy: policy.Policy = policy.compat32) -> Message:
+        return _Part(count, policy)
+
+    parser = BytesFeedParser(_factory=factory, policy=policy.compat32)
+    count[0] = 1  # the parser made one message to try the factory
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(raw[start : start + _FEED_BYTES])
+    return parser.close()
+
+
+def _cap_text(parts: list[Message]) -> list[tuple[Message, str]]:
+    """Cut the parts' text to MAX_SCAN_CHARS and MAX_SCAN_LINES in all, in place, for
+    flufl.bounce, which scans every line of every part (a server's bounce says what it
+    has to say on its first page); returns what to put back."""
+    chars, lines = MAX_SCAN_CHARS, MAX_SCAN_LINES
+    whole: list[tuple[Message, str]] = []
+    for part in parts:
+        payload = part.get_payload()
+        if not isinstance(payload, str):
+            continue
+        kept = "".join(payload[:chars].splitlines(keepends=True)[:lines])
+        whole.append((part, payload))
+        part.set_payload(kept)
+        chars, lines = chars - len(kept), lines - kept.count("\n")
+    return whole
 
 
 def _text(part: Message, limit: int = 200_000) -> str:
@@ -168,10 +226,14 @@ def _dsn(message: Message, parts: list[Message]) -> Finding:
 
 def _nonstandard_bounce(message: Message, parts: list[Message]) -> Finding | None:
     """A bounce in a server's own format (Exim, qmail, older Exchange...), via flufl.bounce."""
+    whole = _cap_text(parts)
     try:
         temporary, permanent = all_failures(message)
     except Exception:  # flufl.bounce's detectors on hostile input
         return None
+    finally:  # the other readers see each part whole (they cut it as they need)
+        for part, payload in whole:
+            part.set_payload(payload)
     if not temporary and not permanent:
         return None
     ids, verp = _originals(message, parts)
@@ -232,20 +294,24 @@ def _request(message: Message, parts: list[Message], authserv_id: str | None) ->
 
 def _authenticated(message: Message, sender: str, authserv_id: str | None) -> bool:
     """Whether the user's own receiving server (``authserv_id``) says, in an
-    Authentication-Results header it wrote, that DKIM or SPF passed for the From domain."""
+    Authentication-Results header it wrote, that DKIM or SPF passed for the From domain.
+
+    Only the topmost run of headers with our id counts (RFC 8601 section 5): a server adds
+    its header above those already there, so one with our id below another id's was in
+    the message before our server saw it, written by the sender or a server on the way."""
     from authres import AuthenticationResultsHeader
     from authres.core import AuthResError
 
     if not authserv_id or "@" not in sender:
         return False
     domain = sender.rpartition("@")[2]
-    for header in message.get_all("authentication-results") or []:
+    for header in message.get_all("authentication-results") or []:  # top to bottom
         try:
             parsed = AuthenticationResultsHeader.parse_value(str(header))
         except (AuthResError, ValueError, IndexError):
-            continue
+            return False  # not our server's (it writes them well-formed): the run ends
         if str(parsed.authserv_id).lower() != authserv_id.lower():
-            continue  # written by someone else: the sender, or a server on the way
+            return False  # another id: everything below it came from outside
         for result in parsed.results:
             if str(result.result).lower() != "pass":
                 continue

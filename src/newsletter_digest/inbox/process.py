@@ -4,8 +4,10 @@ A reader's status changes only on evidence that points at a delivery we made: th
 token of the address a bounce came to, or the Message-ID of the original message in the
 report. A report about a message we never sent, an unsubscribe request with neither a
 valid link nor passing DKIM/SPF, anything unreadable: skipped with the reason, nobody's
-status changed. A message is recorded as processed in the same transaction as its
-effect, and only then moved; a crash in between leaves it processed, never half.
+status changed. A message past a bound (too large, too many lines, parts or levels) is
+not read: it is recorded and moved at once, so no later run pays for it again. A message
+is recorded as processed in the same transaction as its effect, and only then moved; a
+crash in between leaves it processed, never half.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import NamedTuple
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import ImapSettings
 from newsletter_digest.inbox import mailboxes
-from newsletter_digest.inbox.classify import Finding, classify
+from newsletter_digest.inbox.classify import MAX_BYTES, Finding, classify
 from newsletter_digest.inbox.imap import ImapMailbox
 from newsletter_digest.inbox.mailboxes import FileMailbox
 from newsletter_digest.readers import book
@@ -91,10 +93,11 @@ def _decide(
     state: State, tokens: Tokens | None, item: mailboxes.Item, authserv_id: str | None
 ) -> Decision:
     if item.raw is None:
-        return Action(
-            item.key, "other", "skipped: larger than the size cap, not read", "", True
-        ), None
+        done = f"moved unread: too large: larger than {MAX_BYTES // 2**20} MiB"
+        return Action(item.key, "other", done, "", True), None
     finding = classify(item.raw, authserv_id)
+    if finding.unread:  # past a bound: recorded and moved, so no later run pays again
+        return Action(item.key, "other", f"moved unread: {finding.reason}", "", True), None
     if finding.kind == "other":
         return Action(item.key, "other", f"left alone: {finding.reason}"), None
     if finding.kind == "unsubscribe":

@@ -23,7 +23,7 @@ from newsletter_digest.errors import ContentError
 from newsletter_digest.files import atomic_write, fsync_dir
 
 # A source file larger than this is refused before a byte of it is read.
-MAX_SOURCE_BYTES = 200 * 1024 * 1024
+MAX_SOURCE_BYTES = 10 * 1024 * 1024  # the default of imports.max_mb
 
 # Front matter keys in the order they are written; empty values are left out.
 _KEY_ORDER = (
@@ -130,29 +130,30 @@ class ImportReport:
     last_modified: str | None = None
 
 
-def read_source(path: Path) -> bytes:
-    """Read a source file; refuse one over MAX_SOURCE_BYTES before reading it."""
+def read_source(path: Path, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
+    """Read a source file; refuse one over ``max_bytes`` before reading it."""
     try:
         size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise ContentError(
-                f"{path} is {size / 1024 / 1024:.0f} MB, over the "
-                f"{MAX_SOURCE_BYTES // 1024 // 1024} MB limit for an import; it was not read",
-                hint="split the export into smaller files, or export a shorter time range",
-            )
+        if size > max_bytes:
+            raise _too_large(f"{path} is {size / 1024 / 1024:.0f} MB, over", max_bytes)
         with path.open("rb") as handle:
-            data = handle.read(MAX_SOURCE_BYTES + 1)
+            data = handle.read(max_bytes + 1)
     except OSError as e:
         raise ContentError(
             f"cannot read {path}: {e.strerror or e}",
             hint="check the path and that the file is readable",
         ) from e
-    if len(data) > MAX_SOURCE_BYTES:  # grew while being read
-        raise ContentError(
-            f"{path} is over the {MAX_SOURCE_BYTES // 1024 // 1024} MB limit for an import",
-            hint="split the export into smaller files",
-        )
+    if len(data) > max_bytes:  # grew while being read
+        raise _too_large(f"{path} is over", max_bytes)
     return data
+
+
+def _too_large(what: str, max_bytes: int) -> ContentError:
+    return ContentError(
+        f"{what} the {max_bytes / 1024 / 1024:g} MB limit for an import; it was not read",
+        hint="split the export into smaller files, or export a shorter time range "
+        "(imports.max_mb in digest.yaml sets the limit)",
+    )
 
 
 def decode_text(data: bytes, name: str) -> str:

@@ -9,15 +9,18 @@ an excerpt imported earlier from a version it supersedes is brought up to date i
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
 
-from newsletter_digest.content.importers.base import Item, Parsed, Skip, dedupe_key
-from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
+from newsletter_digest.content.importers.base import Item, Parsed, Skip, decode_text, dedupe_key
+from newsletter_digest.content.teasers import clean_text, first_sentence_title, plain_to_markdown
+from newsletter_digest.errors import ContentError
 
 SEPARATOR = "=========="
+_REPLACED = "\ufffd"  # what an invalid UTF-8 byte decodes to
 
 _KIND = re.compile(r"^-\s*(?:Your\s+)?(Highlight|Note|Bookmark|Clip)\b", re.I)
 _LOCATION = re.compile(r"\bloc(?:ation|\.)?\s+(\d+)(?:\s*-\s*(\d+))?", re.I)
@@ -212,3 +215,28 @@ def _similar(a: str, b: str) -> bool:
     matcher = SequenceMatcher(None, shorter, longer, autojunk=False)
     common = sum(block.size for block in matcher.get_matching_blocks())
     return common >= 0.8 * len(shorter)
+
+
+def read_clippings(data: bytes, label: str) -> Parsed:
+    """A clippings file's highlights from its bytes. An invalid UTF-8 byte (a device or a
+    copy gone wrong) does not refuse the whole file: the text is decoded with replacement,
+    and only a clipping holding a replaced byte is skipped, named in the report."""
+    try:
+        return parse_clippings(decode_text(data, label))
+    except ContentError:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise  # UTF-16 that does not decode: not a byte gone wrong here and there
+    text = clean_text(data.decode("utf-8-sig", "replace"))
+    blocks = text.split(f"\n{SEPARATOR}")
+    broken: list[Skip] = []
+    line = 1
+    for number, block in enumerate(blocks, start=1):
+        if _REPLACED in block:  # blanked, its lines kept: the others keep their numbers
+            first = line + len(block) - len(block.lstrip("\n"))  # after blank lines
+            where = f"entry {number} (line {first})"
+            broken.append(Skip("not valid UTF-8 (a broken byte in it)", where))
+            blocks[number - 1] = "\n" * block.count("\n")
+        line += block.count("\n") + 1
+    parsed = parse_clippings(f"\n{SEPARATOR}".join(blocks))
+    parsed.skipped[:0] = broken
+    return parsed

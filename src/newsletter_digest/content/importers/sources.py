@@ -10,6 +10,7 @@ from typing import Any
 from newsletter_digest.config import yamlload
 from newsletter_digest.content.importers import csv_exports, feeds, kindle
 from newsletter_digest.content.importers.base import (
+    MAX_SOURCE_BYTES,
     ImportReport,
     Item,
     Parsed,
@@ -18,7 +19,7 @@ from newsletter_digest.content.importers.base import (
     read_source,
     write_items,
 )
-from newsletter_digest.content.importers.fetching import fetch
+from newsletter_digest.content.importers.fetching import DEADLINE_SECONDS, fetch
 from newsletter_digest.content.loading import check_field
 from newsletter_digest.content.teasers import (
     finish_teaser,
@@ -78,8 +79,9 @@ def detect_format(name: str, data: bytes) -> str:
         return "feed"
     try:
         text = _head_text(data, name)
-    except ContentError:
-        return "teasers"  # reading it properly reports the encoding problem
+    except ContentError:  # a Kindle file with a broken byte is still one (read with care)
+        text = data[:65536].decode("utf-8", "replace")
+        return "kindle" if kindle.looks_like_clippings(text) else "teasers"
     if kindle.looks_like_clippings(text):
         return "kindle"
     return "teasers"
@@ -139,7 +141,7 @@ def _parser(fmt: str, label: str, max_len: int) -> Callable[[bytes], Parsed]:
 
     parsers: dict[str, Callable[[bytes], Parsed]] = {
         "feed": lambda data: feeds.parse_feed(data, label, max_len),
-        "kindle": lambda data: kindle.parse_clippings(text(data)),
+        "kindle": lambda data: kindle.read_clippings(data, label),
         "readwise": lambda data: csv_exports.parse_readwise(text(data), label),
         "instapaper": lambda data: csv_exports.parse_instapaper(text(data), label),
         "markdown": lambda data: _markdown(text(data), label),
@@ -158,6 +160,8 @@ def import_source(
     etag: str | None = None,
     last_modified: str | None = None,
     imported_from: str | None = None,
+    max_bytes: int = MAX_SOURCE_BYTES,
+    deadline: float = DEADLINE_SECONDS,
 ) -> ImportReport:
     """Import one source (file path or http(s) URL) into content_dir; return what happened.
 
@@ -165,7 +169,8 @@ def import_source(
     ``last_modified`` make the fetch conditional; the report carries the new ones, and
     ``not_modified`` with nothing imported when the server answered 304. ``imported_from``
     names the source in each excerpt's front matter (a configured source's key; else the
-    format and, for a feed, its address or file name). Raises ContentError
+    format and, for a feed, its address or file name). A file over ``max_bytes`` is not
+    read, a download is stopped past it or ``deadline`` seconds. Raises ContentError
     when nothing at all could be read from the source.
     """
     if format is not None and format not in FORMATS:
@@ -175,7 +180,7 @@ def import_source(
     name = str(source)
     fetched: Any = None
     if isinstance(source, str) and is_url(source):
-        fetched = fetch(source, etag, last_modified)
+        fetched = fetch(source, etag, last_modified, max_bytes=max_bytes, deadline=deadline)
         fmt = format or "feed"
         if fetched.not_modified:
             return ImportReport(
@@ -189,7 +194,7 @@ def import_source(
         imported_from = imported_from or (f"feed:{name}" if fmt == "feed" else fmt)
     else:
         path = Path(source)
-        data = read_source(path)
+        data = read_source(path, max_bytes)
         fmt = format or detect_format(name, data)
         imported_from = imported_from or (f"feed:{path.name}" if fmt == "feed" else fmt)
     parsed = _parser(fmt, name, max_len)(data)
