@@ -29,8 +29,13 @@ Digest = Callable[..., Result]
 BUNDLED = Path(__file__).resolve().parents[1] / "content"
 
 # Teasers as the user's own file has them: each cut off by its source with "...".
-TEASERS = """\
-I had this idea to run AI locally on my own laptop. Just to see if I could. Ended up going with Ollama.
+LONG = (
+    "How I reduced API latency by 88%, achieved 99.8% uptime, and scaled a platform from 2,000 "
+    "to 15,000 concurrent users without downtime."
+)
+TEASERS = f"""\
+I had this idea to run AI locally on my own laptop. Just to see if I could. Ended up going
+with Ollama.
 At first it was brutal, all CPU, no GPU, super slow. Not fast,...
 
 Most teams do.
@@ -39,7 +44,7 @@ Security audits are expensive and slow
 Right?
 Here's the uncomfortab...
 
-How I reduced API latency by 88%, achieved 99.8% uptime, and scaled a platform from 2,000 to 15,000 concurrent users without downtime. There is a moment every backend engineer dre...
+{LONG} There is a moment every backend engineer dre...
 
 Stop guessing!
 Measure first, then tune the query plan...
@@ -132,9 +137,7 @@ def test_a_single_sentence_teaser_renders_no_empty_body(project: Path, digest: D
     assert re.match(r"Only this one sentence\n=+\n\n----", text[heading:])
 
 
-def test_the_bundled_example_prints_each_first_sentence_once(
-    project: Path, digest: Digest
-) -> None:
+def test_the_bundled_example_prints_each_first_sentence_once(project: Path, digest: Digest) -> None:
     shutil.rmtree(project / "content")
     shutil.copytree(BUNDLED, project / "content")
     html, text = build_all(project, digest)
@@ -185,16 +188,17 @@ def test_body_under_title(title: str, body: str, shown: str | None) -> None:
 
 
 def test_a_long_sentence_cut_for_the_heading_goes_on_in_the_body() -> None:
-    body = "How I reduced API latency by 88%, achieved 99.8% uptime, and scaled a platform from 2,000 to 15,000 users. More."
+    body = f"{LONG} More."
     title = first_sentence_title(body)
     assert title.endswith("platform…")
-    assert body_under_title(title, body) == "…from 2,000 to 15,000 users. More."
+    assert (
+        body_under_title(title, body)
+        == "…from 2,000 to 15,000 concurrent users without downtime. More."
+    )
 
 
 LINES = st.lists(
-    st.text(
-        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=60
-    ),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=60),
     min_size=1,
     max_size=4,
 )

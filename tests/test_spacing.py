@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from click.testing import Result
@@ -52,7 +53,9 @@ def closest_repeat(history: Sequence[Sequence[Pick]]) -> int:
     return closest
 
 
-def assert_spaced(history: Sequence[Sequence[Pick]], pools: Sequence[Sequence[Excerpt]], count: int) -> None:
+def assert_spaced(
+    history: Sequence[Sequence[Pick]], pools: Sequence[Sequence[Excerpt]], count: int
+) -> None:
     """Each issue's excerpts kept the gap their issue's pool promised."""
     for number, (issue, pool) in enumerate(zip(history, pools, strict=True)):
         weight = {e.id: e.weight for e in pool}
@@ -78,7 +81,7 @@ def assert_whole_cycles(history: Sequence[Sequence[Pick]], stayed: Sequence[Exce
             cycles[pick.excerpt_id].append(pick.cycle)
     for excerpt in stayed:
         labels = cycles[excerpt.id]
-        assert all(b - a in (0, 1) for a, b in zip(labels, labels[1:], strict=False)), labels
+        assert all(b - a in (0, 1) for a, b in pairwise(labels)), labels
         counts = Counter(labels)
         assert all(counts[c] == excerpt.weight for c in counts if c != labels[-1]), labels
         assert all(n <= excerpt.weight for n in counts.values()), labels
@@ -90,7 +93,7 @@ def assert_whole_cycles(history: Sequence[Sequence[Pick]], stayed: Sequence[Exce
 def test_with_seven_excerpts_and_three_per_issue_none_is_in_two_issues_in_a_row() -> None:
     history = run(plain(7), 3, 30)
     assert closest_repeat(history) >= 2
-    for earlier, later in zip(history, history[1:], strict=False):
+    for earlier, later in pairwise(history):
         assert not set(ids(earlier)) & set(ids(later))
 
 
@@ -172,7 +175,9 @@ def test_the_gap_and_whole_cycles_hold_as_the_pool_changes(
     for number, change in enumerate(changes):
         before = {e.id: e for e in files}
         files = changed(files, change, number * 10)
-        touched |= {i for i, e in before.items() if e != next((f for f in files if f.id == i), None)}
+        touched |= {
+            i for i, e in before.items() if e != next((f for f in files if f.id == i), None)
+        }
         pool = [e for e in files if e.active]
         selection = select(files, history, count, seed)
         assert len(set(ids(selection.picks))) == len(selection.picks) == min(count, len(pool))
@@ -202,9 +207,7 @@ def test_the_gap_and_whole_cycles_hold_as_the_pool_changes(
 def test_each_section_keeps_the_gap_of_its_own_pool(
     tag_sets: list[set[str]], sizes: tuple[int, int], issues: int
 ) -> None:
-    excerpts = [
-        ex(f"e{n}", tags=tuple(sorted(tags))) for n, tags in enumerate(tag_sets)
-    ]
+    excerpts = [ex(f"e{n}", tags=tuple(sorted(tags))) for n, tags in enumerate(tag_sets)]
     specs = [SectionSpec("A", tags=("a",), size=sizes[0]), SectionSpec("Rest", size=sizes[1])]
     pool_a = [e for e in excerpts if "a" in e.tags]
     pool_rest = [e for e in excerpts if "a" not in e.tags]
