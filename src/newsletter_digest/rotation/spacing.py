@@ -1,17 +1,18 @@
 """Spacing (pure): how many issues an excerpt stays away after it was shown.
 
 The rule readers expect: an excerpt does not come back in the issue right after the one that
-showed it, and in a large pool not for a good while. For a pool whose cycle holds ``W``
-showings (the sum of the weights; the number of excerpts when every weight is 1) and an
-issue that takes ``count`` of them, an excerpt of weight ``w`` stays away for at least
+showed it, and in a large pool not for a good while. With an issue taking ``count`` from a
+pool of ``P`` excerpts, an excerpt stays away for at least
 
-    ``max(2, floor(W / (2 * count * w)))`` issues
+    ``gap = max(2, floor(P / (2 * count)))`` issues
 
-(shown in issue ``n``, it is next in issue ``n + gap`` or later), which is guaranteed when
-``W >= 2 * count * w``. Half the excerpt's average interval: the other half is the room the
-rotation needs to keep every cycle whole when the pool changes or a cycle turns over. A
-pool below that still prefers excerpts that were not in the last issues, but a cycle is
-never held up for it.
+(shown in issue ``n``, it is next in issue ``n + gap`` or later), and that is guaranteed
+when ``P >= 2 * count``. A heavy excerpt is due more often: its ``P`` is the cycle's
+showings over its weight when that is fewer than the excerpts (with equal weights it is the
+number of excerpts again). Why half the pool: the excerpts shown in the last ``gap - 1``
+issues are then at most half of it, so at least ``count`` others are always free to fill an
+issue, and waiting never holds a cycle up. A smaller pool still prefers excerpts that were
+not in the last issues, but there the cycles come first.
 """
 
 from __future__ import annotations
