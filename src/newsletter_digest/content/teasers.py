@@ -80,6 +80,57 @@ def first_sentence_title(text: str, max_len: int = 80) -> str:
     return head.rstrip(_TRAILING_JUNK) + "…"
 
 
+def body_under_title(title: str, body: str) -> str:
+    """The body as printed under its heading: when the heading is the body's first sentence
+    (a title derived from the body, or one written the same), that sentence is not printed
+    again. A heading cut short ("…") leaves the body to go on from the cut ("…from 2,000").
+    A real title, or a body with nothing after the sentence, is returned as it is / empty.
+    """
+    if not title or title != first_sentence_title(body):
+        return body
+    text = body.lstrip()
+    newline = text.find("\n")
+    line, rest = (text, "") if newline < 0 else (text[:newline], text[newline + 1 :])
+    prefix = _MD_PREFIX.match(line)
+    start = prefix.end() if prefix else 0
+    end = _consume(line, start, title)
+    lead = ""
+    if end is None and title.endswith("…"):  # cut short: go on from the cut, with an ellipsis
+        end = _consume(line, start, title[:-1])
+        if end is not None:
+            while end < len(line) and line[end] in _TRAILING_JUNK:
+                end += 1
+            lead = "…"
+    elif end is not None and line[end : end + 1] in (".", ":"):
+        end += 1  # the full stop or colon the title leaves out
+    if end is None:  # not the sentence after all: print the body whole
+        return body
+    remainder = line[end:].strip()
+    if remainder in ("", "\\"):
+        return rest.lstrip("\n").rstrip()
+    first = (prefix.group() if prefix else "") + lead + remainder
+    return f"{first}\n{rest}".rstrip() if rest else first
+
+
+def _consume(line: str, start: int, text: str) -> int | None:
+    """Where ``text`` (unescaped, its spaces collapsed) ends in ``line`` read from ``start``;
+    None when the line does not read as ``text`` there."""
+    at = start
+    for char in text:
+        if char == " ":
+            if at >= len(line) or not line[at].isspace():
+                return None
+            while at < len(line) and line[at].isspace():
+                at += 1
+            continue
+        if _MD_UNESCAPE.match(line, at):  # "\." in the Markdown is "." in the title
+            at += 1
+        if at >= len(line) or line[at] != char:
+            return None
+        at += 1
+    return at
+
+
 # C0 controls but tab and newline, and DEL: invisible junk that breaks HTML and MJML.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

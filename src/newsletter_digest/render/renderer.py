@@ -24,6 +24,7 @@ import jinja2
 import mjml
 from markupsafe import Markup
 
+from newsletter_digest.content.teasers import body_under_title
 from newsletter_digest.errors import ConfigError, TemplateError, shorten
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue, folder_name
 from newsletter_digest.render import markdown
@@ -124,9 +125,14 @@ class SectionView(NamedTuple):
 
 
 def excerpt_view(excerpt: Excerpt, cache: RenderCache | None = None) -> ExcerptView:
-    """Prepare one excerpt for templates; a url that is not http(s)/mailto is left out."""
+    """Prepare one excerpt for templates; a url that is not http(s)/mailto is left out.
+
+    The body is what goes under the heading: a heading that is the body's first sentence
+    is not printed twice (see body_under_title), and may leave no body at all.
+    """
     url = excerpt.url if excerpt.url and markdown.is_safe_url(excerpt.url) else None
-    body = cache.markdown(excerpt.body) if cache is not None else markdown.render(excerpt.body)
+    shown = body_under_title(excerpt.title, excerpt.body)
+    body = cache.markdown(shown) if cache is not None else markdown.render(shown)
     return ExcerptView(
         id=excerpt.id,
         title=excerpt.title,

@@ -29,12 +29,17 @@ from typing import NamedTuple
 
 from newsletter_digest.errors import ContentError
 from newsletter_digest.models import Excerpt, Pick, Selection
+from newsletter_digest.rotation import spacing
 
-# Excerpts that sort alike but for their shuffle key: (cycle, done / weight, source, tags).
-_Kind = tuple[int, float, str | None, tuple[str, ...]]
-# A kind in the fill heap: (cycle, done / weight, source clash, shared tags, its first
-# excerpt's shuffle key and id, the kind's number).
-_Entry = tuple[int, float, int, int, bytes, str, int]
+# How an excerpt stands to its gap: free to come back, within a gap the pool is large enough
+# to keep (it waits, even for a later cycle), within one it cannot keep (only preferred).
+_FREE, _KEEP, _PREFER = 0, 2, 1
+# Excerpts that sort alike but for their shuffle key: (within a gap to keep, cycle, gap
+# standing, due, source, tags).
+_Kind = tuple[bool, int, int, float, str | None, tuple[str, ...]]
+# A kind in the fill heap: the kind's first four, then source clash, shared tags, its first
+# excerpt's shuffle key and id, the kind's number.
+_Entry = tuple[bool, int, int, float, int, int, bytes, str, int]
 
 
 class _State(NamedTuple):
@@ -53,11 +58,15 @@ def select(
     history: Sequence[Sequence[Pick]],
     per_issue: int,
     seed: str,
+    *,
+    seen: Sequence[Sequence[Pick]] | None = None,
 ) -> Selection:
     """The next issue's excerpts: ``per_issue`` distinct active ones, in rotation order.
 
-    ``history`` holds the picks of every past issue, oldest first. Raises
-    :class:`ContentError` when no excerpt is active.
+    ``history`` holds the picks of every past issue, oldest first, that count in this
+    rotation; ``seen`` (one entry per issue, in any section; ``history`` by default) says
+    when each excerpt was last shown, for the spacing. Raises :class:`ContentError` when no
+    excerpt is active.
     """
     if per_issue < 1:
         raise ValueError(f"per_issue must be at least 1, not {per_issue}")
@@ -69,7 +78,9 @@ def select(
         )
     weights = [max(1, excerpt.weight) for excerpt in pool]
     before = _state(pool, weights, history)
-    chosen = _fill(pool, weights, before.cursors, min(per_issue, len(pool)), seed)
+    slots = min(per_issue, len(pool))
+    waiting = _waiting(pool, weights, slots, history if seen is None else seen)
+    chosen = _fill(pool, weights, before.cursors, waiting, slots, seed)
     picks = tuple(Pick(pool[i].id, before.cursors[i][0]) for i in chosen)
     cycle, shown, size = _position(weights, _advance(before, weights, chosen))
     warnings: tuple[str, ...] = ()
@@ -136,15 +147,16 @@ def _state(
 ) -> _State:
     """Every pooled excerpt's cursor, from the picks of cycles the last issue could touch.
 
-    The last issue took its first pick from the lowest open cycle ``start``, so no active
-    excerpt owed an earlier cycle; older picks only matter through the cycle they closed.
-    An excerpt with no pick since ``start`` was new or inactive and joins ``current``, the
-    highest cycle of the last issue.
+    The last issue's lowest cycle is ``start``. An excerpt still owed by an earlier cycle
+    was waiting out its gap while the others went on, at most a cycle back, so its last
+    pick is recent and in ``start - 2`` or later. Any other excerpt with no pick since
+    ``start`` was new or inactive and joins ``current``, the highest cycle of the last issue.
     """
     last = next((issue for issue in reversed(history) if issue), None)
     start = min(pick.cycle for pick in last) if last else 0
     current = max(pick.cycle for pick in last) if last else 0
-    window = [pick for issue in history for pick in issue if pick.cycle >= start]
+    window = [pick for issue in history for pick in issue if pick.cycle >= start - 2]
+    recent = {pick.excerpt_id for issue in history[-_recent(len(pool)) :] for pick in issue}
     shown: dict[int, int] = Counter(pick.cycle for pick in window)
     latest: dict[str, tuple[int, int]] = {}
     for (excerpt_id, cycle), count in Counter(map(_id_and_cycle, window)).items():
@@ -155,13 +167,39 @@ def _state(
     cursors: list[tuple[int, int]] = []
     for excerpt, weight in zip(pool, weights, strict=True):
         seen = latest.get(excerpt.id)
-        if seen is None:
+        if seen is None or (seen[0] < start and excerpt.id not in recent):
             cursors.append(joining)
         elif seen[1] < weight:
             cursors.append(seen)
         else:
             cursors.append((seen[0] + 1, 0))
     return _State(current, cursors, dict(shown))
+
+
+def _recent(size: int) -> int:
+    """Issues back in which a pick still ties an excerpt to its cycle: more than the longest
+    an excerpt can wait out its gap (under half the pool) and then queue to come back."""
+    return 2 * size + 4
+
+
+def _waiting(
+    pool: Sequence[Excerpt],
+    weights: Sequence[int],
+    slots: int,
+    seen: Sequence[Sequence[Pick]],
+) -> list[int]:
+    """How each pooled excerpt stands to its gap: ``_FREE``, ``_KEEP`` or ``_PREFER``."""
+    gaps = spacing.gaps(weights, slots)
+    since = spacing.issues_since(seen, max(gaps) - 1)
+    standing: list[int] = []
+    for excerpt, weight, gap in zip(pool, weights, gaps, strict=True):
+        if since.get(excerpt.id, gap) >= gap:
+            standing.append(_FREE)
+        elif spacing.pool_for(weights, weight) >= 2 * slots:
+            standing.append(_KEEP)
+        else:
+            standing.append(_PREFER)
+    return standing
 
 
 def _id_and_cycle(pick: Pick) -> tuple[str, int]:
@@ -189,6 +227,7 @@ def _fill(
     pool: Sequence[Excerpt],
     weights: Sequence[int],
     cursors: Sequence[tuple[int, int]],
+    waiting: Sequence[int],
     slots: int,
     seed: str,
 ) -> list[int]:
@@ -202,8 +241,8 @@ def _fill(
     blake2b = hashlib.blake2b
     prefixes: dict[int, str] = {}
     kinds: dict[_Kind, list[tuple[bytes, str, int]]] = {}
-    for index, (excerpt, weight, (cycle, done)) in enumerate(
-        zip(pool, weights, cursors, strict=True)
+    for index, (excerpt, weight, (cycle, done), wait) in enumerate(
+        zip(pool, weights, cursors, waiting, strict=True)
     ):
         prefix = prefixes.get(cycle)
         if prefix is None:
@@ -211,27 +250,27 @@ def _fill(
         # The shuffle: blake2b, not hash(), so the key is the same in every run.
         text = f"{prefix}{excerpt.id}\0{done}".encode("utf-8", "surrogatepass")
         key = blake2b(text, digest_size=16).digest()
-        kind = (cycle, done / weight, excerpt.source, excerpt.tags)
+        kind = (wait == _KEEP, cycle, wait, (done + 1) / weight, excerpt.source, excerpt.tags)
         members = kinds.get(kind)
         if members is None:
             members = kinds[kind] = []
         members.append((key, excerpt.id, index))
     table = list(kinds.items())
     heap: list[_Entry] = []
-    for number, ((cycle, fraction, _, _), members) in enumerate(table):
+    for number, ((keep, cycle, wait, due, _, _), members) in enumerate(table):
         members.sort(reverse=True)  # the next one to show is last, for a cheap pop()
         key, ident, _ = members[-1]
-        heap.append((cycle, fraction, 0, 0, key, ident, number))
+        heap.append((keep, cycle, wait, due, 0, 0, key, ident, number))
     heapq.heapify(heap)
     sources: set[str] = set()
     tags: set[str] = set()
     chosen: list[int] = []
     while len(chosen) < slots:
-        cycle, fraction, clash, shared, key, ident, number = heapq.heappop(heap)
-        (_, _, source, kind_tags), members = table[number]
+        keep, cycle, wait, due, clash, shared, key, ident, number = heapq.heappop(heap)
+        (_, _, _, _, source, kind_tags), members = table[number]
         overlap = _overlap(source, kind_tags, sources, tags)
         if overlap != (clash, shared):
-            heapq.heappush(heap, (cycle, fraction, *overlap, key, ident, number))
+            heapq.heappush(heap, (keep, cycle, wait, due, *overlap, key, ident, number))
             continue
         chosen.append(members.pop()[2])
         if source is not None:
@@ -240,7 +279,7 @@ def _fill(
         if members:
             key, ident, _ = members[-1]
             overlap = _overlap(source, kind_tags, sources, tags)
-            heapq.heappush(heap, (cycle, fraction, *overlap, key, ident, number))
+            heapq.heappush(heap, (keep, cycle, wait, due, *overlap, key, ident, number))
     return chosen
 
 

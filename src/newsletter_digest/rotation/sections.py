@@ -66,7 +66,8 @@ def select_sections(
             # Its own picks, and those made before there were sections (one rotation then):
             # switching to sections does not show the last issue's excerpts again at once.
             own = [[p for p in issue if p.section in (spec.title, "")] for issue in history]
-            selection = cycles.select(members, own, spec.size, f"{seed}/{spec.title}")
+            # The spacing counts showings in any section: a reader sees the issue, not its pools.
+            selection = cycles.select(members, own, spec.size, f"{seed}/{spec.title}", seen=history)
             section = list(selection.excerpts)
             section_picks = [p._replace(section=spec.title) for p in selection.picks]
             why = [
