@@ -394,7 +394,13 @@ def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Make the issue of the slot due now, if any, and exit.")
-@click.option("--now", "now_text", metavar="ISO", help="With --once: act as if it were this time.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO",
+    help="With --once: a dry run, showing what the slot due at that time would get; "
+    "nothing is made, sent or recorded.",
+)
 @click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
 @click.pass_context
 def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> None:
@@ -402,6 +408,7 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
 
     Without --once: a foreground scheduler until SIGTERM or Ctrl-C. With --once (for cron and
     systemd timers): act on the slot due now, if any, and exit. A slot gets at most one issue.
+    With --once --now ISO: only look at what that time would do (a dry run).
     """
     from newsletter_digest.schedule import runner
 
@@ -410,6 +417,10 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
     config = _config(ctx)
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
+    if now is not None:  # never an issue for a time that is not now: only a look
+        for line in runner.look(config, now, send=not no_send):
+            click.echo(line)
+        return
     verbose = bool(ctx.obj.get("verbose"))
 
     def before_issue() -> None:  # what came back, and what the sources have new
@@ -432,7 +443,6 @@ def run(ctx: click.Context, once: bool, now_text: str | None, no_send: bool) -> 
         code = runner.run(
             config,
             once=once,
-            now=now,
             send=not no_send,
             verbose=verbose,
             before_issue=before_issue
