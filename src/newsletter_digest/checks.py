@@ -29,6 +29,48 @@ def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
         report.problems.append(f"{label}: {folder} is not a writable folder")
 
 
+def _mode(path: Path) -> int | None:
+    """The permission bits of ``path``, or None when it is not there."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return None
+
+
+def _others_can_read(path: Path) -> int | None:
+    """The mode of ``path`` when users other than its owner may read it, else None."""
+    mode = _mode(path)
+    return mode if mode is not None and mode & 0o044 else None
+
+
+def _private_files(config: Config, report: CheckReport) -> None:
+    """Warn when other users can read what holds readers' addresses or secrets: the state
+    (and its WAL files), the key that signs links, notices and per-reader messages."""
+    s = config.settings
+    what = {
+        s.state: "it holds readers' addresses",
+        s.state.with_name(f"{s.state.name}-wal"): "it holds readers' addresses",
+        s.state.with_name(f"{s.state.name}-shm"): "it holds readers' addresses",
+        s.state.parent / "secret": "it signs readers' unsubscribe and confirmation links",
+    }
+    for path, why in what.items():
+        mode = _others_can_read(path)
+        if mode is not None:
+            report.warnings.append(
+                f"{path} is readable by other users (mode {mode:04o}); {why}: chmod 600 {path}"
+            )
+    folders = [s.outbox / "notices", *sorted(s.outbox.glob("issue-*/messages"))]
+    for folder in folders:
+        mode = _mode(folder)
+        if mode is None or not mode & 0o055:
+            continue  # missing, or closed to others: what is inside is safe
+        if any(_others_can_read(f) is not None for f in folder.iterdir() if f.is_file()):
+            report.warnings.append(
+                f"{folder} holds messages to readers (addresses, their unsubscribe or "
+                f"confirmation links) that other users can read: chmod -R go-rwx {folder}"
+            )
+
+
 def _next_issue(config: Config, report: CheckReport) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
@@ -110,6 +152,7 @@ def run_checks(config: Config) -> CheckReport:
         _next_issue(config, report)
     _writable_folder("outbox", s.outbox, report)
     _writable_folder("state", s.state.parent, report)
+    _private_files(config, report)
     if s.state.exists():
         try:
             with open_state(s.state, readonly=True) as state:

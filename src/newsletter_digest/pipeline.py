@@ -16,6 +16,7 @@ from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
+from newsletter_digest.files import private_folder
 from newsletter_digest.mail import compose, dkim
 from newsletter_digest.models import (
     IssueInfo,
@@ -89,6 +90,11 @@ def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = Tru
         language=s.language,
     )
     cache_dir = template_cache_dir(s.state) if cache else None
+    if cache_dir is not None and save_cache:
+        try:  # the state's folder is private (0700) whoever creates it first
+            private_folder(s.state.parent)
+        except OSError:
+            pass  # no cache then; the state says why when it is opened
     return Renderer(s.templates, branding, cache_dir, save_cache=save_cache)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.errors import StateError
+from newsletter_digest.files import private_file, private_folder
 from newsletter_digest.models import (
     Delivery,
     IssueRecord,
@@ -485,7 +486,10 @@ def open_state(path: Path, *, readonly: bool = False) -> State:
                 # An old schema is migrated by the next writing command; read it migrated.
                 return _migrated_copy(path)
             return State(conn, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Readers' addresses: the folder 0700 and the file 0600 before SQLite opens it, so
+        # its -wal and -shm files, which SQLite gives the database's mode, are 0600 too.
+        private_folder(path.parent)
+        private_file(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA journal_mode = WAL")
         # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
