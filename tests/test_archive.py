@@ -113,12 +113,23 @@ def _titles(project: Path, number: int) -> list[tuple[str]]:
     return rows
 
 
-def test_without_base_url_the_feed_and_emails_have_no_web_links(project: Path) -> None:
+def test_without_base_url_the_feed_links_relatively_and_emails_have_no_web_links(
+    project: Path,
+) -> None:
     config = configure(project)
     build_issues(config, 2)
-    parsed = parse_feed(project)
-    assert "links" not in parsed.feed or not parsed.feed.links
-    assert all("links" not in entry for entry in parsed.entries)
+    # Where the archive happens to be served: readers resolve the feed's links against it.
+    served = "https://somewhere.example/news/feed.xml"
+    parsed = feedparser.parse(
+        (project / "outbox" / "feed.xml").read_bytes(),
+        response_headers={"content-location": served, "content-type": "application/atom+xml"},
+    )
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    links = {link.rel: link.href for link in parsed.feed.links}
+    assert links == {"self": served, "alternate": "https://somewhere.example/news/"}
+    assert [e.link for e in parsed.entries] == [
+        f"https://somewhere.example/news/issue-000{n}/" for n in (2, 1)
+    ]
     assert all("issue-000" not in entry.content[0].value for entry in parsed.entries)
     folder = project / "outbox" / "issue-0001"
     for name in ("issue-0001.html", "issue-0001.txt", "issue-0001.eml"):
@@ -126,6 +137,46 @@ def test_without_base_url_the_feed_and_emails_have_no_web_links(project: Path) -
     # The archive itself links relatively, which works from any host or from the disk.
     index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
     assert 'href="issue-0002/index.html"' in index
+
+
+class Attributes(HTMLParser):
+    """Every (tag, attribute) pair in an HTML fragment."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.pairs: set[tuple[str, str]] = set()
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.pairs |= {(tag, name) for name, _ in attrs}
+
+
+@pytest.mark.parametrize("base_url", [f"base_url: {BASE}\n", ""])
+def test_feed_entries_are_semantic_html_without_styles_and_the_feed_links_itself(
+    project: Path, digest: Digest, base_url: str
+) -> None:
+    """Issue 23: entries carried the email's style attributes (the W3C validator warns
+    "style attribute contains potentially dangerous content"), and without base_url the
+    feed had no rel="self" link."""
+    configure(project, base_url + "per_issue: 7\n")
+    body = "Text with a [link](https://example.org/a).\n\n![A chart](https://example.org/c.png)"
+    write_excerpt(project / "content", "chart", "A chart", body, url="https://example.org/c")
+    assert digest("build").exit_code == 0, digest("build").output
+    xml = (project / "outbox" / "feed.xml").read_text(encoding="utf-8")
+    root = ET.fromstring(xml)
+    atom = "{http://www.w3.org/2005/Atom}"
+    (content,) = [e.findtext(f"{atom}content") or "" for e in root.findall(f"{atom}entry")]
+    pairs = Attributes(content).pairs
+    assert ("img", "src") in pairs and ("a", "href") in pairs
+    assert not [pair for pair in pairs if pair[1] in ("style", "width", "class", "bgcolor")]
+    assert not {"table", "td", "div"} & {tag for tag, _ in pairs}
+    assert "<h2>" in content and "<p>" in content
+    parsed = parse_feed(project)
+    selfs = [link.href for link in parsed.feed.links if link.rel == "self"]
+    assert selfs == [f"{BASE}/feed.xml" if base_url else "feed.xml"]
+    assert "style" not in parsed.entries[0].content[0].value
+    warned = "feed.xml: without base_url its links (rel=self included) are relative"
+    assert (warned in digest("check").output) == (not base_url)
 
 
 def test_feed_keeps_only_the_configured_number_of_issues(project: Path) -> None:

@@ -120,6 +120,11 @@ def run_checks(config: Config) -> CheckReport:
             "senders) needs base_url and 'digest serve' answering at it; until then messages "
             "carry only the unsubscribe setting" + ("" if s.unsubscribe else ", which is unset")
         )
+        report.warnings.append(
+            "feed.xml: without base_url its links (rel=self included) are relative to where it "
+            "is served, and emails have no 'View in browser' link; set base_url to the "
+            "archive's address for absolute ones, as feed validators and some readers want"
+        )
     try:
         loaded = load_content(s.content)
     except DigestError as e:
