@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,54 @@ def _private_files(config: Config, report: CheckReport) -> None:
                 f"{folder} holds messages to readers (addresses, their unsubscribe or "
                 f"confirmation links) that other users can read: chmod -R go-rwx {folder}"
             )
+
+
+# A reader's link with its token: whoever has it can unsubscribe or confirm that reader.
+_TOKEN_LINK = re.compile(rb"/(?:unsubscribe|confirm)/[A-Za-z0-9_.-]{20,}")
+_PRIVATE_NAMES = re.compile(r"\.eml$|\.db(-wal|-shm|-journal)?$|\.lock$|^secret$")
+_PRIVATE_FOLDERS = {"notices", "messages", ".digest"}
+PUBLIC_FILE_LIMIT = 5 * 1024 * 1024  # larger files are not read for tokens
+
+
+def _looks_private(path: Path, root: Path) -> bool:
+    """A message, a state or key file, something from a private folder, or a token link."""
+    parts = path.relative_to(root).parts
+    if _PRIVATE_NAMES.search(path.name) or _PRIVATE_FOLDERS & set(parts[:-1]):
+        return True
+    try:
+        return path.stat().st_size <= PUBLIC_FILE_LIMIT and bool(
+            _TOKEN_LINK.search(path.read_bytes())
+        )
+    except OSError:
+        return False
+
+
+def _public_folder(config: Config, report: CheckReport) -> None:
+    """Warn when the folder to publish holds anything private, and when the outbox still
+    holds an archive from an older version (which suggests the outbox is what is published)."""
+    from newsletter_digest.archive.pages import archive_files
+
+    s = config.settings
+    public = s.archive.folder
+    if public.is_dir():
+        private = [
+            p for p in sorted(public.rglob("*")) if p.is_file() and _looks_private(p, public)
+        ]
+        if private:
+            names = ", ".join(str(p.relative_to(public)) for p in private[:3])
+            more = f" and {len(private) - 3} more" if len(private) > 3 else ""
+            report.warnings.append(
+                f"archive: {public} is the folder to publish, but it holds private files "
+                f"(readers' messages, addresses or unsubscribe links): {names}{more}; remove "
+                "them: the archive is only index.html, feed.xml and issue-NNNN/index.html"
+            )
+    old = archive_files(s.outbox)
+    if old:
+        report.warnings.append(
+            f"archive: {s.outbox} holds the web archive of an older version ({len(old)} files); "
+            f"the archive now lives in {public}: run 'digest archive', then publish {public} "
+            "and stop publishing the outbox, which holds private files (docs/archive.md)"
+        )
 
 
 def _next_issue(config: Config, report: CheckReport) -> None:
@@ -158,6 +207,7 @@ def run_checks(config: Config) -> CheckReport:
     _writable_folder("outbox", s.outbox, report)
     _writable_folder("state", s.state.parent, report)
     _private_files(config, report)
+    _public_folder(config, report)
     if s.state.exists():
         try:
             with open_state(s.state, readonly=True) as state:

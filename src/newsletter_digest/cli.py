@@ -285,14 +285,19 @@ def history(ctx: click.Context, issue: int | None) -> None:
 def archive(ctx: click.Context) -> None:
     """Rebuild the web archive: index.html, feed.xml and each issue's web version.
 
-    Made from the state and the outbox (after a template change, say); .eml files are
-    never touched. Every build does this too.
+    Written to the public folder (archive.folder, default public/), the one to publish;
+    made from the state and the outbox (after a template change, say), whose files are never
+    touched. Every build does this too.
     """
-    from newsletter_digest.archive.pages import rebuild_archive
+    from newsletter_digest.archive.pages import rebuild_archive, retired_warning
 
-    result = rebuild_archive(_config(ctx))
+    config = _config(ctx)
+    result = rebuild_archive(config)
     for reason in result.left_out:
         _warn(f"{reason}; left out of the archive")
+    moved = retired_warning(config, result)
+    if moved:
+        _warn(moved)
     plural = "" if result.issues == 1 else "s"
     click.echo(f"Archive of {result.issues} issue{plural}: {_rel(result.page)}")
     if result.feed is not None:

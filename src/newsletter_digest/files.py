@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-
 
 PRIVATE_FILE = 0o600  # readers' addresses, their tokens, the key that signs links
 PRIVATE_FOLDER = 0o700
@@ -18,10 +18,8 @@ def private_folder(folder: Path) -> None:
     """
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     for path in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile
             path.mkdir(mode=PRIVATE_FOLDER)
-        except FileExistsError:  # made by another process meanwhile
-            pass
     folder.mkdir(exist_ok=True)  # the error, if it is something else than a folder
 
 

@@ -6,6 +6,7 @@ preview shows exactly the issue that the next build makes.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -91,10 +92,10 @@ def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = Tru
     )
     cache_dir = template_cache_dir(s.state) if cache else None
     if cache_dir is not None and save_cache:
-        try:  # the state's folder is private (0700) whoever creates it first
+        # The state's folder is private (0700) whoever creates it first; if it cannot be
+        # made there is no cache, and opening the state says why.
+        with contextlib.suppress(OSError):
             private_folder(s.state.parent)
-        except OSError:
-            pass  # no cache then; the state says why when it is opened
     return Renderer(s.templates, branding, cache_dir, save_cache=save_cache)
 
 
@@ -224,7 +225,7 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
     """
     made = {result.record.number, *(record.number for record in result.recovered)}
     try:
-        archive.rebuild_archive(config, made)
+        rebuilt = archive.rebuild_archive(config, made)
     except DigestError as e:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
@@ -236,7 +237,8 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
         warning = f"the web archive was not updated: {type(e).__name__}: {e}"
         hint = "run 'digest -v archive' to see what failed"
         return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
-    return result
+    moved = archive.retired_warning(config, rebuilt)
+    return result._replace(warnings=(*result.warnings, moved)) if moved else result
 
 
 def make_issue(

@@ -84,8 +84,8 @@ def issue(project: Path, digest: Callable[..., Result]) -> Path:
 
 PAGES = {
     "email": "outbox/issue-0001/issue-0001.html",
-    "web version": "outbox/issue-0001/index.html",
-    "archive": "outbox/index.html",
+    "web version": "public/issue-0001/index.html",
+    "archive": "public/index.html",
 }
 
 

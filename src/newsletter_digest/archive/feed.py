@@ -82,7 +82,12 @@ def semantic(html: str) -> str:
     import nh3
 
     return str(
-        nh3.clean(html, attributes=_FEED_ATTRIBUTES, link_rel=None, url_schemes={"http", "https", "mailto"})
+        nh3.clean(
+            html,
+            attributes=_FEED_ATTRIBUTES,
+            link_rel=None,
+            url_schemes={"http", "https", "mailto"},
+        )
     )
 
 

@@ -353,7 +353,9 @@ def run(
     return 0  # pragma: no cover - ExitStack does not swallow exceptions
 
 
-def look(config: Config, now: datetime, *, send: bool = True, clock: Clock = utc_now) -> Iterator[str]:
+def look(
+    config: Config, now: datetime, *, send: bool = True, clock: Clock = utc_now
+) -> Iterator[str]:
     """``digest run --once --now``: what the scheduler would do at ``now``, changing nothing.
 
     Nothing is made, sent or recorded, whether ``now`` is ahead of the real clock or behind

@@ -1,7 +1,8 @@
 """`digest serve`: the public side, one Starlette app on uvicorn, meant behind a proxy.
 
-- the web archive and feed from the outbox (only those files: never an .eml, a manifest or
-  a pickup folder), with cache headers;
+- the web archive and feed from the public folder (``archive.folder``; only its index, feed
+  and web versions; never the outbox, its .eml files, notices or pickup folders), with
+  cache headers;
 - ``/unsubscribe/<token>``: a GET shows one button and changes nothing (link scanners fetch
   links); a POST, RFC 8058's ``List-Unsubscribe=One-Click`` or the button, unsubscribes at
   once; repeating it is harmless; a bad token is a 400 that says nothing about anyone;
@@ -136,7 +137,7 @@ def create_app(config: Config) -> Starlette:
     limiter = RateLimiter(s.serve.requests_per_minute)
     mail_limiter = RateLimiter(1, window=3600)  # one confirmation email per address an hour
     env = page_environment(s.templates)
-    outbox = s.outbox.resolve()
+    public = s.archive.folder.resolve()  # only the public archive: never the outbox
 
     @contextmanager
     def state() -> Iterator[State]:
@@ -293,12 +294,12 @@ def create_app(config: Config) -> Starlette:
         """Only the archive's own files: index.html, feed.xml, an issue's web version."""
         name = request.path_params.get("issue")
         if name is None:
-            path = outbox / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
+            path = public / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
         elif _ISSUE.fullmatch(name):
-            path = outbox / name / "index.html"
+            path = public / name / "index.html"
         else:
             return page(404, "Not found")
-        if not path.is_file() or outbox not in path.resolve().parents:
+        if not path.is_file() or public not in path.resolve().parents:
             return page(404, "Not found", "There is no such page (yet).")
         media = "application/atom+xml" if path.suffix == ".xml" else "text/html; charset=utf-8"
         age = 86400 if name else 300  # an issue never changes; the index and feed do
