@@ -335,24 +335,9 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
             )
         )
     entries.reverse()
-    feed_path: Path | None = None
-    if entries:
-        feed_path = public / FEED
-        _public_folder(public)
-        shown = [
-            entry._replace(excerpts=read_excerpts((outbox / entry.href).parent))
-            for entry in entries[: s.archive.feed_items]
-        ]
-        data = feed.atom_feed(
-            title=s.title,
-            sender=s.sender,
-            since=records[0].date,
-            base_url=s.base_url,
-            entries=shown,
-            language=s.language,
-        )
-        if _write(feed_path, data, durable=False):
-            changed.append(feed_path)
+    feed_path = _write_feed(config, entries, records[0].date) if entries else None
+    if feed_path is not None and feed_path[1]:
+        changed.append(feed_path[0])
     index = public / INDEX
     cache_dir = template_cache_dir(config.settings.state) / "archive"
     page_html = render_index(config, entries, FEED if feed_path else None, cache_dir)
@@ -362,11 +347,34 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
     return ArchiveResult(
         issues=len(entries),
         page=index,
-        feed=feed_path,
+        feed=feed_path[0] if feed_path else None,
         changed=tuple(changed),
         left_out=tuple(left_out),
         retired=retire_outbox_archive(outbox),
     )
+
+
+def _write_feed(
+    config: Config, entries: Sequence[feed.IssueEntry], since: date
+) -> tuple[Path, bool]:
+    """Write the feed of the latest entries (newest first) to the public folder; its path,
+    and whether it changed. Each entry's excerpts come from its issue folder in the outbox."""
+    s = config.settings
+    shown = [
+        entry._replace(excerpts=read_excerpts((s.outbox / entry.href).parent))
+        for entry in entries[: s.archive.feed_items]
+    ]
+    data = feed.atom_feed(
+        title=s.title,
+        sender=s.sender,
+        since=since,
+        base_url=s.base_url,
+        entries=shown,
+        language=s.language,
+    )
+    path = s.archive.folder / FEED
+    _public_folder(path.parent)
+    return path, _write(path, data, durable=False)
 
 
 def retired_warning(config: Config, result: ArchiveResult) -> str | None:
