@@ -104,8 +104,17 @@ def run_at(project: Path) -> RunAt:
 
     def run(moment: datetime) -> Ran:
         log = io.StringIO()
-        with runner.logging_to(log):
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger = logging.getLogger("newsletter_digest.run")
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
             code = runner.run(config_of(project), once=True, clock=lambda: moment)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
         return Ran(code, log.getvalue())
 
     return run
@@ -463,15 +472,15 @@ def digest_command(project: Path) -> list[str]:
 
 def test_concurrent_run_once_processes_make_exactly_one_issue(weekly: Path) -> None:
     code = (  # `digest run --once` at the slot's time: the clock injected, the rest real
-        "import sys\n"
+        "import logging, sys\n"
         "from datetime import datetime\n"
         "from pathlib import Path\n"
         "from newsletter_digest.config.loading import load_config\n"
         "from newsletter_digest.schedule import runner\n"
         f"at = datetime.fromisoformat({(slot(1) + MINUTE).isoformat()!r})\n"
         f"config = load_config(Path({str(weekly / 'digest.yaml')!r}))\n"
-        "with runner.logging_to(sys.stdout):\n"
-        "    sys.exit(runner.run(config, once=True, clock=lambda: at))\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "sys.exit(runner.run(config, once=True, clock=lambda: at))\n"
     )
     command = [sys.executable, "-c", code]
     children = [
