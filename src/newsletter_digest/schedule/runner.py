@@ -359,8 +359,8 @@ def look(
     """``digest run --once --now``: what the scheduler would do at ``now``, changing nothing.
 
     Nothing is made, sent or recorded, whether ``now`` is ahead of the real clock or behind
-    it: an issue is mailed for the day it goes out, and a slot is recorded only when its
-    issue really was (docs/scheduling.md gives the reasons).
+    it: mail goes out when it is sent, whatever ``now`` says, so only a run at the real time
+    makes, sends or records a slot (docs/scheduling.md gives the reasons).
     """
     from newsletter_digest.pipeline import dry_run
     from newsletter_digest.report import issue_lines
