@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
+import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -43,7 +46,7 @@ def build_issues(config: Config, count: int) -> None:
 
 
 def parse_feed(project: Path) -> feedparser.FeedParserDict:
-    parsed = feedparser.parse((project / "outbox" / "feed.xml").read_bytes())
+    parsed = feedparser.parse((project / "public" / "feed.xml").read_bytes())
     assert not parsed.bozo, parsed.get("bozo_exception")
     return parsed
 
@@ -113,19 +116,70 @@ def _titles(project: Path, number: int) -> list[tuple[str]]:
     return rows
 
 
-def test_without_base_url_the_feed_and_emails_have_no_web_links(project: Path) -> None:
+def test_without_base_url_the_feed_links_relatively_and_emails_have_no_web_links(
+    project: Path,
+) -> None:
     config = configure(project)
     build_issues(config, 2)
-    parsed = parse_feed(project)
-    assert "links" not in parsed.feed or not parsed.feed.links
-    assert all("links" not in entry for entry in parsed.entries)
+    # Where the archive happens to be served: readers resolve the feed's links against it.
+    served = "https://somewhere.example/news/feed.xml"
+    parsed = feedparser.parse(
+        (project / "public" / "feed.xml").read_bytes(),
+        response_headers={"content-location": served, "content-type": "application/atom+xml"},
+    )
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    links = {link.rel: link.href for link in parsed.feed.links}
+    assert links == {"self": served, "alternate": "https://somewhere.example/news/"}
+    assert [e.link for e in parsed.entries] == [
+        f"https://somewhere.example/news/issue-000{n}/" for n in (2, 1)
+    ]
     assert all("issue-000" not in entry.content[0].value for entry in parsed.entries)
     folder = project / "outbox" / "issue-0001"
     for name in ("issue-0001.html", "issue-0001.txt", "issue-0001.eml"):
         assert "View in browser" not in (folder / name).read_text(encoding="utf-8")
     # The archive itself links relatively, which works from any host or from the disk.
-    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
     assert 'href="issue-0002/index.html"' in index
+
+
+class Attributes(HTMLParser):
+    """Every (tag, attribute) pair in an HTML fragment."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.pairs: set[tuple[str, str]] = set()
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.pairs |= {(tag, name) for name, _ in attrs}
+
+
+@pytest.mark.parametrize("base_url", [f"base_url: {BASE}\n", ""])
+def test_feed_entries_are_semantic_html_without_styles_and_the_feed_links_itself(
+    project: Path, digest: Digest, base_url: str
+) -> None:
+    """Issue 23: entries carried the email's style attributes (the W3C validator warns
+    "style attribute contains potentially dangerous content"), and without base_url the
+    feed had no rel="self" link."""
+    configure(project, base_url + "per_issue: 7\n")
+    body = "Text with a [link](https://example.org/a).\n\n![A chart](https://example.org/c.png)"
+    write_excerpt(project / "content", "chart", "A chart", body, url="https://example.org/c")
+    assert digest("build").exit_code == 0, digest("build").output
+    xml = (project / "public" / "feed.xml").read_text(encoding="utf-8")
+    root = ET.fromstring(xml)
+    atom = "{http://www.w3.org/2005/Atom}"
+    (content,) = [e.findtext(f"{atom}content") or "" for e in root.findall(f"{atom}entry")]
+    pairs = Attributes(content).pairs
+    assert ("img", "src") in pairs and ("a", "href") in pairs
+    assert not [pair for pair in pairs if pair[1] in ("style", "width", "class", "bgcolor")]
+    assert not {"table", "td", "div"} & {tag for tag, _ in pairs}
+    assert "<h2>" in content and "<p>" in content
+    parsed = parse_feed(project)
+    selfs = [link.href for link in parsed.feed.links if link.rel == "self"]
+    assert selfs == [f"{BASE}/feed.xml" if base_url else "feed.xml"]
+    assert "style" not in parsed.entries[0].content[0].value
+    warned = "feed.xml: without base_url its links (rel=self included) are relative"
+    assert (warned in digest("check").output) == (not base_url)
 
 
 def test_feed_keeps_only_the_configured_number_of_issues(project: Path) -> None:
@@ -133,17 +187,17 @@ def test_feed_keeps_only_the_configured_number_of_issues(project: Path) -> None:
     build_issues(config, 3)
     entries = parse_feed(project).entries
     assert [e.id.rsplit("-", 1)[1] for e in entries] == ["3", "2"]
-    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
     assert all(f"issue-{n:04d}/index.html" in index for n in (1, 2, 3))
 
 
 def test_entry_ids_and_content_are_stable_across_rebuilds(project: Path) -> None:
     config = configure(project, f"base_url: {BASE}\n")
     build_issues(config, 2)
-    first = (project / "outbox" / "feed.xml").read_bytes()
+    first = (project / "public" / "feed.xml").read_bytes()
     result = archive.rebuild_archive(config)
     assert result.changed == ()
-    assert (project / "outbox" / "feed.xml").read_bytes() == first
+    assert (project / "public" / "feed.xml").read_bytes() == first
     ids = [e.id for e in parse_feed(project).entries]
     assert len(set(ids)) == 2 and all(i.startswith("tag:example.org,2026-01-") for i in ids)
 
@@ -214,8 +268,8 @@ def test_markup_in_a_title_is_text_in_the_archive_the_feed_and_the_web_version(
     add_markup_excerpt(project)
     config = configure(project, f"base_url: {BASE}\nper_issue: 1\n")
     build_issues(config, 1)
-    outbox = project / "outbox"
-    for page in (outbox / "index.html", outbox / "issue-0001" / "index.html"):
+    public = project / "public"
+    for page in (public / "index.html", public / "issue-0001" / "index.html"):
         reader = PageReader(page.read_text(encoding="utf-8"))
         assert "script" not in reader.tags, page
         assert MARKUP_TITLE in reader.text, page
@@ -223,7 +277,7 @@ def test_markup_in_a_title_is_text_in_the_archive_the_feed_and_the_web_version(
     assert entry.title == f"Test Weekly #1: {MARKUP_TITLE}"
     assert MARKUP_TITLE in PageReader(entry.content[0].value).text
     # feedparser sanitizes HTML content, so look at the content as written, before that.
-    raw = ET.parse(outbox / "feed.xml").find(f"{{{feed.ATOM}}}entry/{{{feed.ATOM}}}content")
+    raw = ET.parse(public / "feed.xml").find(f"{{{feed.ATOM}}}entry/{{{feed.ATOM}}}content")
     assert raw is not None and raw.text is not None
     content = PageReader(raw.text)
     assert "script" not in content.tags and "a" in content.tags
@@ -241,7 +295,7 @@ def test_web_version_has_no_personal_fields_and_links_back(project: Path) -> Non
     build_issues(config, 1)
     folder = project / "outbox" / "issue-0001"
     email_html = (folder / "issue-0001.html").read_text(encoding="utf-8")
-    web = (folder / "index.html").read_text(encoding="utf-8")
+    web = (project / "public" / "issue-0001" / "index.html").read_text(encoding="utf-8")
     assert f"{BASE}/unsubscribe/" in email_html  # with base_url, the one-click page
     assert f'href="{BASE}/issue-0001/"' in email_html
     assert "reader@example.org" not in web
@@ -282,9 +336,9 @@ def test_personal_fields_of_any_template_stay_out_of_the_web_version(
         db.execute("DELETE FROM issue_bodies")
         db.commit()
         db.close()
-        (folder / "index.html").unlink()
+        (project / "public" / "issue-0001" / "index.html").unlink()
         archive.rebuild_archive(config)
-    web = (folder / "index.html").read_text(encoding="utf-8")
+    web = (project / "public" / "issue-0001" / "index.html").read_text(encoding="utf-8")
     assert "Sent to ." in PageReader(web).text
     assert "reader@example.org" not in web and "reader%40example.org" not in web
     assert "x-digest-recipient" not in web
@@ -321,7 +375,7 @@ def test_web_version_of_bare_html_still_links_back() -> None:
 def test_index_lists_issues_newest_first_with_date_subject_and_titles(project: Path) -> None:
     config = configure(project)
     build_issues(config, 3)
-    index = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
     numbers = [int(n) for n in re.findall(r'href="issue-(\d{4})/index.html"', index)]
     assert numbers == [3, 2, 1]
     assert "19 January 2026" in index and "5 January 2026" in index
@@ -334,17 +388,17 @@ def test_index_lists_issues_newest_first_with_date_subject_and_titles(project: P
 
 def test_every_build_rebuilds_the_archive_atomically(project: Path, digest: Digest) -> None:
     assert digest("build").exit_code == 0
-    outbox = project / "outbox"
-    assert "issue-0001/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
+    public = project / "public"
+    assert "issue-0001/index.html" in (public / "index.html").read_text(encoding="utf-8")
     assert digest("build").exit_code == 0
-    assert "issue-0002/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
-    assert (outbox / "issue-0002" / "index.html").is_file()
+    assert "issue-0002/index.html" in (public / "index.html").read_text(encoding="utf-8")
+    assert (public / "issue-0002" / "index.html").is_file()
     assert len(parse_feed(project).entries) == 2
-    assert list(outbox.rglob(".*")) == []
+    assert list(public.rglob(".*")) == []
     # A temp file left by a killed writer is cleared by the next rebuild.
-    (outbox / ".index.html.tmp-99999").write_text("half", encoding="utf-8")
+    (public / ".index.html.tmp-99999").write_text("half", encoding="utf-8")
     assert digest("archive").exit_code == 0
-    assert list(outbox.rglob(".*")) == []
+    assert list(public.rglob(".*")) == []
 
 
 def test_archive_command_rebuilds_after_a_template_change_and_leaves_eml(
@@ -353,9 +407,10 @@ def test_archive_command_rebuilds_after_a_template_change_and_leaves_eml(
     assert digest("build").exit_code == 0
     assert digest("build").exit_code == 0
     outbox = project / "outbox"
+    public = project / "public"
     emls = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outbox.rglob("*.eml")}
-    (outbox / "feed.xml").unlink()
-    (outbox / "issue-0001" / "index.html").unlink()
+    (public / "feed.xml").unlink()
+    (public / "issue-0001" / "index.html").unlink()
     templates = project / "templates"
     templates.mkdir()
     (templates / archive.TEMPLATE).write_text(
@@ -366,8 +421,8 @@ def test_archive_command_rebuilds_after_a_template_change_and_leaves_eml(
     result = digest("archive")
     assert result.exit_code == 0, result.output
     assert "Archive of 2 issues" in result.output
-    assert "<h1>Test Weekly archive</h1>" in (outbox / "index.html").read_text(encoding="utf-8")
-    assert (outbox / "issue-0001" / "index.html").is_file()
+    assert "<h1>Test Weekly archive</h1>" in (public / "index.html").read_text(encoding="utf-8")
+    assert (public / "issue-0001" / "index.html").is_file()
     assert len(parse_feed(project).entries) == 2
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outbox.rglob("*.eml")} == emls
 
@@ -383,7 +438,7 @@ def test_a_broken_archive_template_warns_but_never_stops_the_issue(
     assert "web archive was not updated" in result.output
     assert (project / "outbox" / "issue-0001" / "issue-0001.eml").is_file()
     # The web version does not depend on the template, so the email's link never breaks.
-    assert (project / "outbox" / "issue-0001" / "index.html").is_file()
+    assert (project / "public" / "issue-0001" / "index.html").is_file()
     failed = digest("archive")
     assert failed.exit_code == 1
     assert "archive.html.j2" in failed.output and "hint:" in failed.output
@@ -471,7 +526,7 @@ def test_an_issue_whose_folder_is_gone_is_left_out(project: Path, digest: Digest
     result = digest("archive")
     assert result.exit_code == 0
     assert "issue #1" in result.output and "left out" in result.output
-    index = (outbox / "index.html").read_text(encoding="utf-8")
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
     assert "issue-0001/" not in index and "issue-0002/index.html" in index
 
 
@@ -482,14 +537,15 @@ def test_a_stray_folder_with_the_same_number_hides_no_issue(project: Path, diges
     result = digest("archive")
     assert result.exit_code == 0, result.output
     assert "left out" not in result.output
-    assert "issue-0001/index.html" in (outbox / "index.html").read_text(encoding="utf-8")
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
+    assert "issue-0001/index.html" in index
 
 
 def test_archive_before_any_issue_says_so_and_writes_no_feed(project: Path, digest: Digest) -> None:
     result = digest("archive")
     assert result.exit_code == 0, result.output
-    assert "No issues yet." in (project / "outbox" / "index.html").read_text(encoding="utf-8")
-    assert not (project / "outbox" / "feed.xml").exists()
+    assert "No issues yet." in (project / "public" / "index.html").read_text(encoding="utf-8")
+    assert not (project / "public" / "feed.xml").exists()
     assert not (project / ".digest" / "state.db").exists()
 
 
@@ -523,14 +579,14 @@ def test_a_build_rewrites_only_its_own_web_version_and_archive_rewrites_all(
 ) -> None:
     config = configure(project)
     build_issues(config, 2)
-    old = project / "outbox" / "issue-0001" / archive.INDEX
+    old = project / "public" / "issue-0001" / archive.INDEX
     old.write_text("stale web version")
-    missing = project / "outbox" / "issue-0002" / archive.INDEX
+    missing = project / "public" / "issue-0002" / archive.INDEX
     missing.unlink()
     build_issues(config, 1)
     assert old.read_text() == "stale web version"  # a build leaves past issues alone
     assert missing.exists()  # but writes a web version that is missing
-    assert (project / "outbox" / "issue-0003" / archive.INDEX).exists()
+    assert (project / "public" / "issue-0003" / archive.INDEX).exists()
     assert digest("archive").exit_code == 0
     assert "stale web version" not in old.read_text()
 
@@ -543,7 +599,7 @@ def test_the_feed_has_self_link_language_and_distinct_updated_times(project: Pat
     db.commit()
     db.close()
     archive.rebuild_archive(config)
-    feed = (project / "outbox" / "feed.xml").read_text(encoding="utf-8")
+    feed = (project / "public" / "feed.xml").read_text(encoding="utf-8")
     root = ET.fromstring(feed)
     ns = {"a": "http://www.w3.org/2005/Atom"}
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "de"
@@ -551,7 +607,7 @@ def test_the_feed_has_self_link_language_and_distinct_updated_times(project: Pat
     assert [link.get("href") for link in selfs] == [f"{BASE}/feed.xml"]
     updated = [e.findtext("a:updated", namespaces=ns) for e in root.findall("a:entry", ns)]
     assert len(set(updated)) == 3 and updated == sorted(updated, reverse=True)
-    page = (project / "outbox" / "index.html").read_text(encoding="utf-8")
+    page = (project / "public" / "index.html").read_text(encoding="utf-8")
     assert '<html lang="de"' in page
     email_html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text()
     assert '<html lang="de"' in email_html
@@ -562,7 +618,7 @@ def test_the_feed_meets_rfc_4287s_musts(project: Path) -> None:
     RELAX NG schema cannot be installed here; these are the rules they check)."""
     config = configure(project, f"base_url: {BASE}\n")
     build_issues(config, 3)
-    root = ET.fromstring((project / "outbox" / "feed.xml").read_bytes())
+    root = ET.fromstring((project / "public" / "feed.xml").read_bytes())
     atom = "{http://www.w3.org/2005/Atom}"
     rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
     assert root.tag == f"{atom}feed"
@@ -589,3 +645,159 @@ def test_the_feed_meets_rfc_4287s_musts(project: Path) -> None:
         assert content or links  # an entry without content must link to it
         assert all(c.get("type") in ("text", "html", "xhtml") for c in content)
     assert len(ids) == 3  # every entry its own id
+
+
+# --- what is published (issue 24) -------------------------------------------------------------
+
+READERS = ("ann@example.org", "bob@example.org")
+TOKEN_LINK = re.compile(r"/(?:unsubscribe|confirm)/([A-Za-z0-9_.-]{20,})")
+
+
+def private_project(project: Path, digest: Digest) -> Config:
+    """Two issues to two readers through the pickup folder (each message with the reader's
+    unsubscribe link) and a subscription confirmation in outbox/notices/."""
+    path = project / "digest.yaml"
+    text = path.read_text().replace("recipients: [reader@example.org]\n", "")
+    path.write_text(
+        text + f"recipients: [{', '.join(READERS)}]\nper_recipient: true\nbase_url: {BASE}\n"
+    )
+    config = load_config(path)
+    assert digest("build").exit_code == 0
+    assert digest("build").exit_code == 0
+    from newsletter_digest.delivery.send import send_notice
+    from newsletter_digest.mail import notices
+
+    link = f"{BASE}/confirm/{'c' * 40}"
+    message, _ = notices.confirmation("T", "news@example.org", "cy@example.org", link, START)
+    assert send_notice(config, message, "cy@example.org").verdict == "sent"
+    return config
+
+
+def message_text(path: Path) -> str:
+    """Every text part of a message, decoded (quoted-printable wraps long links)."""
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    return "\n".join(
+        str(part.get_content()) for part in message.walk() if part.get_content_maintype() == "text"
+    )
+
+
+def test_the_public_folder_holds_no_address_token_or_message(project: Path, digest: Digest) -> None:
+    private_project(project, digest)
+    outbox, public = project / "outbox", project / "public"
+    private = [*outbox.glob("issue-*/messages/*.eml"), *outbox.glob("notices/*.eml")]
+    tokens = {t for p in private for t in TOKEN_LINK.findall(message_text(p))}
+    assert len(private) == 5 and len(tokens) == 3  # 2 readers' tokens, and the notice's
+    published = sorted(str(p.relative_to(public)) for p in public.rglob("*") if p.is_file())
+    assert published == [
+        "feed.xml",
+        "index.html",
+        "issue-0001/index.html",
+        "issue-0002/index.html",
+    ]
+    for path in public.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert not [a for a in (*READERS, "cy@example.org") if a in text], path
+            assert not [t for t in tokens if t in text], path
+    assert not archive.archive_files(outbox)  # nothing in the outbox looks publishable
+    check = digest("check")
+    assert "private files" not in check.output and "older version" not in check.output
+    # A careless copy of the outbox into the folder to publish is named by check.
+    (public / "notices").mkdir()
+    for eml in outbox.glob("notices/*.eml"):
+        (public / "notices" / eml.name).write_bytes(eml.read_bytes())
+    (public / "issue-0001" / "copy.html").write_text(f"{BASE}/unsubscribe/{min(tokens)}")
+    warned = digest("check").output
+    assert "holds private files" in warned
+    assert "notices/cy@example.org" in warned and "issue-0001/copy.html" in warned
+
+
+def test_an_archive_in_the_outbox_moves_to_the_public_folder(project: Path, digest: Digest) -> None:
+    """An older version wrote the archive into the outbox, which its docs said to upload."""
+    assert digest("build").exit_code == 0
+    outbox, public = project / "outbox", project / "public"
+    for name in ("index.html", "feed.xml", "issue-0001/index.html"):
+        (outbox / name).write_bytes((public / name).read_bytes())
+    shutil.rmtree(public)
+    check = digest("check")
+    assert f"{outbox} holds the web archive of an older version (3 files)" in check.output
+    result = digest("archive")
+    assert result.exit_code == 0, result.output
+    assert f"the web archive now has a folder of its own, {public}" in result.output
+    assert "the 3 archive files" in result.output
+    assert not archive.archive_files(outbox)
+    assert sorted(p.name for p in outbox.glob("issue-0001/*")) == [
+        "excerpts.json",
+        "issue-0001.eml",
+        "issue-0001.html",
+        "issue-0001.txt",
+        "issue.json",
+    ]
+    assert len(archive.archive_files(public)) == 3
+    assert "older version" not in digest("check").output
+    assert "now has a folder of its own" not in digest("archive").output  # said once
+
+
+@pytest.mark.parametrize(
+    ("extra", "folder"),
+    [("", "."), ("", "outbox"), ("", ".."), ("state: public/state.db\n", "public")],
+)
+def test_the_public_folder_may_not_hold_the_outbox_or_the_state(
+    project: Path, extra: str, folder: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configure(project, f"{extra}archive:\n  folder: {folder}\n")
+    assert "archive.folder" in caught.value.message
+    assert "must never be published" in caught.value.message
+
+
+def test_serve_answers_only_from_the_public_folder(project: Path, digest: Digest) -> None:
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from newsletter_digest.web.serve import create_app
+    from smtp_helpers import free_port
+
+    config = private_project(project, digest)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        notice = next((project / "outbox" / "notices").glob("*.eml")).name
+        message = next((project / "outbox" / "issue-0001" / "messages").glob("*.eml")).name
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for path in ("/", "/feed.xml", "/issue-0001/", "/issue-0002/index.html"):
+                assert client.get(path).status_code == 200, path
+            for path in (
+                f"/notices/{notice}",
+                "/notices/",
+                f"/outbox/notices/{notice}",
+                "/issue-0001/issue-0001.eml",
+                f"/issue-0001/messages/{message}",
+                "/issue-0001/messages/",
+                "/issue-0001/excerpts.json",
+                f"/%2e%2e/outbox/notices/{notice}",
+                f"/issue-0001/..%2f..%2foutbox%2fnotices%2f{notice}",
+                "/..%2foutbox%2fissue-0001%2fissue-0001.eml",
+                "/.digest/secret",
+            ):
+                response = client.get(path)
+                assert response.status_code in (400, 404), path
+                assert not [a for a in READERS if a in response.text], path
+            # The outbox's old archive is never served, even when the public folder is gone.
+            shutil.rmtree(project / "public")
+            (project / "outbox" / "index.html").write_text("old archive", encoding="utf-8")
+            assert client.get("/").status_code == 404
+    finally:
+        server.should_exit = True
+        thread.join(10)

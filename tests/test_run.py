@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import os
 import signal
 import sqlite3
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +25,7 @@ from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.errors import SlotTakenError, StateError
 from newsletter_digest.models import Slot
 from newsletter_digest.pipeline import build
+from newsletter_digest.schedule import runner
 from newsletter_digest.schedule.runner import Runner
 from newsletter_digest.state import store as state_module
 from newsletter_digest.state.locks import process_lock
@@ -79,35 +83,72 @@ def config_of(project: Path) -> Config:
     return load_config(project / "digest.yaml")
 
 
+@dataclass
+class Ran:
+    """What ``digest run --once`` did: its exit code and its log."""
+
+    exit_code: int
+    output: str
+
+
+RunAt = Callable[[datetime], Ran]
+
+
+@pytest.fixture
+def run_at(project: Path) -> RunAt:
+    """``digest run --once`` on the project's real state, with the clock set to a moment.
+
+    The clock is injected (``runner.run``'s ``clock``): ``--now`` only looks, so it cannot
+    stand in for the time any more.
+    """
+
+    def run(moment: datetime) -> Ran:
+        log = io.StringIO()
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger = logging.getLogger("newsletter_digest.run")
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            code = runner.run(config_of(project), once=True, clock=lambda: moment)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        return Ran(code, log.getvalue())
+
+    return run
+
+
 # run --once ------------------------------------------------------------------------------------
 
 
-def test_run_once_makes_the_due_slot_once(weekly: Path, digest: Digest) -> None:
-    first = digest("run", "--once", "--now", berlin(slot(1) + 5 * MINUTE))
+def test_run_once_makes_the_due_slot_once(weekly: Path, digest: Digest, run_at: RunAt) -> None:
+    first = run_at(slot(1) + 5 * MINUTE)
     assert first.exit_code == 0, first.output
     assert "slot 2026-11-09 09:00 CET (08:00 UTC) due" in first.output
     assert "issue #1 made" in first.output
     assert "next slot at 2026-11-16 09:00 CET (08:00 UTC)" in first.output
-    again = digest("run", "--once", "--now", berlin(slot(1) + 6 * MINUTE))
+    again = run_at(slot(1) + 6 * MINUTE)
     assert again.exit_code == 0, again.output
     assert "made" not in again.output
     assert issues(weekly) == [1]
     assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "made", 1)]
 
 
-def test_run_once_between_slots_does_nothing(weekly: Path, digest: Digest) -> None:
-    digest("run", "--once", "--now", berlin(slot(1)))
-    result = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE))
+def test_run_once_between_slots_does_nothing(weekly: Path, digest: Digest, run_at: RunAt) -> None:
+    run_at(slot(1))
+    result = run_at(slot(1) + 3 * 24 * 60 * MINUTE)
     assert result.exit_code == 0
     assert "due" not in result.output
     assert issues(weekly) == [1]
 
 
 def test_after_five_missed_slots_one_issue_and_the_others_logged_skipped(
-    weekly: Path, digest: Digest
+    weekly: Path, digest: Digest, run_at: RunAt
 ) -> None:
-    digest("run", "--once", "--now", berlin(slot(0)))
-    result = digest("run", "--once", "--now", berlin(slot(5) + 60 * MINUTE))
+    run_at(slot(0))
+    result = run_at(slot(5) + 60 * MINUTE)
     assert result.exit_code == 0, result.output
     assert result.output.count("skipped: missed while not running") == 4
     assert "slot 2026-11-16 09:00 CET (08:00 UTC) skipped" in result.output
@@ -117,33 +158,37 @@ def test_after_five_missed_slots_one_issue_and_the_others_logged_skipped(
 
 
 def test_a_slot_missed_by_more_than_grace_is_skipped_and_recorded(
-    weekly: Path, digest: Digest
+    weekly: Path, digest: Digest, run_at: RunAt
 ) -> None:
-    result = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE))
+    result = run_at(slot(1) + 3 * 24 * 60 * MINUTE)
     assert result.exit_code == 0, result.output
     assert "skipped: 3d late, more than grace 2d" in result.output
     assert not (weekly / "outbox").exists()
     assert slots(weekly) == [("2026-11-09T08:00:00Z", "Europe/Berlin", "skipped", None)]
-    quiet = digest("run", "--once", "--now", berlin(slot(1) + 3 * 24 * 60 * MINUTE + MINUTE))
+    quiet = run_at(slot(1) + 3 * 24 * 60 * MINUTE + MINUTE)
     assert "skipped" not in quiet.output  # recorded: not skipped (nor logged) again
-    assert digest("run", "--once", "--now", berlin(slot(2))).exit_code == 0
+    assert run_at(slot(2)).exit_code == 0
     assert issues(weekly) == [1]
 
 
-def test_the_clock_moving_back_makes_nothing_twice(weekly: Path, digest: Digest) -> None:
-    digest("run", "--once", "--now", berlin(slot(2) + MINUTE))
+def test_the_clock_moving_back_makes_nothing_twice(
+    weekly: Path, digest: Digest, run_at: RunAt
+) -> None:
+    run_at(slot(2) + MINUTE)
     for moment in (slot(2) - 60 * MINUTE, slot(2) + 30 * MINUTE, slot(0) + MINUTE):
-        assert digest("run", "--once", "--now", berlin(moment)).exit_code == 0
+        assert run_at(moment).exit_code == 0
     assert issues(weekly) == [1]
-    digest("run", "--once", "--now", berlin(slot(3)))
+    run_at(slot(3))
     assert issues(weekly) == [1, 2]
 
 
-def test_catch_up_skip_makes_nothing_for_a_late_slot(project: Path, digest: Digest) -> None:
+def test_catch_up_skip_makes_nothing_for_a_late_slot(
+    project: Path, digest: Digest, run_at: RunAt
+) -> None:
     schedule(project, WEEKLY + "  catch_up: skip\n")
-    late = digest("run", "--once", "--now", berlin(slot(1) + 20 * MINUTE))
+    late = run_at(slot(1) + 20 * MINUTE)
     assert "skipped: 20m late and catch_up is skip" in late.output
-    assert digest("run", "--once", "--now", berlin(slot(2) + MINUTE)).exit_code == 0
+    assert run_at(slot(2) + MINUTE).exit_code == 0
     assert issues(project) == [1]
 
 
@@ -161,13 +206,55 @@ def test_bad_now_and_now_without_once_are_usage_errors(weekly: Path, digest: Dig
     assert not (weekly / ".digest" / "state.db").exists()
 
 
-def test_next_shows_local_and_utc_and_what_is_due(weekly: Path, digest: Digest) -> None:
+def real_slot(weeks: int) -> datetime:
+    """A Monday slot ``weeks`` after the next one by the real clock (negative: before it)."""
+    ahead = math.ceil((datetime.now(UTC) - S0) / WEEK)
+    return slot(ahead + weeks)
+
+
+@pytest.mark.parametrize("weeks", [0, 3, -2])
+def test_run_once_with_now_only_looks_and_never_mails_or_records(
+    project: Path, digest: Digest, run_at: RunAt, weeks: int
+) -> None:
+    """--now ahead of the real clock (issue 23: it mailed everyone an issue dated a week
+    ahead and used up the slot) or behind it: a dry look; the relay gets nothing."""
+    server = Server(Behaviour()).start()
+    try:
+        smtp_project(project, server.port)
+        made = run_at(slot(1) + MINUTE)  # the real state: one issue, sent to 3 readers
+        assert made.exit_code == 0 and "issue #1 sent to 3/3" in made.output, made.output
+        db = project / ".digest" / "state.db"
+        before = (slots(project), issues(project), sorted(server.handler.recipients()))
+        state_before = sqlite3.connect(db).execute("SELECT * FROM deliveries").fetchall()
+        when = real_slot(weeks) + 5 * MINUTE
+        result = digest("run", "--once", "--now", berlin(when))
+        assert result.exit_code == 0, result.output
+        assert "dry run as if it were" in result.output
+        assert "nothing is made, sent or recorded" in result.output
+        assert "would be made and sent" in result.output
+        assert (slots(project), issues(project), sorted(server.handler.recipients())) == before
+        assert sqlite3.connect(db).execute("SELECT * FROM deliveries").fetchall() == state_before
+    finally:
+        server.stop()
+
+
+def test_run_once_with_now_on_a_new_project_creates_nothing(weekly: Path, digest: Digest) -> None:
+    result = digest("run", "--once", "--now", berlin(real_slot(1) + MINUTE))
+    assert result.exit_code == 0, result.output
+    assert "issue #1 would be made" in result.output and "made:" not in result.output
+    assert not (weekly / ".digest").exists()
+    assert not (weekly / "outbox").exists()
+
+
+def test_next_shows_local_and_utc_and_what_is_due(
+    weekly: Path, digest: Digest, run_at: RunAt
+) -> None:
     due = digest("next", "--now", berlin(slot(1) + 5 * MINUTE))
     assert due.exit_code == 0, due.output
     assert "every monday at 09:00 Europe/Berlin" in due.output
     assert "due now: 2026-11-09 09:00 CET (08:00 UTC), 5m ago" in due.output
     assert "2026-11-16 09:00 CET (08:00 UTC)  in 6d23h55m" in due.output
-    digest("run", "--once", "--now", berlin(slot(1) + 5 * MINUTE))
+    run_at(slot(1) + 5 * MINUTE)
     after = digest("next", "--now", berlin(slot(1) + 6 * MINUTE), "--count", "1")
     assert "last slot: 2026-11-09 09:00 CET (08:00 UTC): issue #1" in after.output
     assert "due now: nothing" in after.output
@@ -192,7 +279,7 @@ def test_a_slot_gets_one_issue_even_when_build_is_asked_twice(weekly: Path) -> N
 
 
 def test_an_interrupted_build_of_a_slot_is_recorded_for_that_slot(
-    weekly: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
+    weekly: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch, run_at: RunAt
 ) -> None:
     def crash(self: object, record: object) -> None:
         raise KeyboardInterrupt  # the process dies after the files are in the outbox
@@ -202,7 +289,7 @@ def test_an_interrupted_build_of_a_slot_is_recorded_for_that_slot(
         with pytest.raises(KeyboardInterrupt):
             Runner(config_of(weekly)).step(slot(1))
     assert slots(weekly) == []
-    result = digest("run", "--once", "--now", berlin(slot(1) + MINUTE))
+    result = run_at(slot(1) + MINUTE)
     assert result.exit_code == 0, result.output
     assert "recovered from an interrupted build" in result.output
     assert issues(weekly) == [1]
@@ -287,24 +374,24 @@ def smtp_project(project: Path, port: int) -> None:
 
 
 def test_run_once_sends_the_issue_and_resumes_a_partly_sent_one(
-    project: Path, digest: Digest
+    project: Path, digest: Digest, run_at: RunAt
 ) -> None:
     server = Server(Behaviour())
     smtp_project(project, server.port)  # nothing listens there yet
-    first = digest("run", "--once", "--now", berlin(slot(1) + MINUTE))
+    first = run_at(slot(1) + MINUTE)
     assert first.exit_code == 1, first.output
     assert "issue #1 made" in first.output
     assert "WARNING slot 2026-11-09 09:00 CET (08:00 UTC): issue #1 sent to 0/3" in first.output
     server.start()
     try:
-        resumed = digest("run", "--once", "--now", berlin(slot(1) + 2 * MINUTE))
+        resumed = run_at(slot(1) + 2 * MINUTE)
         assert resumed.exit_code == 0, resumed.output
         assert "issue #1 sent to 3/3" in resumed.output
         assert sorted(server.handler.recipients()) == READERS
         assert issues(project) == [1]
-        calm = digest("run", "--once", "--now", berlin(slot(1) + 3 * MINUTE))
+        calm = run_at(slot(1) + 3 * MINUTE)
         assert "sent" not in calm.output
-        nxt = digest("run", "--once", "--now", berlin(slot(2) + MINUTE))
+        nxt = run_at(slot(2) + MINUTE)
         assert "issue #2 sent to 3/3" in nxt.output
         assert len(server.handler.recipients()) == 6
     finally:
@@ -314,13 +401,13 @@ def test_run_once_sends_the_issue_and_resumes_a_partly_sent_one(
 # Locks and real processes ---------------------------------------------------------------------
 
 
-def test_a_second_scheduler_says_so_and_exits(weekly: Path, digest: Digest) -> None:
+def test_a_second_scheduler_says_so_and_exits(weekly: Path, digest: Digest, run_at: RunAt) -> None:
     config = config_of(weekly)
     with process_lock(config.settings.state, "run"):
         second = digest("run")
         assert second.exit_code == 1
         assert "another digest run is running" in second.output
-        once = digest("run", "--once", "--now", berlin(slot(1)))
+        once = run_at(slot(1))
         assert once.exit_code == 0
         assert "leaves the slots to it" in once.output
     assert not (weekly / "outbox").exists()
@@ -384,7 +471,18 @@ def digest_command(project: Path) -> list[str]:
 
 
 def test_concurrent_run_once_processes_make_exactly_one_issue(weekly: Path) -> None:
-    command = [*digest_command(weekly), "run", "--once", "--now", berlin(slot(1) + MINUTE)]
+    code = (  # `digest run --once` at the slot's time: the clock injected, the rest real
+        "import logging, sys\n"
+        "from datetime import datetime\n"
+        "from pathlib import Path\n"
+        "from newsletter_digest.config.loading import load_config\n"
+        "from newsletter_digest.schedule import runner\n"
+        f"at = datetime.fromisoformat({(slot(1) + MINUTE).isoformat()!r})\n"
+        f"config = load_config(Path({str(weekly / 'digest.yaml')!r}))\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "sys.exit(runner.run(config, once=True, clock=lambda: at))\n"
+    )
+    command = [sys.executable, "-c", code]
     children = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(4)

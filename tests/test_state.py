@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -158,3 +160,25 @@ def test_readers_who_left_in_an_older_send_are_moved_out_of_the_failures(tmp_pat
             2: {"sent": 1, "left": 2, "failed-permanent": 1, "pending": 1}
         }
         assert [d.recipient for d in state.iter_deliveries(2, ("pending",))] == ["e@x"]
+
+
+def test_processes_opening_a_new_state_at_once_all_get_it_whole(tmp_path: Path) -> None:
+    """Four commands starting together on a new project (a timer, serve, a send): each
+    opens the state, none fails, none re-applies a migration another just made (one that
+    runs again without error would set the version back), and the schema is whole."""
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from newsletter_digest.state.store import open_state\n"
+        "with open_state(Path(sys.argv[1])): pass\n"
+    )
+    for round_ in range(8):
+        path = tmp_path / f"p{round_}" / ".digest" / "state.db"
+        children = [
+            subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        errors = [child.communicate(timeout=60)[1].decode() for child in children]
+        assert [child.returncode for child in children] == [0] * 4, errors
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.close()

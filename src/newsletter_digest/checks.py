@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,96 @@ def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         report.problems.append(f"{label}: {folder} is not a writable folder")
+
+
+def _mode(path: Path) -> int | None:
+    """The permission bits of ``path``, or None when it is not there."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return None
+
+
+def _others_can_read(path: Path) -> int | None:
+    """The mode of ``path`` when users other than its owner may read it, else None."""
+    mode = _mode(path)
+    return mode if mode is not None and mode & 0o044 else None
+
+
+def _private_files(config: Config, report: CheckReport) -> None:
+    """Warn when other users can read what holds readers' addresses or secrets: the state
+    (and its WAL files), the key that signs links, notices and per-reader messages."""
+    s = config.settings
+    what = {
+        s.state: "it holds readers' addresses",
+        s.state.with_name(f"{s.state.name}-wal"): "it holds readers' addresses",
+        s.state.with_name(f"{s.state.name}-shm"): "it holds readers' addresses",
+        s.state.parent / "secret": "it signs readers' unsubscribe and confirmation links",
+    }
+    for path, why in what.items():
+        mode = _others_can_read(path)
+        if mode is not None:
+            report.warnings.append(
+                f"{path} is readable by other users (mode {mode:04o}); {why}: chmod 600 {path}"
+            )
+    folders = [s.outbox / "notices", *sorted(s.outbox.glob("issue-*/messages"))]
+    for folder in folders:
+        mode = _mode(folder)
+        if mode is None or not mode & 0o055:
+            continue  # missing, or closed to others: what is inside is safe
+        if any(_others_can_read(f) is not None for f in folder.iterdir() if f.is_file()):
+            report.warnings.append(
+                f"{folder} holds messages to readers (addresses, their unsubscribe or "
+                f"confirmation links) that other users can read: chmod -R go-rwx {folder}"
+            )
+
+
+# A reader's link with its token: whoever has it can unsubscribe or confirm that reader.
+_TOKEN_LINK = re.compile(rb"/(?:unsubscribe|confirm)/[A-Za-z0-9_.-]{20,}")
+_PRIVATE_NAMES = re.compile(r"\.eml$|\.db(-wal|-shm|-journal)?$|\.lock$|^secret$")
+_PRIVATE_FOLDERS = {"notices", "messages", ".digest"}
+PUBLIC_FILE_LIMIT = 5 * 1024 * 1024  # larger files are not read for tokens
+
+
+def _looks_private(path: Path, root: Path) -> bool:
+    """A message, a state or key file, something from a private folder, or a token link."""
+    parts = path.relative_to(root).parts
+    if _PRIVATE_NAMES.search(path.name) or _PRIVATE_FOLDERS & set(parts[:-1]):
+        return True
+    try:
+        return path.stat().st_size <= PUBLIC_FILE_LIMIT and bool(
+            _TOKEN_LINK.search(path.read_bytes())
+        )
+    except OSError:
+        return False
+
+
+def _public_folder(config: Config, report: CheckReport) -> None:
+    """Warn when the folder to publish holds anything private, and when the outbox still
+    holds an archive from an older version (which suggests the outbox is what is published)."""
+    from newsletter_digest.archive.pages import archive_files
+
+    s = config.settings
+    public = s.archive.folder
+    if public.is_dir():
+        private = [
+            p for p in sorted(public.rglob("*")) if p.is_file() and _looks_private(p, public)
+        ]
+        if private:
+            names = ", ".join(str(p.relative_to(public)) for p in private[:3])
+            more = f" and {len(private) - 3} more" if len(private) > 3 else ""
+            report.warnings.append(
+                f"archive: {public} is the folder to publish, but it holds private files "
+                f"(readers' messages, addresses or unsubscribe links): {names}{more}; remove "
+                "them: the archive is only index.html, feed.xml and issue-NNNN/index.html"
+            )
+    old = archive_files(s.outbox)
+    if old:
+        report.warnings.append(
+            f"archive: {s.outbox} holds the web archive of an older version ({len(old)} files); "
+            f"the archive now lives in {public}: run 'digest archive', then publish {public} "
+            "and stop publishing the outbox, which holds private files (docs/archive.md)"
+        )
 
 
 def _next_issue(config: Config, report: CheckReport) -> None:
@@ -97,6 +188,11 @@ def run_checks(config: Config) -> CheckReport:
             "senders) needs base_url and 'digest serve' answering at it; until then messages "
             "carry only the unsubscribe setting" + ("" if s.unsubscribe else ", which is unset")
         )
+        report.warnings.append(
+            "feed.xml: without base_url its links (rel=self included) are relative to where it "
+            "is served, and emails have no 'View in browser' link; set base_url to the "
+            "archive's address for absolute ones, as feed validators and some readers want"
+        )
     try:
         loaded = load_content(s.content)
     except DigestError as e:
@@ -130,6 +226,8 @@ def run_checks(config: Config) -> CheckReport:
     _welcome(config, report)
     _writable_folder("outbox", s.outbox, report)
     _writable_folder("state", s.state.parent, report)
+    _private_files(config, report)
+    _public_folder(config, report)
     if s.state.exists():
         try:
             with open_state(s.state, readonly=True) as state:

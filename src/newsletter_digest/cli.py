@@ -386,14 +386,19 @@ def history(ctx: click.Context, issue: int | None) -> None:
 def archive(ctx: click.Context) -> None:
     """Rebuild the web archive: index.html, feed.xml and each issue's web version.
 
-    Made from the state and the outbox (after a template change, say); .eml files are
-    never touched. Every build does this too.
+    Written to the public folder (archive.folder, default public/), the one to publish;
+    made from the state and the outbox (after a template change, say), whose files are never
+    touched. Every build does this too.
     """
-    from newsletter_digest.archive.pages import rebuild_archive
+    from newsletter_digest.archive.pages import rebuild_archive, retired_warning
 
-    result = rebuild_archive(_config(ctx))
+    config = _config(ctx)
+    result = rebuild_archive(config)
     for reason in result.left_out:
         _warn(f"{reason}; left out of the archive")
+    moved = retired_warning(config, result)
+    if moved:
+        _warn(moved)
     plural = "" if result.issues == 1 else "s"
     click.echo(f"Archive of {result.issues} issue{plural}: {_rel(result.page)}")
     if result.feed is not None:
@@ -516,7 +521,13 @@ def _when(ctx: click.Context, config: Any, text: str | None) -> datetime | None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Make the issue of the slot due now, if any, and exit.")
-@click.option("--now", "now_text", metavar="ISO", help="With --once: act as if it were this time.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO",
+    help="With --once: a dry run, showing what the slot due at that time would get; "
+    "nothing is made, sent or recorded.",
+)
 @click.option("--no-send", is_flag=True, help="Only write the outbox, even with smtp configured.")
 @LOG_FORMAT
 @click.pass_context
@@ -527,6 +538,7 @@ def run(
 
     Without --once: a foreground scheduler until SIGTERM or Ctrl-C. With --once (for cron and
     systemd timers): act on the slot due now, if any, and exit. A slot gets at most one issue.
+    With --once --now ISO: only look at what that time would do (a dry run).
     """
     from newsletter_digest.schedule import runner
 
@@ -535,6 +547,10 @@ def run(
     config = _config(ctx)
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
+    if now is not None:  # never an issue for a time that is not now: only a look
+        for line in runner.look(config, now, send=not no_send):
+            click.echo(line)
+        return
     verbose = bool(ctx.obj.get("verbose"))
 
     def before_issue() -> None:  # what came back, and what the sources have new
@@ -575,7 +591,6 @@ def run(
         code = runner.run(
             config,
             once=once,
-            now=now,
             send=not no_send,
             verbose=verbose,
             before_issue=before_issue

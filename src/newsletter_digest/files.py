@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+PRIVATE_FILE = 0o600  # readers' addresses, their tokens, the key that signs links
+PRIVATE_FOLDER = 0o700
+
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder``, and each missing folder above it, for its owner only (0700).
+
+    An existing folder keeps its mode: ``digest check`` warns when others can read it.
+    """
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile
+            path.mkdir(mode=PRIVATE_FOLDER)
+    folder.mkdir(exist_ok=True)  # the error, if it is something else than a folder
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (then it is left as it is)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
 
 
 def fsync_dir(folder: Path) -> None:
@@ -85,7 +106,7 @@ def save_cache(path: Path, data: bytes) -> None:
     """
     tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

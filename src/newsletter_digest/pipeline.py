@@ -6,6 +6,7 @@ preview shows exactly the issue that the next build makes.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -16,6 +17,7 @@ from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
+from newsletter_digest.files import private_folder
 from newsletter_digest.mail import compose, dkim
 from newsletter_digest.models import (
     IssueInfo,
@@ -89,6 +91,11 @@ def make_renderer(config: Config, *, cache: bool = False, save_cache: bool = Tru
         language=s.language,
     )
     cache_dir = template_cache_dir(s.state) if cache else None
+    if cache_dir is not None and save_cache:
+        # The state's folder is private (0700) whoever creates it first; if it cannot be
+        # made there is no cache, and opening the state says why.
+        with contextlib.suppress(OSError):
+            private_folder(s.state.parent)
     return Renderer(s.templates, branding, cache_dir, save_cache=save_cache)
 
 
@@ -218,7 +225,7 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
     """
     made = {result.record.number, *(record.number for record in result.recovered)}
     try:
-        archive.rebuild_archive(config, made)
+        rebuilt = archive.rebuild_archive(config, made)
     except DigestError as e:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
@@ -230,7 +237,8 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
         warning = f"the web archive was not updated: {type(e).__name__}: {e}"
         hint = "run 'digest -v archive' to see what failed"
         return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
-    return result
+    moved = archive.retired_warning(config, rebuilt)
+    return result._replace(warnings=(*result.warnings, moved)) if moved else result
 
 
 def make_issue(

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 from playwright.sync_api import Browser, Page
 
 from conftest import write_excerpt
+from newsletter_digest.cli import cli
 from newsletter_digest.web.preview import PreviewServer
 
 pytestmark = pytest.mark.browser
@@ -31,6 +33,25 @@ def violations(page: Page) -> list[dict[str, object]]:
         for v in found
         if v["impact"] in ("serious", "critical")
     ]
+
+
+# WCAG 2's contrast ratio of an element's text against the first opaque background behind it.
+CONTRAST = """el => {
+  const rgb = c => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let back = el;
+  while (back && rgb(getComputedStyle(back).backgroundColor)[3] === 0) back = back.parentElement;
+  const bg = back ? rgb(getComputedStyle(back).backgroundColor) : [255, 255, 255];
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def contrasts(page: Page, selector: str) -> list[float]:
+    """The contrast ratio of each element matching ``selector``."""
+    return [float(el.evaluate(CONTRAST)) for el in page.query_selector_all(selector)]
 
 
 def fits(page: Page) -> bool:
@@ -55,23 +76,27 @@ def issue(project: Path, digest: Callable[..., Result]) -> Path:
             f"Grüße aus Zürich — Nº {n}",
             body,
             tags=["Städte", "Reisen"],  # the kicker line
-            url=f"https://example.org/zürich-{n}",
+            **({} if n == 5 else {"url": f"https://example.org/zürich-{n}"}),  # a bare title
         )
     assert digest("build").exit_code == 0
     return project / "outbox"
 
 
+PAGES = {
+    "email": "outbox/issue-0001/issue-0001.html",
+    "web version": "public/issue-0001/index.html",
+    "archive": "public/index.html",
+}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [600, 375])
-@pytest.mark.parametrize("page_name", ["email", "web version", "archive"])
+@pytest.mark.parametrize("page_name", list(PAGES))
 def test_pages_have_no_serious_accessibility_violations(
-    browser: Browser, issue: Path, page_name: str, width: int
+    browser: Browser, issue: Path, page_name: str, width: int, scheme: Literal["light", "dark"]
 ) -> None:
-    path = {
-        "email": issue / "issue-0001" / "issue-0001.html",
-        "web version": issue / "issue-0001" / "index.html",
-        "archive": issue / "index.html",
-    }[page_name]
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    path = issue.parent / PAGES[page_name]
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     try:
         page.goto(path.as_uri(), timeout=TIMEOUT_MS)
         found = violations(page)
@@ -80,6 +105,45 @@ def test_pages_have_no_serious_accessibility_violations(
             assert fits(page), f"{page_name} scrolls sideways at 375 px"
     finally:
         page.close()
+
+
+SECTIONS = """\
+sections:
+  - title: Cities
+    from: {tags: [Städte]}
+    count: 2
+  - title: Everything else
+    count: 2
+"""
+
+
+@pytest.mark.parametrize("width", [600, 375])
+@pytest.mark.parametrize("page_name", ["email", "web version"])
+@pytest.mark.parametrize("sections", [False, True])
+def test_every_heading_is_readable_in_dark_mode(
+    browser: Browser, issue: Path, page_name: str, width: int, sections: bool
+) -> None:
+    """Issue 23: in dark mode the h1 was #1c1b17 on #161614 (1.05:1), so were the section
+    headings and the titles without a link. WCAG AA asks 4.5:1 (3:1 for large text); all
+    headings here are held to 4.5:1, in the light scheme too."""
+    project = issue.parent
+    if sections:
+        config = project / "digest.yaml"
+        config.write_text(config.read_text() + SECTIONS)
+        assert CliRunner().invoke(cli, ["--config", str(config), "build"]).exit_code == 0
+    path = project / PAGES[page_name].replace("0001", "0002" if sections else "0001")
+    for scheme in ("dark", "light"):
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+        try:
+            page.goto(path.as_uri(), timeout=TIMEOUT_MS)
+            h1 = contrasts(page, "h1")
+            assert len(h1) == 1 and h1[0] >= 4.5, (scheme, h1)
+            headings = contrasts(page, "h2, h3")
+            assert len(headings) >= (6 if sections else 25)
+            assert min(headings) >= 4.5, (scheme, sorted(headings)[:3])
+            assert violations(page) == []
+        finally:
+            page.close()
 
 
 def test_the_email_has_language_title_headings_and_presentation_tables(

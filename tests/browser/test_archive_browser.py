@@ -1,4 +1,4 @@
-"""The archive in a real browser: Chromium loads outbox/index.html and follows its links."""
+"""The archive in a real browser: Chromium loads public/index.html and follows its links."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_archive_page_lists_issues_and_links_to_each_web_version(
     project: Path, digest: Callable[..., Result], browser: Browser, serve: Callable[[Path], str]
 ) -> None:
     build_with_markup(project, digest, 3)
-    root = serve(project / "outbox")
+    root = serve(project / "public")
     page, dialogs = new_page(browser)
     page.goto(f"{root}/")
     assert page.title() == "Test Weekly: all issues"
@@ -99,7 +99,7 @@ def test_archive_page_fits_a_phone_and_has_a_dark_mode(
     project: Path, digest: Callable[..., Result], browser: Browser, serve: Callable[[Path], str]
 ) -> None:
     build_with_markup(project, digest, 1)
-    root = serve(project / "outbox")
+    root = serve(project / "public")
     backgrounds = {}
     for scheme in ("light", "dark"):
         page, _ = new_page(browser, viewport={"width": 360, "height": 740}, color_scheme=scheme)

@@ -21,6 +21,7 @@ from markupsafe import escape
 from newsletter_digest.render.renderer import ExcerptView
 
 ATOM = "http://www.w3.org/2005/Atom"
+FEED = "feed.xml"  # the feed's name in the archive's root
 # Characters XML 1.0 does not allow, even escaped: C0 controls but tab, CR and LF; lone
 # surrogates; FFFE and FFFF. (Listed, not negated: a class that negates up to U+10FFFF takes
 # ~8 ms to compile, at every start.)
@@ -71,6 +72,25 @@ def tag_uri(sender: str, day: date, specific: str) -> str:
     return f"tag:{domain.lower()},{day.isoformat()}:{quote(local + specific, safe='/+-._~@')}"
 
 
+# What an excerpt's HTML keeps in the feed: its structure, links and images, and none of the
+# email's presentation (style="", width=""), which feed validators flag and readers restyle.
+_FEED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}}
+
+
+def semantic(html: str) -> str:
+    """An excerpt's email HTML as plain semantic HTML: no style or presentational attributes."""
+    import nh3
+
+    return str(
+        nh3.clean(
+            html,
+            attributes=_FEED_ATTRIBUTES,
+            link_rel=None,
+            url_schemes={"http", "https", "mailto"},
+        )
+    )
+
+
 def content_html(entry: IssueEntry) -> str:
     """The issue's excerpts as HTML (titles, bylines, bodies, links), every text escaped."""
     parts: list[str] = []
@@ -87,7 +107,7 @@ def content_html(entry: IssueEntry) -> str:
         )
         if byline:
             parts.append(f"<p><em>{escape(byline)}</em></p>")
-        parts.append(str(excerpt.html))  # sanitized by markdown.py
+        parts.append(semantic(str(excerpt.html)))  # sanitized by markdown.py already
         if excerpt.url:
             parts.append(f'<p><a href="{escape(excerpt.url)}">Read more</a></p>')
     if entry.url:
@@ -124,7 +144,7 @@ def atom_feed(
 ) -> bytes:
     """The feed of ``entries`` (newest first, at least one); ``since`` is the first issue's date.
 
-    Links are absolute, so they are only there with ``base_url``.
+    Links are absolute with ``base_url``, else relative to the feed (``digest check`` warns).
     """
     lines = [
         "<?xml version='1.0' encoding='utf-8'?>",
@@ -137,11 +157,11 @@ def atom_feed(
         "  </author>",
         _element("generator", "newsletter-digest"),
     ]
-    if base_url:
-        lines.append(_element("link", rel="alternate", type="text/html", href=f"{base_url}/"))
-        lines.append(
-            _element("link", rel="self", type="application/atom+xml", href=f"{base_url}/feed.xml")
-        )
+    # Without base_url the links are relative: readers resolve them against the feed's own
+    # address, the archive's root, where they lead to the right pages (RFC 4287, 4.2.7).
+    root = f"{base_url}/" if base_url else ""
+    lines.append(_element("link", rel="alternate", type="text/html", href=root or "./"))
+    lines.append(_element("link", rel="self", type="application/atom+xml", href=f"{root}{FEED}"))
     stamps = distinct_moments(entries)
     for entry in entries:
         stamp = rfc3339(stamps[entry.number])
@@ -152,10 +172,8 @@ def atom_feed(
             _element("published", stamp, indent=2),
             _element("updated", stamp, indent=2),
         ]
-        if entry.url:
-            lines.append(
-                _element("link", rel="alternate", type="text/html", href=entry.url, indent=2)
-            )
+        page = entry.url or entry.href.removesuffix("index.html")
+        lines.append(_element("link", rel="alternate", type="text/html", href=page, indent=2))
         lines += [_element("content", content_html(entry), type="html", indent=2), "  </entry>"]
     lines.append("</feed>\n")
     return "\n".join(lines).encode("utf-8")

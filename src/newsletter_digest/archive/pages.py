@@ -1,13 +1,16 @@
-"""The web archive: the outbox as a small static site that any web host can serve as it is.
+"""The web archive: a folder of its own (``archive.folder``, ``public/``) that any web host
+can serve as it is, holding only what is public:
 
-- ``outbox/issue-NNNN/index.html``: the issue's web version, the email's HTML without its
+- ``public/issue-NNNN/index.html``: the issue's web version, the email's HTML without its
   personal fields, its "View in browser" and unsubscribe parts, and with a link back;
-- ``outbox/index.html``: every issue, newest first (template ``archive.html.j2``);
-- ``outbox/feed.xml``: an Atom feed of the latest issues (see ``feed.py``).
+- ``public/index.html``: every issue, newest first (template ``archive.html.j2``);
+- ``public/feed.xml``: an Atom feed of the latest issues (see ``feed.py``).
 
 All of it is derived from the state and the outbox, so it can be rebuilt at any time (after
 a template change, say) without touching an issue's ``.eml``. Each file is written
-atomically, and only when its bytes change.
+atomically, and only when its bytes change. The outbox itself is private (notices,
+per-reader messages with their tokens); an archive older versions wrote into it is removed
+from there once the public folder has it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from newsletter_digest.state.store import State, open_state
 
 EXCERPTS_FILE = "excerpts.json"
 INDEX = "index.html"
-FEED = "feed.xml"
+FEED = feed.FEED
 TEMPLATE = "archive.html.j2"
 TEMPLATE_HINT = (
     f"{TEMPLATE} sees: title, feed_href and issues (each: number, date, subject, titles, href, url)"
@@ -75,6 +78,27 @@ class ArchiveResult(NamedTuple):
     feed: Path | None
     changed: tuple[Path, ...] = ()
     left_out: tuple[str, ...] = ()
+    retired: tuple[Path, ...] = ()  # archive files an older version wrote into the outbox
+
+
+def archive_files(root: Path) -> list[Path]:
+    """The files an archive in ``root`` consists of: its index, its feed, the web versions."""
+    found = [root / name for name in (INDEX, FEED)]
+    found += sorted(root.glob(f"issue-*/{INDEX}"))
+    return [path for path in found if path.is_file()]
+
+
+def retire_outbox_archive(outbox: Path) -> tuple[Path, ...]:
+    """Remove the archive older versions wrote into the outbox (once the public folder has
+    its own), so that nothing there looks like something to publish any more."""
+    retired = []
+    for path in archive_files(outbox):
+        try:
+            path.unlink()
+        except OSError:
+            continue  # left as it is; 'digest check' still names the outbox's archive
+        retired.append(path)
+    return tuple(retired)
 
 
 def excerpts_file(excerpts: Sequence[Excerpt]) -> bytes:
@@ -266,7 +290,7 @@ def _write(path: Path, data: bytes, *, durable: bool = True) -> bool:
     except OSError as e:
         raise OutboxError(
             f"cannot write {path}: {e.strerror or e}",
-            "make the outbox writable, then run 'digest archive'",
+            "make the archive folder writable, then run 'digest archive'",
         ) from e
     return True
 
@@ -279,6 +303,7 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
     """
     s = config.settings
     outbox = s.outbox
+    public = s.archive.folder
     records = state.issues()
     present = {name for _, name in issue_folders(outbox)}
     entries: list[feed.IssueEntry] = []
@@ -289,12 +314,13 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
         if record.folder not in present:
             left_out.append(f"issue #{record.number}: {folder} is missing")
             continue
-        page = folder / INDEX
+        page = public / record.folder / INDEX
         if issues is None or record.number in issues or not page.exists():
             html = impersonal_html(outbox, state, record)
             if html is None:
                 left_out.append(f"issue #{record.number}: {folder} has no readable HTML")
                 continue
+            _public_folder(page.parent)
             if _write(page, web_version(html).encode()):
                 changed.append(page)
         entries.append(
@@ -309,42 +335,70 @@ def rebuild(config: Config, state: State, issues: Collection[int] | None = None)
             )
         )
     entries.reverse()
-    feed_path: Path | None = None
-    if entries:
-        feed_path = outbox / FEED
-        shown = [
-            entry._replace(excerpts=read_excerpts((outbox / entry.href).parent))
-            for entry in entries[: s.archive.feed_items]
-        ]
-        data = feed.atom_feed(
-            title=s.title,
-            sender=s.sender,
-            since=records[0].date,
-            base_url=s.base_url,
-            entries=shown,
-            language=s.language,
-        )
-        if _write(feed_path, data, durable=False):
-            changed.append(feed_path)
-    index = outbox / INDEX
+    feed_path = _write_feed(config, entries, records[0].date) if entries else None
+    if feed_path is not None and feed_path[1]:
+        changed.append(feed_path[0])
+    index = public / INDEX
     cache_dir = template_cache_dir(config.settings.state) / "archive"
     page_html = render_index(config, entries, FEED if feed_path else None, cache_dir)
-    try:
-        outbox.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutboxError(
-            f"cannot create the outbox {outbox}: {e.strerror or e}",
-            "set 'outbox' in digest.yaml to a folder you can write",
-        ) from e
+    _public_folder(public)
     if _write(index, page_html.encode(), durable=False):
         changed.append(index)
     return ArchiveResult(
         issues=len(entries),
         page=index,
-        feed=feed_path,
+        feed=feed_path[0] if feed_path else None,
         changed=tuple(changed),
         left_out=tuple(left_out),
+        retired=retire_outbox_archive(outbox),
     )
+
+
+def _write_feed(
+    config: Config, entries: Sequence[feed.IssueEntry], since: date
+) -> tuple[Path, bool]:
+    """Write the feed of the latest entries (newest first) to the public folder; its path,
+    and whether it changed. Each entry's excerpts come from its issue folder in the outbox."""
+    s = config.settings
+    shown = [
+        entry._replace(excerpts=read_excerpts((s.outbox / entry.href).parent))
+        for entry in entries[: s.archive.feed_items]
+    ]
+    data = feed.atom_feed(
+        title=s.title,
+        sender=s.sender,
+        since=since,
+        base_url=s.base_url,
+        entries=shown,
+        language=s.language,
+    )
+    path = s.archive.folder / FEED
+    _public_folder(path.parent)
+    return path, _write(path, data, durable=False)
+
+
+def retired_warning(config: Config, result: ArchiveResult) -> str | None:
+    """What to tell the operator when an older version's archive left the outbox."""
+    if not result.retired:
+        return None
+    s = config.settings
+    return (
+        f"the web archive now has a folder of its own, {s.archive.folder}: publish that, and "
+        f"stop publishing {s.outbox}, which holds private files (confirmation links, each "
+        f"reader's message and unsubscribe link); the {len(result.retired)} archive files "
+        f"older versions wrote into {s.outbox} were removed (see docs/archive.md)"
+    )
+
+
+def _public_folder(folder: Path) -> None:
+    """Create a folder of the public archive (with the umask's mode: it is for everyone)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutboxError(
+            f"cannot create the archive folder {folder}: {e.strerror or e}",
+            "set 'archive.folder' in digest.yaml to a folder you can write",
+        ) from e
 
 
 def rebuild_archive(config: Config, issues: Collection[int] | None = None) -> ArchiveResult:

@@ -161,7 +161,28 @@ def _resolved(settings: Settings, base: Path) -> Settings:
         else source
         for source in settings.sources
     )
-    return settings.model_copy(update=update | {"smtp": smtp, "dkim": dkim, "sources": sources})
+    archive = settings.archive.model_copy(
+        update={"folder": _resolve(base, settings.archive.folder)}
+    )
+    return settings.model_copy(
+        update=update | {"smtp": smtp, "dkim": dkim, "sources": sources, "archive": archive}
+    )
+
+
+def _public_problems(settings: Settings) -> list[str]:
+    """The public archive folder must not hold the outbox or the state: publishing it would
+    publish readers' messages, addresses and tokens."""
+    public = Path(os.path.normpath(settings.archive.folder))
+    private = {
+        name: Path(os.path.normpath(folder))
+        for name, folder in (("outbox", settings.outbox), ("state", settings.state.parent))
+    }
+    return [
+        f"archive.folder: {public} holds the {name} ({folder}), which must never be published; "
+        "give the archive a folder of its own (the default is 'public')"
+        for name, folder in private.items()
+        if folder == public or public in folder.parents
+    ]
 
 
 def load_config(path: Path) -> Config:
@@ -171,6 +192,7 @@ def load_config(path: Path) -> Config:
     count = 0
     if settings is not None:
         settings = _resolved(settings, path.parent)
+        problems += _public_problems(settings)
         count = len(settings.recipients)
         if settings.recipients_file is not None:
             in_file, file_problems = _scan_recipients(settings.recipients_file)

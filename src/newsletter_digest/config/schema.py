@@ -197,10 +197,15 @@ class ScheduleSettings(BaseModel):
 
 
 class ArchiveSettings(BaseModel):
-    """The ``archive`` section: the web archive and Atom feed written beside the issues."""
+    """The ``archive`` section: the public web archive and Atom feed, in a folder of their own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    folder: Path = Field(
+        default=Path("public"),
+        description="The public web archive (index.html, feed.xml, each issue's web version): "
+        "the folder to publish. Never the outbox, which holds private files.",
+    )
     feed_items: int = Field(
         default=20, ge=1, le=1000, description="How many of the latest issues feed.xml holds."
     )
@@ -439,7 +444,7 @@ class Settings(BaseModel):
     )
     base_url: str | None = Field(
         default=None,
-        description="http(s) address the outbox is served at: web versions, feed links.",
+        description="http(s) address the archive folder is served at: web versions, feed links.",
     )
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="The web archive and feed (section)."

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from newsletter_digest.errors import OutboxError
-from newsletter_digest.files import fsync_dir, write_new
+from newsletter_digest.files import fsync_dir, private_folder, write_new
 from newsletter_digest.models import IssueRecord, Pick, folder_name
 
 MANIFEST = "issue.json"
@@ -62,7 +62,7 @@ def write_issue(outbox: Path, number: int, files: Mapping[str, bytes]) -> Path:
         )
     tmp = outbox / f".{final.name}.tmp-{os.getpid()}"
     try:
-        outbox.mkdir(parents=True, exist_ok=True)
+        private_folder(outbox)  # not for publishing: the archive has its own folder
     except OSError as e:
         raise _outbox_error(outbox, e) from e
     try:

@@ -14,7 +14,7 @@ from types import TracebackType
 
 from newsletter_digest.delivery.transport import Envelope, Outcome
 from newsletter_digest.errors import OutboxError
-from newsletter_digest.files import atomic_write
+from newsletter_digest.files import PRIVATE_FILE, atomic_write, private_folder
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -34,7 +34,7 @@ class PickupTransport:
 
     def __enter__(self) -> PickupTransport:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_folder(self.folder)  # each message carries its reader's address and token
         except OSError as e:
             raise OutboxError(
                 f"cannot create the pickup folder {self.folder}: {e.strerror or e}",
@@ -55,7 +55,7 @@ class PickupTransport:
         name = message_name(",".join(envelope.recipients))
         data = message
         try:
-            atomic_write(self.folder / name, data)
+            atomic_write(self.folder / name, data, mode=PRIVATE_FILE)
         except OSError as e:
             return Outcome("connection", f"cannot write {name}: {e.strerror or e}")
         return Outcome("sent", f"written to {name}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from newsletter_digest.errors import ConfigError
+from newsletter_digest.files import PRIVATE_FILE, private_folder
 from newsletter_digest.readers import book
 from newsletter_digest.state.store import State
 
@@ -48,10 +49,10 @@ def server_key(state_path: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     key = secrets.token_hex(32).encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:  # another process made it first: use theirs
         return path.read_bytes().strip()
     with os.fdopen(fd, "wb") as handle:

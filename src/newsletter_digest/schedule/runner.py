@@ -332,13 +332,16 @@ def run(
     config: Config,
     *,
     once: bool,
-    now: datetime | None = None,
     send: bool = True,
     verbose: bool = False,
     clock: Clock = utc_now,
     before_issue: Callable[[], None] | None = None,
 ) -> int:
-    """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code."""
+    """``digest run [--once]``: hold the run lock, handle signals, step or loop; exit code.
+
+    It acts at ``clock()``, the real time (tests inject theirs): there is no way to make,
+    send or record a slot at another time (``look`` only says what that would do).
+    """
     from newsletter_digest.signals import stop_on_signals
 
     runner = Runner(config, send=send, verbose=verbose, before_issue=before_issue)
@@ -354,11 +357,57 @@ def run(
         if not once:
             runner.loop(clock)
             return 0
-        moment = now if now is not None else clock()
+        moment = clock()
         result = runner.step(moment)
         runner.announce_next(moment)
         return 1 if result.failed or result.incomplete else 0
     return 0  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+def look(
+    config: Config, now: datetime, *, send: bool = True, clock: Clock = utc_now
+) -> Iterator[str]:
+    """``digest run --once --now``: what the scheduler would do at ``now``, changing nothing.
+
+    Nothing is made, sent or recorded, whether ``now`` is ahead of the real clock or behind
+    it: mail goes out when it is sent, whatever ``now`` says, so only a run at the real time
+    makes, sends or records a slot (docs/scheduling.md gives the reasons).
+    """
+    from newsletter_digest.pipeline import dry_run
+    from newsletter_digest.report import issue_lines
+
+    runner = Runner(config, send=send)
+    now = now.astimezone(runner.schedule.zone)
+    offset = now - clock()
+    when = "ahead of" if offset > timedelta(0) else "behind"
+    yield (
+        f"dry run as if it were {runner.fmt(now)}, {format_duration(abs(offset), coarse=True)} "
+        f"{when} the real clock: nothing is made, sent or recorded"
+    )
+    with open_state(config.settings.state, readonly=True) as state:
+        last = state.last_slot()
+        resume = runner._resumable(state, last, now)
+    if last is not None and resume is not None:
+        yield f"slot {runner.fmt(last.slot.at)}: issue #{resume} would be sent to those not reached"
+    decision = scheduler.decide(runner.schedule, now, last.slot.at if last else None)
+    earlier = decision.missed_count - len(decision.missed)
+    if earlier:
+        yield f"{earlier} earlier slots would be skipped: missed while not running"
+    for slot in decision.missed:
+        yield f"slot {runner.fmt(slot)} would be skipped: missed while not running"
+    if decision.due is None:
+        yield "no slot would be due"
+    elif decision.skip:
+        yield f"slot {runner.fmt(decision.due)} would be recorded as skipped: {decision.reason}"
+    else:
+        plan, _ = dry_run(config, now.date())
+        sent = " and sent" if runner.send else ""
+        yield f"slot {runner.fmt(decision.due)} due: issue #{plan.info.number} would be made{sent}"
+        yield f"  subject: {plan.rendered.subject}"
+        yield from (f"  {line}" for line in issue_lines(plan.selection))
+    known = max(now, last.slot.at) if last is not None else now
+    yield f"next slot after that: {runner.fmt(scheduler.next_slots(runner.schedule, known)[0])}"
+    yield "only 'digest run' and 'digest run --once' at the real time make, send and record issues"
 
 
 def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:

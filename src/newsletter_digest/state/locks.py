@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from newsletter_digest.errors import DigestError
+from newsletter_digest.files import PRIVATE_FILE, private_folder
 
 
 class LockedError(DigestError):
@@ -23,8 +24,8 @@ class LockedError(DigestError):
 def process_lock(state_path: Path, name: str) -> Iterator[None]:
     """Hold ``<state>.<name>.lock`` for the duration, or fail at once if someone else does."""
     path = state_path.with_name(f"{state_path.name}.{name}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_folder(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

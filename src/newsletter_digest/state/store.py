@@ -7,6 +7,7 @@ later releases can migrate old databases in place.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.errors import StateError
+from newsletter_digest.files import private_file, private_folder
 from newsletter_digest.models import (
     Delivery,
     IssueRecord,
@@ -501,18 +503,46 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
             "upgrade newsletter-digest to the version that wrote this database",
         )
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        # executescript commits first; each migration then runs in its own transaction,
-        # holding the write lock, so two processes opening a new database take turns.
+        # Each migration in its own transaction, holding the write lock, and only if the
+        # version is still below it once the lock is ours: two processes opening a new
+        # database take turns, and one never re-applies (or undoes the version of) a
+        # migration the other made while it waited; not every migration fails when re-run.
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
-            )
-        except sqlite3.OperationalError:
-            if conn.in_transaction:
-                conn.rollback()
-            # The other process applied this migration while we waited: go on from there.
             if conn.execute("PRAGMA user_version").fetchone()[0] < target:
+                for statement in _statements(MIGRATIONS[target - 1]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL; while several processes open a new database at once, SQLite may
+    refuse the switch at once (no busy handler on that path): try again until the timeout."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
+            time.sleep(0.01)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration, one at a time (executescript would commit)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
 
 
 def open_state(
@@ -540,9 +570,12 @@ def open_state(
                 # An old schema is migrated by the next writing command; read it migrated.
                 return _migrated_copy(path)
             return State(conn, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Readers' addresses: the folder 0700 and the file 0600 before SQLite opens it, so
+        # its -wal and -shm files, which SQLite gives the database's mode, are 0600 too.
+        private_folder(path.parent)
+        private_file(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn, busy_timeout)
         # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
         # cut may lose the last moments of commits, never corrupt the database.
         conn.execute("PRAGMA synchronous = NORMAL")

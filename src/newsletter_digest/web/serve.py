@@ -1,7 +1,8 @@
 """`digest serve`: the public side, one Starlette app on uvicorn, meant behind a proxy.
 
-- the web archive and feed from the outbox (only those files: never an .eml, a manifest or
-  a pickup folder), with cache headers;
+- the web archive and feed from the public folder (``archive.folder``; only its index, feed
+  and web versions; never the outbox, its .eml files, notices or pickup folders), with
+  cache headers;
 - ``/unsubscribe/<token>``: a GET (or HEAD) shows one button and changes nothing (link
   scanners fetch links); a POST, RFC 8058's ``List-Unsubscribe=One-Click`` or the button,
   unsubscribes at once, whatever holds the state's write lock and however many arrive;
@@ -163,7 +164,7 @@ class PublicSite:
         self.limiter = RateLimiter(s.serve.requests_per_minute)
         self.mail_limiter = RateLimiter(1, window=3600)  # one confirmation an address an hour
         self.env = page_environment(s.templates)
-        self.outbox = s.outbox.resolve()
+        self.public = s.archive.folder.resolve()  # only the public archive: never the outbox
         # Writes wait for the book's lock in threads of their own, so however many wait,
         # the archive and /healthz keep their threads.
         self.writers = anyio.CapacityLimiter(WRITERS)
@@ -397,15 +398,15 @@ class PublicSite:
 
     def archive_file(self, request: Request) -> Response:
         """Only the archive's own files: index.html, feed.xml, an issue's web version."""
-        outbox = self.outbox
+        public = self.public
         name = request.path_params.get("issue")
         if name is None:
-            path = outbox / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
+            path = public / ("feed.xml" if request.url.path == "/feed.xml" else "index.html")
         elif _ISSUE.fullmatch(name):
-            path = outbox / name / "index.html"
+            path = public / name / "index.html"
         else:
             return self.page(404, "Not found")
-        if not path.is_file() or outbox not in path.resolve().parents:
+        if not path.is_file() or public not in path.resolve().parents:
             return self.page(404, "Not found", "There is no such page (yet).")
         media = "application/atom+xml" if path.suffix == ".xml" else "text/html; charset=utf-8"
         age = 86400 if name else 300  # an issue never changes; the index and feed do
