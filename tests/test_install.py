@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import urllib.request
@@ -17,9 +18,11 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
-from smtp_helpers import Server
+from smtp_helpers import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "newsletter_digest"
@@ -219,3 +222,123 @@ def test_make_run_installs_only_what_running_needs_and_the_others_add_their_tool
         for extra in extras:  # the suite builds the docs too, so `make test` adds their tools
             assert f"pip install --quiet -e '.[{extra}]'" in plan, (target, extra)
         assert "'.[dev]'" not in plan
+
+
+DEPLOY = ROOT / "deploy"
+GUIDE = ROOT / "docs" / "deploy.md"
+INSTALLED = "/opt/newsletter-digest/bin/digest"
+
+
+def _guide_blocks(kind: str) -> list[str]:
+    """The code blocks of docs/deploy.md in the language ``kind`` (sh, yaml)."""
+    return re.findall(rf"```{kind}\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
+
+
+def _unit_command(name: str, key: str, venv: Path, project: Path) -> str:
+    """A systemd unit's command line as systemd runs it, with this machine's paths."""
+    unit = (DEPLOY / "systemd" / name).read_text(encoding="utf-8")
+    (line,) = [entry for entry in unit.splitlines() if entry.startswith(f"{key}=")]
+    command = line.split("=", 1)[1].replace("%%", "%")
+    return command.replace(INSTALLED, str(venv / "bin" / "digest")).replace(
+        "/srv/newsletter", str(project)
+    )
+
+
+@SLOW
+def test_every_digest_command_in_the_deploy_guide_is_one_the_installed_package_has(
+    venv: Path, tmp_path: Path
+) -> None:
+    commands = {
+        " ".join(word for word in line.split()[1:3] if not word.startswith(("-", "/")))
+        for block in _guide_blocks("sh")
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.startswith("digest ")
+    }
+    assert {"check", "status", "state restore", "send"} <= commands, commands
+    for command in commands:
+        shown = _run(venv / "bin" / "digest", *command.split(), "--help", cwd=tmp_path)
+        assert shown.returncode == 0, (command, shown.stderr)
+
+
+@SLOW
+def test_the_deploy_guide_walked_with_the_installed_package(
+    venv: Path, tmp_path: Path, servers: Callable[..., Server]
+) -> None:
+    """docs/deploy.md as far as a machine without systemd goes: init the project, its
+    settings from the guide, check, a test send, the first issue, `digest serve` as its unit
+    runs it taking one-click unsubscribes while the backup unit backs the state up, status,
+    and a restore of that backup."""
+    digest = venv / "bin" / "digest"
+    srv = tmp_path / "srv" / "newsletter"
+    srv.mkdir(parents=True)
+    assert _run(digest, "init", srv, cwd=tmp_path).returncode == 0
+    smtp = servers()
+    settings = yaml.safe_load((srv / "digest.yaml").read_text(encoding="utf-8"))
+    (guide_settings,) = _guide_blocks("yaml")
+    settings |= yaml.safe_load(guide_settings)
+    settings["smtp"] = {"host": "127.0.0.1", "port": smtp.port, "security": "none"}
+    settings["recipients"] = [f"reader{n}@example.org" for n in range(30)]
+    (srv / "digest.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    env = {**_env(), "DIGEST_CONFIG": str(srv / "digest.yaml")}
+
+    def digest_(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(digest), *map(str, args)], cwd=srv, env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+
+    checked = digest_("check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "30 active readers" in checked.stdout or "recipients: 30" in checked.stdout
+    assert digest_("send", "--test", "you@example.org").returncode == 0
+    built = digest_("build")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert smtp.handler.wait_for(31)
+    links = [
+        re.search(
+            r"<(https://news\.example\.org/unsubscribe/[^>]+)>", r.message["List-Unsubscribe"]
+        )
+        for r in smtp.handler.received[1:]
+    ]
+    paths = [link.group(1).removeprefix("https://news.example.org") for link in links if link]
+    assert len(paths) == 30
+
+    port = str(free_port())
+    serve = _unit_command("digest-serve.service", "ExecStart", venv, srv).replace("8080", port)
+    server = subprocess.Popen(serve.split(), cwd=srv, env=env, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "digest serve did not start"
+                    time.sleep(0.1)
+            codes: list[int] = []
+
+            def unsubscribe_all() -> None:
+                for path in paths:
+                    codes.append(
+                        client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code
+                    )
+
+            posting = threading.Thread(target=unsubscribe_all)
+            posting.start()
+            for key in ("ExecStartPre", "ExecStart"):  # the backup unit, while POSTs land
+                command = _unit_command("digest-backup.service", key, venv, srv)
+                done = subprocess.run(command, shell=True, cwd=srv, env=env, timeout=120)
+                assert done.returncode == 0
+            posting.join(120)
+        assert codes == [200] * 30
+    finally:
+        server.terminate()
+        server.wait(20)
+    (backup,) = (srv / "backups").glob("state-*.db")
+    status = digest_("status")
+    assert status.returncode == 0 and "30 unsubscribed" in status.stdout, status.stdout
+    restored = digest_("state", "restore", "--force", backup)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    after = digest_("status")
+    assert after.returncode == 0 and "last issue: #1 " in after.stdout, after.stdout
