@@ -7,7 +7,7 @@ later releases can migrate old databases in place.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,8 +25,55 @@ from newsletter_digest.models import (
     SlotRecord,
 )
 
-# Each entry moves the schema from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
+# A reader who shares a mailbox with another after a re-keying: what they are told.
+_SAME_MAILBOX = "the same mailbox as reader #{} (merged on upgrade)"
+
+
+def _rekey_readers(conn: sqlite3.Connection) -> None:
+    """Readers' and deliveries' mailbox keys computed anew (:func:`mailbox_key`): no more
+    Unicode case folding, the domain in IDNA form.
+
+    Readers whose old keys were one stay apart now (each keeps its row and status). Readers
+    whose new keys are one (a domain written in Unicode and in ``xn--`` form) are one
+    mailbox: the first refusing row, else the oldest, takes the key; the others keep their
+    rows under a key no address has, and take on a refusal (nobody gets mail they refused).
+    """
+    conn.create_function("mailbox_key", 1, mailbox_key, deterministic=True)
+    conn.execute("CREATE TEMP TABLE rekey AS SELECT id, mailbox_key(address) AS key FROM readers")
+    for (key,) in conn.execute(
+        "SELECT key FROM rekey GROUP BY key HAVING COUNT(*) > 1"
+    ).fetchall():
+        rows = conn.execute(
+            "SELECT id, status FROM readers WHERE id IN (SELECT id FROM rekey WHERE key = ?)"
+            " ORDER BY status NOT IN ('unsubscribed', 'bounced', 'complained'), id",
+            (key,),
+        ).fetchall()
+        keeper, status = rows[0]
+        for other, _ in rows[1:]:
+            conn.execute("UPDATE rekey SET key = '#' || id WHERE id = ?", (other,))
+            if status in ("unsubscribed", "bounced", "complained"):
+                conn.execute(
+                    "UPDATE readers SET status = ?, reason = ? WHERE id = ?"
+                    " AND status NOT IN ('unsubscribed', 'bounced', 'complained')",
+                    (status, _SAME_MAILBOX.format(keeper), other),
+                )
+    # Free every key that changes first, so no row meets another's old key on the way.
+    for sql in (
+        "UPDATE readers SET key = '#' || id"
+        " WHERE key != (SELECT key FROM rekey WHERE rekey.id = readers.id)",
+        "UPDATE readers SET key = (SELECT key FROM rekey WHERE rekey.id = readers.id)"
+        " WHERE key = '#' || id",
+        "DROP TABLE rekey",
+        "UPDATE OR IGNORE deliveries SET address = mailbox_key(recipient)",
+    ):
+        conn.execute(sql)
+
+
+Migration = str | Callable[[sqlite3.Connection], None]
+# Each entry moves the schema from version i to i + 1; never edit one that has shipped. An
+# entry is SQL, or a function of the connection for what SQL cannot say; both run in one
+# transaction that holds the write lock.
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE issues (
         number      INTEGER PRIMARY KEY,
@@ -150,6 +197,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN notes TEXT NOT NULL DEFAULT '';
     ALTER TABLE sources ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
+    # Mailbox keys as mail systems compare addresses: ASCII case only in the user name (no
+    # Unicode folding that made K\u212aim, straße and the \ufb01 ligature other readers'
+    # keys), the domain in IDNA form.
+    _rekey_readers,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
@@ -425,10 +476,10 @@ class State:
         except sqlite3.Error as e:
             raise _fail(self.path or ":memory:", e) from e
 
-    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
-        """Run one statement for many rows (inside write_lock: one transaction)."""
+    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> int:
+        """Run one statement for many rows (inside write_lock: one transaction); rows changed."""
         try:
-            self._conn.executemany(sql, rows)
+            return int(self._conn.executemany(sql, rows).rowcount)
         except sqlite3.Error as e:
             raise _fail(self.path or ":memory:", e) from e
 
@@ -451,16 +502,37 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
     for target in range(version + 1, SCHEMA_VERSION + 1):
         # executescript commits first; each migration then runs in its own transaction,
         # holding the write lock, so two processes opening a new database take turns.
+        migration = MIGRATIONS[target - 1]
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
-            )
+            if isinstance(migration, str):
+                conn.executescript(
+                    f"BEGIN IMMEDIATE; {migration} PRAGMA user_version = {target}; COMMIT;"
+                )
+            else:
+                _run_migration(conn, migration, target)
         except sqlite3.OperationalError:
             if conn.in_transaction:
                 conn.rollback()
             # The other process applied this migration while we waited: go on from there.
             if conn.execute("PRAGMA user_version").fetchone()[0] < target:
                 raise
+
+
+def _run_migration(
+    conn: sqlite3.Connection, migration: Callable[[sqlite3.Connection], None], target: int
+) -> None:
+    """A migration written in Python, in one transaction that holds the write lock."""
+    conn.execute("BEGIN IMMEDIATE")
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+        conn.rollback()  # another process applied it while we waited for the lock
+        return
+    try:
+        migration(conn)
+        conn.execute(f"PRAGMA user_version = {target}")
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 def open_state(path: Path, *, readonly: bool = False) -> State:
