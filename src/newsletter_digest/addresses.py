@@ -25,6 +25,8 @@ _LOCAL = re.compile(rf"{_WORD}(?:\.{_WORD})*")
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 EXAMPLE = "an address like 'Name <news@example.org>' or 'news@example.org'"
+# What only a ``Name <user@domain>`` (or a comment, or a list) holds, never a bare address.
+_NAMED = re.compile(r'[\s<>()",;:\\]')
 # A-Z to a-z and nothing else: a user name's other characters are compared as they are.
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -43,7 +45,7 @@ def split_mailbox(value: str) -> tuple[str, str]:
     if len(found) != 1 and "<" in value:
         raise ValueError(
             f"{shorten(value)} is not an address: a name that holds an @ must be in double"
-            ' quotes, as in \'"Name" <user@example.org>\''
+            " quotes, as in '\"Name\" <user@example.org>'"
         )
     if len(found) != 1:
         raise ValueError(f"{shorten(value)} is not {EXAMPLE}")
@@ -90,9 +92,10 @@ def mailbox_key(value: str) -> str:
     No Unicode folding: ``\u212aim@`` (Kelvin sign), ``straße@`` and ``\ufb01@`` (a ligature)
     are other mailboxes than ``kim@``, ``strasse@`` and ``fi@``, as they are to a mail server.
     """
-    address = value if _is_address(value) else parseaddr(value)[1]
+    address = parseaddr(value)[1] if _NAMED.search(value) else value
     local, _, domain = address.rpartition("@")
-    return f"{local.translate(_ASCII_LOWER)}@{domain_key(domain)}"
+    local = local.lower() if local.isascii() else local.translate(_ASCII_LOWER)
+    return f"{local}@{domain_key(domain)}"
 
 
 def domain_key(domain: str) -> str:

@@ -40,9 +40,7 @@ def _rekey_readers(conn: sqlite3.Connection) -> None:
     """
     conn.create_function("mailbox_key", 1, mailbox_key, deterministic=True)
     conn.execute("CREATE TEMP TABLE rekey AS SELECT id, mailbox_key(address) AS key FROM readers")
-    for (key,) in conn.execute(
-        "SELECT key FROM rekey GROUP BY key HAVING COUNT(*) > 1"
-    ).fetchall():
+    for (key,) in conn.execute("SELECT key FROM rekey GROUP BY key HAVING COUNT(*) > 1").fetchall():
         rows = conn.execute(
             "SELECT id, status FROM readers WHERE id IN (SELECT id FROM rekey WHERE key = ?)"
             " ORDER BY status NOT IN ('unsubscribed', 'bounced', 'complained'), id",
@@ -261,6 +259,18 @@ class State:
                 self._conn.commit()
             except sqlite3.Error as e:
                 raise _fail(self.path or ":memory:", e) from e
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """One transaction that takes no lock until it touches the database: for many
+        writes to this connection's temporary tables (one commit, not one per row)."""
+        self.execute("BEGIN DEFERRED")
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self.execute("COMMIT")
 
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
