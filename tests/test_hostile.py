@@ -343,3 +343,16 @@ def test_any_bytes_import_cleanly_or_are_refused_naming_a_line(
         assert result.exit_code == 1
         assert re.search(r"fuzz\.csv: line \d+: .+; nothing was imported", result.output)
         assert reader_count(project) == before
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_bad_byte_is_named_at_its_line_whatever_the_line_ends(
+    project: Path, digest: Digest, end: str
+) -> None:
+    rows = ["email,name", *(f"r{n}@example.org,R{n}" for n in range(40_000))]
+    data = end.join(rows).encode() + f"{end}bad@example.org,\xff{end}".encode("latin-1")
+    output = import_refused(project, digest, data, 40_002)
+    assert "not UTF-8" in output
+    (project / "ok.csv").write_text(end.join(rows) + end, encoding="utf-8", newline="")
+    result = digest("readers", "import", str(project / "ok.csv"))
+    assert "40000 new" in result.output, result.output

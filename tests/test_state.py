@@ -11,6 +11,7 @@ import pytest
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
 from newsletter_digest.readers import book
+from newsletter_digest.state.rekey import rekey_readers
 from newsletter_digest.state.store import MIGRATIONS, SCHEMA_VERSION, open_state
 
 
@@ -130,7 +131,7 @@ def test_an_old_reader_book_is_keyed_anew_and_keeps_every_reader(tmp_path: Path)
     refusal holds for both rows."""
     path = tmp_path / "state.db"
     old = sqlite3.connect(path)
-    rekey = next(i for i, m in enumerate(MIGRATIONS) if callable(m) and "rekey" in m.__name__)
+    rekey = MIGRATIONS.index(rekey_readers)
     for number, migration in enumerate(MIGRATIONS[:rekey], 1):
         assert isinstance(migration, str)
         old.executescript(f"{migration} PRAGMA user_version = {number};")

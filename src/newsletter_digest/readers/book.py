@@ -157,6 +157,9 @@ def add_staged(
     builds each ``IN (...)`` list anew for every statement run).
     """
     rows = state.query("SELECT COALESCE(MAX(rowid), 0) FROM incoming")[0][0]
+    # Up to 64 MiB of pages cached (not SQLite's 2 MiB), so the book's key index stays in
+    # memory while a large import adds to it; only for this connection.
+    state.execute("PRAGMA cache_size = -65536")
     for first in range(1, rows + 1, batch):
         span = (first, first + batch - 1)
         with state.write_lock():

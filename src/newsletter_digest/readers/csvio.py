@@ -98,17 +98,22 @@ def _broken(path: Path, line: int, why: str) -> ContentError:
 
 def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
     """The file's lines as text, read in chunks: each one UTF-8, and none longer than
-    MAX_LINE bytes (so memory stays bounded), else an error that names it."""
+    MAX_LINE bytes (so memory stays bounded), else an error that names it. Lines end in
+    LF, CRLF or CR, counted as the csv module counts them."""
     line, rest = 1, b""
     while chunk := handle.read(CHUNK):
         data = rest + chunk
-        cut = data.rfind(b"\n") + 1
+        cut = (data.rfind(b"\n") + 1) or (data.rfind(b"\r") + 1)
         if cut == 0 and len(data) > MAX_LINE:
             raise _broken(path, line, f"the line is longer than {MAX_LINE // 2**20} MiB")
         whole, rest = data[:cut], data[cut:]
         yield from _text(whole, line, path)
-        line += whole.count(b"\n")
+        line += _breaks(whole)
     yield from _text(rest, line, path)
+
+
+def _breaks(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _text(data: bytes, line: int, path: Path) -> io.StringIO:
@@ -116,8 +121,7 @@ def _text(data: bytes, line: int, path: Path) -> io.StringIO:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        at = line + data.count(b"\n", 0, e.start)
-        raise _broken(path, at, "the line is not UTF-8 text") from None
+        raise _broken(path, line + _breaks(data[: e.start]), "the line is not UTF-8") from None
     return io.StringIO(text.removeprefix("\ufeff") if line == 1 else text, newline="")
 
 
@@ -125,8 +129,6 @@ def _csv_why(e: csv.Error) -> str:
     text = str(e)
     if "field limit" in text or "end of data" in text:
         return 'a quote (") that opens a cell here is never closed'
-    if "new-line" in text:
-        return "a line ends in a lone carriage return: save the file with LF or CRLF line ends"
     return f"not valid CSV ({text})"
 
 

@@ -24,48 +24,7 @@ from newsletter_digest.models import (
     Slot,
     SlotRecord,
 )
-
-# A reader who shares a mailbox with another after a re-keying: what they are told.
-_SAME_MAILBOX = "the same mailbox as reader #{} (merged on upgrade)"
-
-
-def _rekey_readers(conn: sqlite3.Connection) -> None:
-    """Readers' and deliveries' mailbox keys computed anew (:func:`mailbox_key`): no more
-    Unicode case folding, the domain in IDNA form.
-
-    Readers whose old keys were one stay apart now (each keeps its row and status). Readers
-    whose new keys are one (a domain written in Unicode and in ``xn--`` form) are one
-    mailbox: the first refusing row, else the oldest, takes the key; the others keep their
-    rows under a key no address has, and take on a refusal (nobody gets mail they refused).
-    """
-    conn.create_function("mailbox_key", 1, mailbox_key, deterministic=True)
-    conn.execute("CREATE TEMP TABLE rekey AS SELECT id, mailbox_key(address) AS key FROM readers")
-    for (key,) in conn.execute("SELECT key FROM rekey GROUP BY key HAVING COUNT(*) > 1").fetchall():
-        rows = conn.execute(
-            "SELECT id, status FROM readers WHERE id IN (SELECT id FROM rekey WHERE key = ?)"
-            " ORDER BY status NOT IN ('unsubscribed', 'bounced', 'complained'), id",
-            (key,),
-        ).fetchall()
-        keeper, status = rows[0]
-        for other, _ in rows[1:]:
-            conn.execute("UPDATE rekey SET key = '#' || id WHERE id = ?", (other,))
-            if status in ("unsubscribed", "bounced", "complained"):
-                conn.execute(
-                    "UPDATE readers SET status = ?, reason = ? WHERE id = ?"
-                    " AND status NOT IN ('unsubscribed', 'bounced', 'complained')",
-                    (status, _SAME_MAILBOX.format(keeper), other),
-                )
-    # Free every key that changes first, so no row meets another's old key on the way.
-    for sql in (
-        "UPDATE readers SET key = '#' || id"
-        " WHERE key != (SELECT key FROM rekey WHERE rekey.id = readers.id)",
-        "UPDATE readers SET key = (SELECT key FROM rekey WHERE rekey.id = readers.id)"
-        " WHERE key = '#' || id",
-        "DROP TABLE rekey",
-        "UPDATE OR IGNORE deliveries SET address = mailbox_key(recipient)",
-    ):
-        conn.execute(sql)
-
+from newsletter_digest.state.rekey import rekey_readers
 
 Migration = str | Callable[[sqlite3.Connection], None]
 # Each entry moves the schema from version i to i + 1; never edit one that has shipped. An
@@ -198,7 +157,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Mailbox keys as mail systems compare addresses: ASCII case only in the user name (no
     # Unicode folding that made K\u212aim, straße and the \ufb01 ligature other readers'
     # keys), the domain in IDNA form.
-    _rekey_readers,
+    rekey_readers,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
