@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import email
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import Callable
 from email import policy
 from pathlib import Path
@@ -362,3 +366,30 @@ def test_a_confirmation_carries_no_name_from_the_form(project: Path, digest: Dig
     shown += [part.get_content() for part in message.walk() if not part.is_multipart()]
     assert not any("URGENT" in text or "locked" in text for text in shown)
     assert names(project)["new@example.org"] == name  # the book keeps it, for the reader
+
+
+def test_an_import_shows_a_progress_bar_on_a_terminal_only(project: Path, digest: Digest) -> None:
+    export = write_csv(
+        project / "many.csv", ["email"], [[f"r{n}@example.org"] for n in range(12_000)]
+    )
+    quiet = digest("readers", "import", str(export))
+    assert quiet.exit_code == 0 and "%" not in quiet.output and "importing" not in quiet.output
+    main, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml")]
+    try:
+        done = subprocess.run(
+            [*command, "readers", "import", str(export)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        os.set_blocking(main, False)
+        shown = os.read(main, 1 << 20).decode()
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert "0 new, 12000 already readers" in done.stdout.decode()
+    assert "importing many.csv" in shown and "100%" in shown

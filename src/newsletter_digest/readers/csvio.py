@@ -235,11 +235,13 @@ def import_file(
         batches = book.add_staged(
             state, BATCH, source="import", reason=f"import of {path.name}"[:500], now=now
         )
+        done = 0
         for rows, added, suppressed in batches:
             report.added += added
             report.known += rows - added
             report.suppressed.update(suppressed)
-            progress(size * rows // staged)
+            progress(size * (done + rows) // staged - size * done // staged)
+            done += rows
     finally:
         book.unstage(state)
     return report
