@@ -286,6 +286,10 @@ def test_an_unquoted_name_with_an_at_sign_is_refused_everywhere(
     assert "Traceback" not in added.output
     quoted = digest("readers", "add", '"billing@corp.example" <ann@example.org>')
     assert quoted.exit_code == 0, quoted.output
+    assert digest("readers", "add", "billing@corp.example").exit_code == 0
+    removed = digest("readers", "remove", "billing@corp.example <ann@example.org>")
+    assert removed.exit_code == 1 and "is not a reader" in removed.output
+    assert statuses(project)["billing@corp.example"] == "active"
     export = write_csv(
         project / "in.csv",
         ["email", "name"],
@@ -294,7 +298,12 @@ def test_an_unquoted_name_with_an_at_sign_is_refused_everywhere(
     imported = digest("readers", "import", str(export))
     assert imported.exit_code == 0
     assert "in.csv:3: skipped" in imported.output and "double quotes" in imported.output
-    assert set(statuses(project)) == {"reader@example.org", "ann@example.org", "bob@example.org"}
+    assert set(statuses(project)) == {
+        "reader@example.org",
+        "ann@example.org",
+        "billing@corp.example",
+        "bob@example.org",
+    }
 
 
 # User names from letters that Unicode folding confuses with ASCII ones, and domains

@@ -12,7 +12,7 @@ compared case-insensitively in its IDNA form, the user name exactly, but for ASC
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
 from newsletter_digest.errors import shorten
 
@@ -92,7 +92,12 @@ def mailbox_key(value: str) -> str:
     No Unicode folding: ``\u212aim@`` (Kelvin sign), ``straße@`` and ``\ufb01@`` (a ligature)
     are other mailboxes than ``kim@``, ``strasse@`` and ``fi@``, as they are to a mail server.
     """
-    address = parseaddr(value)[1] if _NAMED.search(value) else value
+    address = value
+    if _NAMED.search(value):
+        try:
+            address = split_mailbox(value)[1]
+        except ValueError:  # not one address: a key no reader has (no address holds a "<")
+            return value
     local, _, domain = address.rpartition("@")
     local = local.lower() if local.isascii() else local.translate(_ASCII_LOWER)
     return f"{local}@{domain_key(domain)}"
