@@ -6,6 +6,7 @@ Each test runs under a time limit (pytest-timeout): a regression fails instead o
 
 from __future__ import annotations
 
+import csv
 import email
 import json
 import re
@@ -356,3 +357,17 @@ def test_a_bad_byte_is_named_at_its_line_whatever_the_line_ends(
     (project / "ok.csv").write_text(end.join(rows) + end, encoding="utf-8", newline="")
     result = digest("readers", "import", str(project / "ok.csv"))
     assert "40000 new" in result.output, result.output
+
+
+def test_a_long_cell_is_named_as_such_whatever_the_csv_field_limit(
+    project: Path, digest: Digest
+) -> None:
+    """The csv module's field limit is process-wide (another importer raises it): a long
+    cell on one line is called a long cell either way, not an unclosed quote."""
+    rows = ["email,name\n", "ann@example.org,Ann\n", f"bob@example.org,{'b' * 300_000}\n"]
+    before = csv.field_size_limit(131_072)
+    try:
+        output = import_refused(project, digest, "".join(rows).encode(), 3)
+    finally:
+        csv.field_size_limit(before)
+    assert "a cell is longer than" in output

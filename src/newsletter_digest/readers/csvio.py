@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from newsletter_digest.addresses import split_mailbox
-from newsletter_digest.errors import ContentError
+from newsletter_digest.errors import ContentError, shorten
 from newsletter_digest.readers import book
 from newsletter_digest.state.store import State
 
@@ -125,10 +125,13 @@ def _text(data: bytes, line: int, path: Path) -> io.StringIO:
     return io.StringIO(text.removeprefix("\ufeff") if line == 1 else text, newline="")
 
 
-def _csv_why(e: csv.Error) -> str:
+def _csv_why(e: csv.Error, lines: int) -> str:
+    """What is wrong, in the file's terms, with a row that spans ``lines`` lines."""
     text = str(e)
-    if "field limit" in text or "end of data" in text:
+    if "end of data" in text or ("field limit" in text and lines > 1):
         return 'a quote (") that opens a cell here is never closed'
+    if "field limit" in text:
+        return f"a cell is longer than {csv.field_size_limit() // 1024} KiB"
     return f"not valid CSV ({text})"
 
 
@@ -144,7 +147,8 @@ def _rows(handle: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as e:
             ends = f" (read on to line {reader.line_num})" if reader.line_num > start else ""
-            raise _broken(path, start, _csv_why(e) + ends) from None
+            why = _csv_why(e, reader.line_num - start + 1)
+            raise _broken(path, start, why + ends) from None
         if max(map(len, row), default=0) > MAX_CELL:
             raise _broken(path, start, f"a cell is longer than {MAX_CELL // 1024} KiB")
         if row:
@@ -178,7 +182,7 @@ class _Reading:
         ]
         word = status.lower().replace(" ", "_")
         if word and word not in STATUS_WORDS:
-            raise ValueError(f"unknown status {word!r}")
+            raise ValueError(f"unknown status {shorten(word)}")
         if not email:
             raise ValueError("no email address")
         display, address = split_mailbox(email)
