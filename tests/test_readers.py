@@ -68,7 +68,7 @@ def test_a_csv_with_bad_rows_imports_the_rest_and_names_them(project: Path, dige
     assert got["ann@example.org"] == "active" and got["cy@example.org"] == "active"
     assert got["bob@example.org"] == "unsubscribed"
     again = digest("readers", "import", str(export))
-    assert "0 new, 3 already readers" in again.output
+    assert "0 new, 3 unchanged (already readers)" in again.output
     assert statuses(project) == got
 
 
@@ -400,5 +400,29 @@ def test_an_import_shows_a_progress_bar_on_a_terminal_only(project: Path, digest
     finally:
         os.close(main)
         os.close(terminal)
-    assert "0 new, 12000 already readers" in done.stdout.decode()
+    assert "0 new, 12000 unchanged (already readers)" in done.stdout.decode()
     assert "importing many.csv" in shown and "100%" in shown
+
+
+def test_a_long_import_counts_every_outcome_across_its_batches(
+    project: Path, digest: Digest
+) -> None:
+    """Rows in batches of thousands: a refusal late in the file still wins over an earlier
+    'active' row, a refusal already in the book is kept, and each outcome is counted once."""
+    assert digest("readers", "add", "gone@example.org").exit_code == 0
+    assert digest("readers", "remove", "gone@example.org").exit_code == 0
+    rows = [[f"r{n}@example.org", "subscribed"] for n in range(11_000)]
+    rows[10] = ["reader@example.org", "subscribed"]  # from digest.yaml: already active
+    rows[20] = ["gone@example.org", "subscribed"]  # unsubscribed: stays so
+    rows.append(["r5@example.org", "unsubscribed"])  # in the first batch, refused in the last
+    rows.append(["r9000@example.org", "cleaned"])
+    export = write_csv(project / "big.csv", ["email", "status"], rows)
+    result = digest("readers", "import", str(export))
+    assert result.exit_code == 0, result.output
+    assert (
+        "10998 new, 1 unsubscribed, 1 bounced, 1 kept unsubscribed (a refusal stays),"
+        " 1 unchanged (already readers)"
+    ) in result.output
+    got = statuses(project)
+    assert (got["r5@example.org"], got["r9000@example.org"]) == ("unsubscribed", "bounced")
+    assert got["gone@example.org"] == "unsubscribed" and got["r6@example.org"] == "active"

@@ -116,10 +116,21 @@ def import_(ctx: click.Context, file: Path) -> None:
         except OSError as e:
             hint = "export the list as UTF-8 CSV with a header row"
             raise ContentError(f"cannot import {file}: {e}", hint) from e
-    suppressed = "".join(f", {n} now {s}" for s, n in sorted(report.suppressed.items()))
-    click.echo(f"{file}: {report.added} new, {report.known} already readers{suppressed}")
+    click.echo(f"{file}: {_outcomes(report)}")
     if report.skipped:
         click.echo(f"  {report.skipped} rows skipped")
+
+
+def _outcomes(report: csvio.ImportReport) -> str:
+    """Every change an import made, and what it left: '1 new, 1 unsubscribed, 3 unchanged'."""
+    new = f"{report.added} new"
+    if set(report.new) - {"active"}:
+        new += f" ({', '.join(f'{n} {status}' for status, n in report.new.items())})"
+    parts = [new, *(f"{n} {status}" for status, n in report.changed.items())]
+    parts += [f"{n} kept {status} (a refusal stays)" for status, n in report.kept.items()]
+    if report.unchanged:
+        parts.append(f"{report.unchanged} unchanged (already readers)")
+    return ", ".join(parts)
 
 
 @contextmanager

@@ -145,13 +145,22 @@ def unstage(state: State) -> None:
     state.execute("DROP TABLE IF EXISTS temp.incoming")
 
 
+class Outcomes(NamedTuple):
+    """What adding a batch did, per status: readers added with it, readers set to it now
+    (a refusal), refusals the batch did not undo; and how many rows the batch held."""
+
+    rows: int
+    new: Counter[str]
+    changed: Counter[str]
+    kept: Counter[str]
+
+
 def add_staged(
     state: State, batch: int, *, source: str, reason: str, now: str
-) -> Iterator[tuple[int, int, Counter[str]]]:
+) -> Iterator[Outcomes]:
     """Add the staged readers, ``batch`` at a time, each batch in its own transaction, as
     :func:`add` would one by one: an address already in the book keeps its status, but an
     entry that says it unsubscribed, bounced or complained suppresses it (``reason``).
-    Yields, per batch, how many rows it held, how many were added, and suppressed.
 
     Set-wise statements, so the book's checks run once per batch, not once per row (SQLite
     builds each ``IN (...)`` list anew for every statement run).
@@ -161,30 +170,55 @@ def add_staged(
     # memory while a large import adds to it; only for this connection.
     state.execute("PRAGMA cache_size = -65536")
     for first in range(1, rows + 1, batch):
-        span = (first, first + batch - 1)
+        span = (first, min(first + batch, rows + 1) - 1)
         with state.write_lock():
-            added = state.execute(
-                "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
-                " created_at, changed_at, secret) SELECT address, key, name, status, ?,"
-                " COALESCE(consent_at, ?), ?, ?, secret FROM incoming"
-                " WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-                (source, now, now, now, *span),
+            yield Outcomes(span[1] - span[0] + 1, *_add_span(state, span, source, reason, now))
+
+
+def _add_span(
+    state: State, span: tuple[int, int], source: str, reason: str, now: str
+) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """One batch of :func:`add_staged` (the caller holds the lock): new, changed, kept."""
+    last_id = state.query("SELECT COALESCE(MAX(id), 0) FROM readers")[0][0]
+    state.execute(
+        "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
+        " created_at, changed_at, secret) SELECT address, key, name, status, ?,"
+        " COALESCE(consent_at, ?), ?, ?, secret FROM incoming"
+        " WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+        (source, now, now, now, *span),
+    )
+    new = Counter(
+        dict(
+            state.query(
+                "SELECT status, COUNT(*) FROM readers WHERE id > ? GROUP BY status", (last_id,)
             )
-            suppressed = Counter(
-                {
-                    status: state.execute(
-                        "UPDATE readers SET status = ?, reason = ?, changed_at = ?"
-                        f" WHERE status NOT IN {SUPPRESSED} AND key IN"
-                        # the first refusal of each reader in the batch, in file order
-                        " (SELECT key FROM (SELECT key, status, MIN(rowid) FROM incoming"
-                        f" WHERE rowid BETWEEN ? AND ? AND status IN {SUPPRESSED}"
-                        " GROUP BY key) WHERE status = ?)",
-                        (status, reason, now, *span, status),
-                    )
-                    for status in SUPPRESSED
-                }
+        )
+    )
+    kept = Counter(
+        dict(
+            state.query(
+                "SELECT r.status, COUNT(*) FROM incoming AS i JOIN readers AS r ON r.key = i.key"
+                f" WHERE i.rowid BETWEEN ? AND ? AND i.status NOT IN {SUPPRESSED}"
+                f" AND r.status IN {SUPPRESSED} GROUP BY r.status",
+                span,
             )
-        yield min(batch, rows - first + 1), added, +suppressed
+        )
+    )
+    changed = Counter(
+        {
+            status: state.execute(
+                "UPDATE readers SET status = ?, reason = ?, changed_at = ?"
+                f" WHERE status NOT IN {SUPPRESSED} AND key IN"
+                # the first refusal of each reader in the batch, in file order
+                " (SELECT key FROM (SELECT key, status, MIN(rowid) FROM incoming"
+                f" WHERE rowid BETWEEN ? AND ? AND status IN {SUPPRESSED}"
+                " GROUP BY key) WHERE status = ?)",
+                (status, reason, now, *span, status),
+            )
+            for status in SUPPRESSED
+        }
+    )
+    return new, +changed, kept
 
 
 def set_status(state: State, reader_id: int, status: str, reason: str, now: str) -> bool:

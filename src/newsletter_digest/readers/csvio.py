@@ -60,13 +60,19 @@ Progress = Callable[[int], None]  # bytes of the file read since the last call
 
 @dataclass
 class ImportReport:
-    """What an import did, each outcome counted once: new readers, rows for readers already
-    in the book, known readers this import suppressed (by status), and rows skipped."""
+    """What an import did to the book, one count per outcome, and the rows it skipped (each
+    one reported with its line as it is found)."""
 
-    added: int = 0
-    known: int = 0
-    suppressed: Counter[str] = field(default_factory=Counter)
-    skipped: int = 0
+    new: Counter[str] = field(default_factory=Counter)  # status -> readers added with it
+    changed: Counter[str] = field(default_factory=Counter)  # status -> readers set to it now
+    kept: Counter[str] = field(default_factory=Counter)  # status -> refusals the file did not undo
+    unchanged: int = 0  # already in the book as the file has them
+    skipped: int = 0  # bad rows
+
+    @property
+    def added(self) -> int:
+        """How many readers are new in the book."""
+        return sum(self.new.values())
 
 
 class _Columns(NamedTuple):
@@ -240,12 +246,15 @@ def import_file(
             state, BATCH, source="import", reason=f"import of {path.name}"[:500], now=now
         )
         done = 0
-        for rows, added, suppressed in batches:
-            report.added += added
-            report.known += rows - added
-            report.suppressed.update(suppressed)
-            progress(size * (done + rows) // staged - size * done // staged)
-            done += rows
+        for outcome in batches:
+            report.new.update(outcome.new)
+            report.changed.update(outcome.changed)
+            report.kept.update(outcome.kept)
+            report.unchanged += outcome.rows - sum(
+                sum(c.values()) for c in (outcome.new, outcome.changed, outcome.kept)
+            )
+            progress(size * (done + outcome.rows) // staged - size * done // staged)
+            done += outcome.rows
     finally:
         book.unstage(state)
     return report
