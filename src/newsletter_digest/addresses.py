@@ -42,15 +42,19 @@ def split_mailbox(value: str) -> tuple[str, str]:
     if _is_address(value):  # the common case, a bare address: no parsing needed
         return "", value
     found = getaddresses([value])
-    if len(found) != 1 and "<" in value:
-        raise ValueError(
-            f"{shorten(value)} is not an address: a name that holds an @ must be in double"
-            " quotes, as in '\"Name\" <user@example.org>'"
-        )
-    if len(found) != 1:
-        raise ValueError(f"{shorten(value)} is not {EXAMPLE}")
-    name, address = found[0]
+    name, address = found[0] if found else ("", "")
     check_address(address, value)
+    listed = [a for _, a in found if a]
+    if len(found) != 1:
+        quoting = (
+            "; a name that holds an @ must be in double quotes, as in '\"Name\" <user@example.org>'"
+            if "<" in value and not name  # the name was read as an address
+            else ""
+        )
+        raise ValueError(
+            f"{shorten(value)} holds {len(listed)} addresses, not one; write one address per"
+            f" line (or list entry){quoting}"
+        )
     return name, address
 
 
