@@ -21,7 +21,9 @@ def rekey_readers(conn: sqlite3.Connection) -> None:
     rows under a key no address has, and take on a refusal (nobody gets mail they refused).
     """
     conn.create_function("mailbox_key", 1, mailbox_key, deterministic=True)
-    conn.execute("CREATE TEMP TABLE rekey AS SELECT id, mailbox_key(address) AS key FROM readers")
+    conn.execute("CREATE TEMP TABLE rekey (id INTEGER PRIMARY KEY, key TEXT NOT NULL)")
+    conn.execute("INSERT INTO rekey SELECT id, mailbox_key(address) FROM readers")
+    conn.execute("CREATE INDEX temp.rekey_key ON rekey(key)")
     for (key,) in conn.execute("SELECT key FROM rekey GROUP BY key HAVING COUNT(*) > 1").fetchall():
         rows = conn.execute(
             "SELECT id, status FROM readers WHERE id IN (SELECT id FROM rekey WHERE key = ?)"
