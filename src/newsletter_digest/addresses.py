@@ -98,10 +98,10 @@ def mailbox_key(value: str) -> str:
     """
     address = value
     if _NAMED.search(value):
-        try:
-            address = split_mailbox(value)[1]
-        except ValueError:  # not one address: a key no reader has (no address holds a "<")
+        found = getaddresses([value])
+        if len(found) != 1:  # not one address: a key no reader has (no address holds a "<")
             return value
+        address = found[0][1]
     local, _, domain = address.rpartition("@")
     local = local.lower() if local.isascii() else local.translate(_ASCII_LOWER)
     return f"{local}@{domain_key(domain)}"
