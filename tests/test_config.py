@@ -162,3 +162,27 @@ def test_every_problem_names_its_key_and_line(tmp_path: Path) -> None:
         "line 9: archive.feed_items: expected an integer",
     ):
         assert expected in message, message
+
+
+@pytest.mark.parametrize(
+    "entry", ["billing@corp.example <ann@example.org>", "ann@example.org <billing@corp.example>"]
+)
+def test_an_unquoted_name_with_an_at_sign_is_refused_in_recipients(
+    tmp_path: Path, entry: str
+) -> None:
+    """parseaddr reads the name as the address; a value must be exactly one address."""
+    path = write(tmp_path, f"title: T\nsender: a@example.org\nrecipients: ['{entry}']\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "line 3: recipients" in info.value.message
+    assert "double quotes" in info.value.message
+    (tmp_path / "readers.txt").write_text(f"bob@example.org\n{entry}\n", encoding="utf-8")
+    path = write(tmp_path, "title: T\nsender: a@example.org\nrecipients_file: readers.txt\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "readers.txt:2" in info.value.message
+    assert "double quotes" in info.value.message
+    quoted = entry.replace("billing@corp.example <", '"billing@corp.example" <')
+    quoted = quoted.replace("ann@example.org <", '"ann@example.org" <')
+    (tmp_path / "readers.txt").write_text(f"{quoted}\n", encoding="utf-8")
+    assert list(load_config(path).iter_recipients()) == [quoted]

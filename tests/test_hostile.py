@@ -6,6 +6,7 @@ Each test runs under a time limit (pytest-timeout): a regression fails instead o
 
 from __future__ import annotations
 
+import csv
 import email
 import json
 import re
@@ -17,8 +18,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import wait_for, write_excerpt
+from newsletter_digest.config.loading import load_config
+from newsletter_digest.readers import book
+from newsletter_digest.state.store import open_state
 from newsletter_digest.web.preview import PreviewServer
 from smtp_helpers import Server
 
@@ -229,3 +235,139 @@ def test_the_preview_shows_a_bombed_config_as_an_error(
     wait_for(lambda: api(preview)["error"] is not None)
     error = json.dumps(api(preview)["error"])
     assert "expand to more than" in error and len(error) < 2000
+
+
+def reader_count(project: Path) -> int:
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:
+        return sum(book.counts(state).values())
+
+
+def listmonk_rows(count: int, start: int = 0) -> list[str]:
+    return [f"{n},r{n}@example.org,Reader {n},enabled\n" for n in range(start, start + count)]
+
+
+def import_refused(project: Path, digest: Digest, data: bytes, line: int) -> str:
+    """Import ``data``: refused naming ``line``, nothing imported, no traceback."""
+    assert digest("readers", "list").exit_code == 0  # the config's readers are in
+    before = reader_count(project)
+    path = project / "members.csv"
+    path.write_bytes(data)
+    started = time.monotonic()
+    result = digest("readers", "import", str(path))
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 1, result.output
+    assert f"members.csv: line {line}: " in result.output
+    assert "nothing was imported" in result.output and "hint:" in result.output
+    assert "Traceback" not in result.output
+    assert_short_lines(result.output)
+    assert reader_count(project) == before
+    return result.output
+
+
+def test_a_megabyte_cell_is_refused_with_its_line(project: Path, digest: Digest) -> None:
+    rows = ["uuid,email,name,status\n", *listmonk_rows(3)]
+    rows[2] = f"1,r1@example.org,{'x' * 1_000_000},enabled\n"
+    output = import_refused(project, digest, "".join(rows).encode(), 3)
+    assert "longer than" in output
+
+
+def test_an_unbalanced_quote_on_line_two_of_eight_thousand_is_named(
+    project: Path, digest: Digest
+) -> None:
+    rows = ["uuid,email,name,status\n", *listmonk_rows(8000)]
+    rows[1] = '0,r0@example.org,"Reader 0,enabled\n'
+    output = import_refused(project, digest, "".join(rows).encode(), 2)
+    assert "never closed" in output
+
+
+def test_a_broken_last_line_of_a_long_file_imports_nothing(project: Path, digest: Digest) -> None:
+    """The import writes in batches, after a first pass found the whole file readable."""
+    rows = ["uuid,email,name,status\n", *listmonk_rows(12_000), '9,last@example.org,"x"y,enabled\n']
+    import_refused(project, digest, "".join(rows).encode(), 12_002)
+    data = "".join(rows[:-1]).encode() + b"9,last@example.org,\xff\xfe,enabled\n"
+    output = import_refused(project, digest, data, 12_002)
+    assert "not UTF-8" in output
+
+
+# Bytes that make CSV and UTF-8 go wrong, among harmless ones.
+CSV_BYTES = st.lists(
+    st.sampled_from(
+        [
+            b",",
+            b'"',
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\x00",
+            b"\xff",
+            b"\xc3",
+            b"\xa9",
+            b"a@b.org",
+            b"'",
+            b"=",
+            b"email",
+            b"name",
+            b"status",
+            b"enabled",
+            b"x",
+            b" ",
+            b"\xef\xbb\xbf",
+            b"<",
+            b">",
+        ]
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(body=st.one_of(CSV_BYTES, st.binary(max_size=200)), header=st.booleans())
+def test_any_bytes_import_cleanly_or_are_refused_naming_a_line(
+    project: Path, digest: Digest, body: bytes, header: bool
+) -> None:
+    data = (b"email,name,status\n" if header else b"") + body
+    path = project / "fuzz.csv"
+    path.write_bytes(data)
+    assert digest("readers", "list").exit_code == 0  # the config's readers are in
+    before = reader_count(project)
+    result = digest("readers", "import", str(path))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        assert "fuzz.csv: " in result.output
+    else:
+        assert result.exit_code == 1
+        assert re.search(r"fuzz\.csv: line \d+: .+; nothing was imported", result.output)
+        assert reader_count(project) == before
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_bad_byte_is_named_at_its_line_whatever_the_line_ends(
+    project: Path, digest: Digest, end: str
+) -> None:
+    rows = ["email,name", *(f"r{n}@example.org,R{n}" for n in range(40_000))]
+    data = end.join(rows).encode() + f"{end}bad@example.org,\xff{end}".encode("latin-1")
+    output = import_refused(project, digest, data, 40_002)
+    assert "not UTF-8" in output
+    (project / "ok.csv").write_text(end.join(rows) + end, encoding="utf-8", newline="")
+    result = digest("readers", "import", str(project / "ok.csv"))
+    assert "40000 new" in result.output, result.output
+
+
+def test_a_long_cell_is_named_as_such_whatever_the_csv_field_limit(
+    project: Path, digest: Digest
+) -> None:
+    """The csv module's field limit is process-wide (another importer raises it): a long
+    cell on one line is called a long cell either way, not an unclosed quote."""
+    rows = ["email,name\n", "ann@example.org,Ann\n", f"bob@example.org,{'b' * 300_000}\n"]
+    before = csv.field_size_limit(131_072)
+    try:
+        output = import_refused(project, digest, "".join(rows).encode(), 3)
+    finally:
+        csv.field_size_limit(before)
+    assert "a cell is longer than" in output

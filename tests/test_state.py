@@ -12,6 +12,8 @@ import pytest
 
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
+from newsletter_digest.readers import book
+from newsletter_digest.state.rekey import rekey_readers
 from newsletter_digest.state.store import MIGRATIONS, SCHEMA_VERSION, open_state
 
 
@@ -182,3 +184,49 @@ def test_processes_opening_a_new_state_at_once_all_get_it_whole(tmp_path: Path) 
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.close()
+
+
+def test_an_old_reader_book_is_keyed_anew_and_keeps_every_reader(tmp_path: Path) -> None:
+    """Keys were case-folded: K\u212aim (Kelvin sign) was kim's key. After the upgrade each
+    is a reader of its own, and a domain in Unicode and in IDNA form is one mailbox whose
+    refusal holds for both rows."""
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    rekey = MIGRATIONS.index(rekey_readers)
+    for number, migration in enumerate(MIGRATIONS[:rekey], 1):
+        assert isinstance(migration, str)
+        old.executescript(f"{migration} PRAGMA user_version = {number};")
+    readers = [
+        ("\u212aim@example.com", "active"),
+        ("stra\u00dfe@example.com", "active"),
+        ("jo@bücher.example", "unsubscribed"),
+        ("jo@xn--bcher-kva.example", "active"),
+        ("Ann@Example.org", "active"),
+    ]
+    for n, (address, status) in enumerate(readers, 1):
+        old.execute(
+            "INSERT INTO readers (id, address, key, status, source, created_at, changed_at,"
+            " secret) VALUES (?, ?, ?, ?, 'cli', 'then', 'then', 's')",
+            (n, address, address.casefold(), status),
+        )
+    old.commit()
+    old.close()
+    with open_state(path) as state:
+        assert book.find(state, "kim@example.com") is None
+        assert book.find(state, "strasse@example.com") is None
+        kelvin = book.find(state, "\u212aim@EXAMPLE.com")
+        assert kelvin is not None and kelvin.id == 1
+        reader, added = book.add(state, "kim@example.com", source="cli", now="now")
+        assert added and reader.id != 1
+        assert book.find(state, "ann@example.org") == book.get(state, 5)
+        jo = book.find(state, "JO@xn--bcher-kva.example")
+        assert jo is not None and (jo.id, jo.status) == (3, "unsubscribed")
+        twin = book.get(state, 4)
+        assert twin is not None and twin.status == "unsubscribed" and "#3" in twin.reason
+        assert len(list(book.readers(state))) == 6
+        assert [r.address for r in book.active(state)] == [
+            "\u212aim@example.com",
+            "stra\u00dfe@example.com",
+            "Ann@Example.org",
+            "kim@example.com",
+        ]

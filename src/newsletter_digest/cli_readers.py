@@ -3,7 +3,8 @@ export). Each command opens the state, calls the readers stage, and says what it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -105,20 +106,23 @@ def remove(ctx: click.Context, address: str) -> None:
 def import_(ctx: click.Context, file: Path) -> None:
     """Import readers from a CSV export (Mailchimp, listmonk, or email,name,status,created).
 
-    Bad rows are listed with their line numbers and the rest go in; importing the same file
-    again changes nothing; suppressed readers stay suppressed.
+    Bad rows are listed with their line numbers and the rest go in; a file that is not
+    readable CSV imports nothing; importing the same file again changes nothing; suppressed
+    readers stay suppressed. A progress bar shows on a terminal.
     """
-    with _book(ctx) as (_, state):
+
+    def skipped(line: int, why: str) -> None:
+        click.echo(f"  {file}:{line}: skipped: {why}")
+
+    with _book(ctx) as (_, state), _progress(file) as advance:
         try:
-            report = csvio.import_file(state, file, _now())
-        except (OSError, UnicodeDecodeError, ValueError) as e:
+            report = csvio.import_file(state, file, _now(), skipped, advance)
+        except OSError as e:
             hint = "export the list as UTF-8 CSV with a header row"
             raise ContentError(f"cannot import {file}: {e}", hint) from e
-        click.echo(f"{file}: {_outcomes(report)}")
-        for line, why in report.bad:
-            click.echo(f"  {file}:{line}: skipped: {why}")
-        if report.bad:
-            click.echo(f"  {len(report.bad)} rows skipped")
+    click.echo(f"{file}: {_outcomes(report)}")
+    if report.skipped:
+        click.echo(f"  {report.skipped} rows skipped")
 
 
 def _outcomes(report: csvio.ImportReport) -> str:
@@ -131,6 +135,17 @@ def _outcomes(report: csvio.ImportReport) -> str:
     if report.unchanged:
         parts.append(f"{report.unchanged} unchanged (already readers)")
     return ", ".join(parts)
+
+
+@contextmanager
+def _progress(file: Path) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for an import's two passes, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda read: None
+        return
+    size = 2 * file.stat().st_size  # read and checked, then added to the book
+    with click.progressbar(length=size, label=f"importing {file.name}", file=sys.stderr) as bar:
+        yield bar.update
 
 
 @readers.command()

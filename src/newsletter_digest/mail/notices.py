@@ -1,4 +1,9 @@
-"""Messages to one reader that are not an issue: the subscription confirmation, the welcome."""
+"""Messages to one reader that are not an issue: the subscription confirmation, the welcome.
+
+A confirmation goes to whoever typed an address into the subscribe form, from the
+newsletter's own domain: it carries nothing else they typed (their name is not in the To
+header), so a stranger cannot make our mail say what they like.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime
 from markupsafe import escape
 
 from newsletter_digest.mail.compose import MessageFactory, new_message_id
+from newsletter_digest.mail.headers import split_mailbox
 from newsletter_digest.models import RenderedIssue
 from newsletter_digest.render.markdown import render as render_markdown
 
@@ -14,7 +20,8 @@ from newsletter_digest.render.markdown import render as render_markdown
 def confirmation(
     title: str, sender: str, reader: str, link: str, now: datetime
 ) -> tuple[bytes, str]:
-    """The double opt-in email: one link that confirms. The message and its Message-ID."""
+    """The double opt-in email to ``reader`` (its address alone, whatever name it holds):
+    one link that confirms. The message and its Message-ID."""
     text = (
         f"Someone, hopefully you, asked to get {title} at this address.\n\n"
         f"To confirm, open this link:\n{link}\n\n"
@@ -35,7 +42,8 @@ def confirmation(
         unsubscribe=None,
     )
     message_id = new_message_id(sender, 0)
-    return factory.message(reader, message_id), message_id
+    _, address = split_mailbox(reader)
+    return factory.message(address, message_id), message_id
 
 
 def welcome_parts(title: str, markdown: str, latest: str | None) -> tuple[str, str, str]:

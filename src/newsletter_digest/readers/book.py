@@ -8,6 +8,7 @@ from before stay void) makes them active again.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from email.utils import quote
 from typing import NamedTuple
@@ -45,8 +46,19 @@ class Reader(NamedTuple):
         return f'"{quote(self.name)}" <{self.address}>' if self.name else self.address
 
 
+class Entry(NamedTuple):
+    """A reader to add: a checked bare address, a clean name, a status, since when."""
+
+    address: str
+    name: str
+    status: str
+    consent_at: str | None
+
+
 def clean_name(name: str) -> str:
     """A display name as the book keeps it: one line, no control characters, 100 at most."""
+    if name.isprintable() and len(name) <= 100 and "  " not in name and name == name.strip():
+        return name  # already so (most are): no need to rebuild it
     return " ".join(CONTROLS.sub(" ", name).split())[:100]
 
 
@@ -105,6 +117,109 @@ def add(
     reader = find(state, address)
     assert reader is not None
     return reader, bool(added)
+
+
+def _nonces(text: str) -> Iterator[str]:
+    """A new secret (:func:`new_secret`) each, cut from one long random hex string."""
+    return (text[i : i + 16] for i in range(0, len(text), 16))
+
+
+def stage(state: State, entries: list[Entry]) -> None:
+    """Put readers to add aside in this connection's staging table (the book is not
+    touched, nor locked): :func:`add_staged` adds them, :func:`unstage` forgets them."""
+    state.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming"
+        " (address TEXT, key TEXT, name TEXT, status TEXT, consent_at TEXT, secret TEXT)"
+    )
+    nonces = secrets.token_hex(8 * len(entries))  # one system call for the batch
+    with state.deferred():
+        state.executemany(
+            "INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (e.address, mailbox_key(e.address), e.name, e.status, e.consent_at, nonce)
+                for e, nonce in zip(entries, _nonces(nonces), strict=True)
+            ),
+        )
+
+
+def unstage(state: State) -> None:
+    state.execute("DROP TABLE IF EXISTS temp.incoming")
+
+
+class Outcomes(NamedTuple):
+    """What adding a batch did, per status: readers added with it, readers set to it now
+    (a refusal), refusals the batch did not undo; and how many rows the batch held."""
+
+    rows: int
+    new: Counter[str]
+    changed: Counter[str]
+    kept: Counter[str]
+
+
+def add_staged(
+    state: State, batch: int, *, source: str, reason: str, now: str
+) -> Iterator[Outcomes]:
+    """Add the staged readers, ``batch`` at a time, each batch in its own transaction, as
+    :func:`add` would one by one: an address already in the book keeps its status, but an
+    entry that says it unsubscribed, bounced or complained suppresses it (``reason``).
+
+    Set-wise statements, so the book's checks run once per batch, not once per row (SQLite
+    builds each ``IN (...)`` list anew for every statement run).
+    """
+    rows = state.query("SELECT COALESCE(MAX(rowid), 0) FROM incoming")[0][0]
+    # Up to 64 MiB of pages cached (not SQLite's 2 MiB), so the book's key index stays in
+    # memory while a large import adds to it; only for this connection.
+    state.execute("PRAGMA cache_size = -65536")
+    for first in range(1, rows + 1, batch):
+        span = (first, min(first + batch, rows + 1) - 1)
+        with state.write_lock():
+            yield Outcomes(span[1] - span[0] + 1, *_add_span(state, span, source, reason, now))
+
+
+def _add_span(
+    state: State, span: tuple[int, int], source: str, reason: str, now: str
+) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """One batch of :func:`add_staged` (the caller holds the lock): new, changed, kept."""
+    last_id = state.query("SELECT COALESCE(MAX(id), 0) FROM readers")[0][0]
+    state.execute(
+        "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
+        " created_at, changed_at, secret) SELECT address, key, name, status, ?,"
+        " COALESCE(consent_at, ?), ?, ?, secret FROM incoming"
+        " WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+        (source, now, now, now, *span),
+    )
+    new = Counter(
+        dict(
+            state.query(
+                "SELECT status, COUNT(*) FROM readers WHERE id > ? GROUP BY status", (last_id,)
+            )
+        )
+    )
+    kept = Counter(
+        dict(
+            state.query(
+                "SELECT r.status, COUNT(*) FROM incoming AS i JOIN readers AS r ON r.key = i.key"
+                f" WHERE i.rowid BETWEEN ? AND ? AND i.status NOT IN {SUPPRESSED}"
+                f" AND r.status IN {SUPPRESSED} GROUP BY r.status",
+                span,
+            )
+        )
+    )
+    changed = Counter(
+        {
+            status: state.execute(
+                "UPDATE readers SET status = ?, reason = ?, changed_at = ?"
+                f" WHERE status NOT IN {SUPPRESSED} AND key IN"
+                # the first refusal of each reader in the batch, in file order
+                " (SELECT key FROM (SELECT key, status, MIN(rowid) FROM incoming"
+                f" WHERE rowid BETWEEN ? AND ? AND status IN {SUPPRESSED}"
+                " GROUP BY key) WHERE status = ?)",
+                (status, reason, now, *span, status),
+            )
+            for status in SUPPRESSED
+        }
+    )
+    return new, +changed, kept
 
 
 def set_status(state: State, reader_id: int, status: str, reason: str, now: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,9 +26,13 @@ from newsletter_digest.models import (
     Slot,
     SlotRecord,
 )
+from newsletter_digest.state.rekey import rekey_readers
 
-# Each entry moves the schema from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[[sqlite3.Connection], None]
+# Each entry moves the schema from version i to i + 1; never edit one that has shipped. An
+# entry is SQL, or a function of the connection for what SQL cannot say; both run in one
+# transaction that holds the write lock.
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE issues (
         number      INTEGER PRIMARY KEY,
@@ -204,6 +208,10 @@ MIGRATIONS: tuple[str, ...] = (
         reply      TEXT NOT NULL DEFAULT ''
     );
     """,
+    # Mailbox keys as mail systems compare addresses: ASCII case only in the user name (no
+    # Unicode folding that made K\u212aim, straße and the \ufb01 ligature other readers'
+    # keys), the domain in IDNA form.
+    rekey_readers,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UNFINISHED = ("pending", "failed-temporary")
@@ -264,6 +272,18 @@ class State:
                 self._conn.commit()
             except sqlite3.Error as e:
                 raise _fail(self.path or ":memory:", e) from e
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """One transaction that takes no lock until it touches the database: for many
+        writes to this connection's temporary tables (one commit, not one per row)."""
+        self.execute("BEGIN DEFERRED")
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self.execute("COMMIT")
 
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
@@ -479,10 +499,10 @@ class State:
         except sqlite3.Error as e:
             raise _fail(self.path or ":memory:", e) from e
 
-    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
-        """Run one statement for many rows (inside write_lock: one transaction)."""
+    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> int:
+        """Run one statement for many rows (inside write_lock: one transaction); rows changed."""
         try:
-            self._conn.executemany(sql, rows)
+            return int(self._conn.executemany(sql, rows).rowcount)
         except sqlite3.Error as e:
             raise _fail(self.path or ":memory:", e) from e
 
@@ -510,8 +530,7 @@ def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < target:
-                for statement in _statements(MIGRATIONS[target - 1]):
-                    conn.execute(statement)
+                _apply(conn, MIGRATIONS[target - 1])
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
         except BaseException:
@@ -532,6 +551,16 @@ def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    """One migration inside the caller's transaction: SQL statement by statement
+    (executescript would commit), or a function written in Python."""
+    if not isinstance(migration, str):
+        migration(conn)
+        return
+    for statement in _statements(migration):
+        conn.execute(statement)
 
 
 def _statements(script: str) -> Iterator[str]:
