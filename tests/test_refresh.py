@@ -161,8 +161,9 @@ def test_an_excerpt_the_user_rewrote_is_not_overwritten_by_an_edit(
     imported.write_text(mine, encoding="utf-8")
     with clippings.open("a", encoding="utf-8") as handle:
         handle.write(CLIPPING.format(span="90-92", day="Tuesday, 4", text="Clarity, edited."))
-    assert "now: 1 new" in digest("sources", "--refresh").output
+    assert "now: 0 new" in digest("sources", "--refresh").output
     assert imported.read_text(encoding="utf-8") == mine
+    assert tagged(project, "book") == [imported]  # the passage is in, in the user's words
 
 
 def test_what_a_refresh_notes_is_shown_once_and_kept_for_digest_sources(

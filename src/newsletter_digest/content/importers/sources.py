@@ -19,6 +19,7 @@ from newsletter_digest.content.importers.base import (
     write_items,
 )
 from newsletter_digest.content.importers.fetching import fetch
+from newsletter_digest.content.importers.provenance import is_url, provenance
 from newsletter_digest.content.loading import check_field
 from newsletter_digest.content.teasers import (
     finish_teaser,
@@ -34,11 +35,6 @@ _FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".feed")
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 # Front matter keys a Markdown file keeps when imported (the rest is dropped).
 _MARKDOWN_KEYS = ("title", "source", "url", "author", "book", "location", "tags", "published")
-
-
-def is_url(source: str) -> bool:
-    """True for an http(s) URL, which is fetched rather than opened."""
-    return source.lower().startswith(("http://", "https://"))
 
 
 def _head_text(data: bytes, name: str) -> str:
@@ -158,14 +154,16 @@ def import_source(
     etag: str | None = None,
     last_modified: str | None = None,
     imported_from: str | None = None,
+    base_dir: Path | None = None,
 ) -> ImportReport:
     """Import one source (file path or http(s) URL) into content_dir; return what happened.
 
     ``format`` is one of FORMATS, or None to detect it. For a URL, ``etag`` and
     ``last_modified`` make the fetch conditional; the report carries the new ones, and
     ``not_modified`` with nothing imported when the server answered 304. ``imported_from``
-    names the source in each excerpt's front matter (a configured source's key; else the
-    format and, for a feed, its address or file name). Raises ContentError
+    names the source in each excerpt's front matter: by default the format and the URL,
+    or the file's path from ``base_dir`` (the project folder; the working folder if None),
+    as a configured source of the same file is named. Raises ContentError
     when nothing at all could be read from the source.
     """
     if format is not None and format not in FORMATS:
@@ -186,12 +184,10 @@ def import_source(
                 last_modified=fetched.last_modified,
             )
         data = fetched.body
-        imported_from = imported_from or (f"feed:{name}" if fmt == "feed" else fmt)
     else:
-        path = Path(source)
-        data = read_source(path)
+        data = read_source(Path(source))
         fmt = format or detect_format(name, data)
-        imported_from = imported_from or (f"feed:{path.name}" if fmt == "feed" else fmt)
+    imported_from = imported_from or provenance(fmt, source, base_dir or Path.cwd())
     parsed = _parser(fmt, name, max_len)(data)
     written = write_items(parsed.items, content_dir, imported_from, added)
     return ImportReport(
@@ -199,6 +195,7 @@ def import_source(
         format=fmt,
         written=written.created,
         updated=written.updated,
+        adopted=written.adopted,
         duplicates=written.duplicates,
         skipped=tuple(parsed.skipped),
         notes=(*parsed.notes, *written.notes),
