@@ -312,8 +312,12 @@ def test_a_source_adopts_what_an_import_from_before_brought_in(
         "about doing it well?\n",
         encoding="utf-8",
     )
-    mine = write_excerpt(project / "content", "mine", "Mine", "Nothing in life is as important "
-                         "as you think it is, while you are thinking about it.")
+    mine = write_excerpt(
+        project / "content",
+        "mine",
+        "Mine",
+        "Nothing in life is as important as you think it is, while you are thinking about it.",
+    )
     before = mine.read_text(encoding="utf-8")
     add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
     refreshed = digest("sources", "--refresh")

@@ -246,19 +246,37 @@ def test_new_posts_that_missed_their_issue_still_go_out_and_history_says_so(
     first, second = today - timedelta(days=14), today - timedelta(days=7)
     for n in (1, 2, 3):  # posts of the week after the first issue, added as they came
         day = (first + timedelta(days=n)).isoformat()
-        write_excerpt(project / "content", f"blog-{n}", f"Blog post {n}", tags=["blog"],
-                      published=day, added=day)
+        write_excerpt(
+            project / "content",
+            f"blog-{n}",
+            f"Blog post {n}",
+            tags=["blog"],
+            published=day,
+            added=day,
+        )
     config = load_config(config_file)
     with open_state(config.settings.state) as state:
         for number, (day, picks) in enumerate(
-            [(first, (Pick("post-1", 0, "From the archive"),)),
-             (second, (Pick("blog-3", 0, "New this week"), Pick("post-2", 0, "From the archive")))],
+            [
+                (first, (Pick("post-1", 0, "From the archive"),)),
+                (
+                    second,
+                    (Pick("blog-3", 0, "New this week"), Pick("post-2", 0, "From the archive")),
+                ),
+            ],
             start=1,
         ):
             state.record_issue(
-                IssueRecord(number, day, f"{day}T09:00:00+00:00", f"Issue {number}",
-                            f"<{number}@example.org>", f"issue-{number:04d}", picks,
-                            tuple(p.excerpt_id for p in picks))
+                IssueRecord(
+                    number,
+                    day,
+                    f"{day}T09:00:00+00:00",
+                    f"Issue {number}",
+                    f"<{number}@example.org>",
+                    f"issue-{number:04d}",
+                    picks,
+                    tuple(p.excerpt_id for p in picks),
+                )
             )
     history = digest("history")
     assert "section 'New this week': 2 new waiting, the next issue shows 1" in history.output

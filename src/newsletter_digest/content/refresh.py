@@ -94,15 +94,22 @@ def import_once(
     base_dir = config.base_dir if config is not None else Path.cwd()
     if not is_url(source) or config is None or not _same_dir(content_dir, config):
         where = source if is_url(source) else Path(source)
-        return import_source(where, content_dir, format=format, added=added, max_len=max_len,
-                             base_dir=base_dir)
+        return import_source(
+            where, content_dir, format=format, added=added, max_len=max_len, base_dir=base_dir
+        )
     key = provenance(format or "feed", source, base_dir)
     with open_state(config.settings.state) as state:
         rows = state.query("SELECT etag, last_modified FROM sources WHERE key = ?", (key,))
         etag, modified = rows[0] if rows else (None, None)
         report = import_source(
-            source, content_dir, format=format, added=added, max_len=max_len,
-            etag=etag, last_modified=modified, imported_from=key,
+            source,
+            content_dir,
+            format=format,
+            added=added,
+            max_len=max_len,
+            etag=etag,
+            last_modified=modified,
+            imported_from=key,
         )
         state.execute(
             "INSERT INTO sources (key, etag, last_modified, total) VALUES (?, ?, ?, ?)"

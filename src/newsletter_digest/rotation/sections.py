@@ -70,6 +70,16 @@ def _waiting(
     return waiting
 
 
+def _take_new(
+    members: Sequence[Excerpt], shown: set[str], issue_dates: Sequence[date], size: int
+) -> tuple[list[Excerpt], list[Excerpt]]:
+    """A new-items section's excerpts for the next issue, shown newest first, and the new
+    ones left waiting (none before the first issue: the rest is the back catalogue)."""
+    waiting = _waiting(members, shown, issue_dates)
+    section = sorted(waiting[:size], key=lambda e: (e.dated or date.min, e.id), reverse=True)
+    return section, waiting[size:] if issue_dates else []
+
+
 def _why_new(excerpt: Excerpt, issue_dates: Sequence[date]) -> str:
     """Why a new excerpt is in: new since the last issue, or its turn after waiting."""
     dated = excerpt.dated
@@ -109,10 +119,7 @@ def select_sections(
     for spec in specs:
         members = [e for e in remaining if _matches(e, spec)]
         if spec.since_last_issue:
-            waiting = _waiting(members, shown, dates)
-            section = sorted(waiting[: spec.size], key=lambda e: (e.dated or date.min, e.id))
-            section.reverse()  # shown newest first
-            waits[spec.title] = waiting[spec.size :] if dates else []
+            section, waits[spec.title] = _take_new(members, shown, dates, spec.size)
             picked = {e.id for e in section}  # waiting ones not picked stay for later sections
             remaining = [e for e in remaining if e.id not in picked]
             section_picks = [Pick(e.id, 0, spec.title) for e in section]

@@ -16,12 +16,12 @@ from newsletter_digest.content.importers.base import (
     ImportReport,
     Item,
     Skip,
-    dedupe_key,
     write_items,
 )
 from newsletter_digest.content.importers.cutting import cut_at_sentence
 from newsletter_digest.content.importers.feeds import html_to_markdown
 from newsletter_digest.content.importers.fetching import FetchResult, fetch
+from newsletter_digest.content.importers.passages import dedupe_key
 from newsletter_digest.content.importers.provenance import is_url, location_of, provenance
 from newsletter_digest.content.importers.sources import FORMATS, detect_format, import_source
 

@@ -47,6 +47,7 @@ _KEY_ORDER = (
     "added",
 )
 
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """One excerpt to write: Markdown body, title and provenance (front matter keys)."""

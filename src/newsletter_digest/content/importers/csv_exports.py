@@ -2,8 +2,9 @@
 
 Readwise columns: Highlight, Book Title, Book Author, Amazon Book ID, Note, Color, Tags,
 Location Type, Location, Highlighted at, Document tags. A highlight's Note is kept under it
-(labelled, as Readwise shows it), its Tags and Document tags become tags. Instapaper columns: URL, Title,
-Selection, Folder, Timestamp (Selection is the highlight; a row without one is a saved article).
+(labelled, as Readwise shows it), its Tags and Document tags become tags. Instapaper
+columns: URL, Title, Selection, Folder, Timestamp (Selection is the highlight; a row
+without one is a saved article).
 Only the highlight column is required; a missing other column is named in a note.
 """
 

@@ -49,6 +49,7 @@ def dedupe_key(text: str) -> str:
     collapsed = " ".join(folded.split())
     return _TRAILING_ELLIPSIS.sub("", collapsed)
 
+
 _NOTE_BREAK = "\n\n" + NOTE_LABEL
 _LOCATION = re.compile(r"\blocation\s+(\d+)(?:\s*-\s*(\d+))?", re.I)
 _PAGE = re.compile(r"\bpage\s+([\w-]+)", re.I)
