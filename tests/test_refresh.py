@@ -279,12 +279,13 @@ BOOK_SECTIONS = (
 
 
 def test_a_source_added_after_an_import_of_its_file_takes_it_as_its_own(
-    project: Path, digest: Digest
+    project: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`digest import` of the clippings file, then a source for it: its tags reach what
     the import brought in, the section built on them finds it, nothing comes in twice."""
     shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
-    imported = digest("import", str(project / "My Clippings.txt"))
+    monkeypatch.chdir(project / "content")  # the file named from another working folder
+    imported = digest("import", "../My Clippings.txt")
     assert "3 added" in imported.output, imported.output
     files = sorted((project / "content").glob("*.md"))
     add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
@@ -296,6 +297,7 @@ def test_a_source_added_after_an_import_of_its_file_takes_it_as_its_own(
     assert sorted((project / "content").glob("*.md")) == files
     html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text(encoding="utf-8")
     assert ">Reading</h2>" in html
+    assert "3 excerpts in all" in digest("sources").output  # the import counts for it
 
 
 def test_a_source_adopts_what_an_import_from_before_brought_in(

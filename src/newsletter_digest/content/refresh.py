@@ -88,29 +88,30 @@ def import_once(
     max_len: int,
 ) -> ImportReport:
     """``digest import`` of one file or URL: its excerpts named after it as a source of it
-    would name them (so a source added later adopts them); into the project's content
-    folder, a feed's ETag and Last-Modified are kept in the state as a source's are, so
-    importing it again costs one 304."""
+    would name them, so a source added later takes them as its own. Into the project's
+    content folder, the state counts them for that source, and keeps a feed's ETag and
+    Last-Modified as a source's are, so importing it again costs one 304."""
     base_dir = config.base_dir if config is not None else Path.cwd()
-    if not is_url(source) or config is None or not _same_dir(content_dir, config):
-        where = source if is_url(source) else Path(source)
+    where: str | Path = source if is_url(source) else Path(source).absolute()
+    if config is None or not _same_dir(content_dir, config):
         return import_source(
             where, content_dir, format=format, added=added, max_len=max_len, base_dir=base_dir
         )
-    key = provenance(format or "feed", source, base_dir)
     with open_state(config.settings.state) as state:
+        key = provenance(format or "feed", where, base_dir) if isinstance(where, str) else None
         rows = state.query("SELECT etag, last_modified FROM sources WHERE key = ?", (key,))
         etag, modified = rows[0] if rows else (None, None)
         report = import_source(
-            source,
+            where,
             content_dir,
             format=format,
             added=added,
             max_len=max_len,
             etag=etag,
             last_modified=modified,
-            imported_from=key,
+            base_dir=base_dir,
         )
+        key = key or provenance(report.format, where, base_dir)
         state.execute(
             "INSERT INTO sources (key, etag, last_modified, total) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET etag = excluded.etag,"

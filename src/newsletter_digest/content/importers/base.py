@@ -231,15 +231,18 @@ class Folder:
 
     def add(self, name: str, body: str, meta: Mapping[str, object]) -> None:
         """Know the file ``name`` holding ``body`` with this provenance."""
-        keys = dict.fromkeys((dedupe_key(body), dedupe_key(passage_of(body))))
+        passage = passage_of(body)
+        keys = [dedupe_key(body)]
+        if passage is not body:  # a note under it: the highlight alone is known too
+            keys.append(dedupe_key(passage))
         for key in keys:
             self.keys.setdefault(key, []).append(name)
         book, origin = meta.get("book"), meta.get("imported_from")
         if isinstance(origin, str):
             self.origins[name] = origin
-        passage = placed(meta.get("location"), body, name) if isinstance(book, str) else None
-        if passage is not None and isinstance(book, str):
-            self.passages.setdefault(book, []).append(passage)
+        where = placed(meta.get("location"), body, name) if isinstance(book, str) else None
+        if where is not None and isinstance(book, str):
+            self.passages.setdefault(book, []).append(where)
 
     def same_passage(self, item: Item) -> str | None:
         """The file holding a highlight of the passage ``item`` highlights, if any."""
@@ -323,7 +326,8 @@ def write_items(
             updated.append(path)
             folder.add(path.name, item.body, item.meta)
             continue
-        same = folder.keys.get(dedupe_key(passage_of(item.body)), [None])[0]
+        passage = passage_of(item.body)
+        same = folder.keys.get(dedupe_key(passage), [None])[0] if passage != item.body else None
         if len(notes) == noted:  # an edit no file could take comes in new, as the note says
             same = same or folder.same_passage(item)
         if same is not None:

@@ -187,7 +187,8 @@ def import_source(
     else:
         data = read_source(Path(source))
         fmt = format or detect_format(name, data)
-    imported_from = imported_from or provenance(fmt, source, base_dir or Path.cwd())
+    where = source if isinstance(source, str) and is_url(source) else Path(source).absolute()
+    imported_from = imported_from or provenance(fmt, where, base_dir or Path.cwd())
     parsed = _parser(fmt, name, max_len)(data)
     written = write_items(parsed.items, content_dir, imported_from, added)
     return ImportReport(
