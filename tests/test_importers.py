@@ -795,6 +795,17 @@ def test_a_readwise_note_stays_under_its_highlight_and_document_tags_become_tags
     edited = run(project, str(export))  # the note changed in Readwise: taken in place
     assert " 0 added, 1 updated" in edited.output, edited.output
     assert excerpts(project / "content")[name][1].endswith("**Note:** Say it twice.")
+    export.write_text(READWISE_NOTES.format(note=".focus .h1"), encoding="utf-8")
+    tagging = tmp_content(project, export)  # a note of Readwise's inline tags: tags
+    assert tagging == ("Care about your craft.", ["craft", "programming", "career", "focus"])
+
+
+def tmp_content(project: Path, export: Path) -> tuple[str, object]:
+    """The one excerpt ``export`` gives in a fresh content folder: its body and tags."""
+    folder = project / "fresh"
+    import_source(export, folder)
+    [(meta, body)] = excerpts(folder).values()
+    return body, meta.get("tags")
 
 
 def test_kindle_joins_several_authors_as_a_reader_says_them(tmp_path: Path) -> None:

@@ -121,7 +121,8 @@ def parse_readwise(text: str, label: str) -> Parsed:
         note = row.get("Note", "")
         tags = _tags(row.get("Tags", ""), row.get("Document tags", ""))
         if _INLINE_TAGS.fullmatch(note):  # Readwise's inline tagging (".focus .habits")
-            tags += [tag.lstrip(".") for tag in note.split()]
+            # (.h1-.h6 and .c1 are its commands for headings and joined highlights)
+            tags += [t[1:] for t in note.split() if not re.fullmatch(r"\.[hc]\d", t)]
             note = ""
         meta: dict[str, object] = {
             "source": row.get("Book Title", ""),
@@ -139,7 +140,7 @@ def parse_readwise(text: str, label: str) -> Parsed:
     return result
 
 
-_INLINE_TAGS = re.compile(r"\s*(?:\.\S+\s*)+")
+_INLINE_TAGS = re.compile(r"\s*(?:\.[^\W\d]\S*\s*)+")  # ".focus .habits", not "..." or ".5"
 
 
 def _tags(*columns: str) -> list[str]:
