@@ -283,7 +283,8 @@ def test_teaser_to_markdown_front_matter_and_body() -> None:
     slug, text = teaser_to_markdown("Most teams do.\nHere’s the uncomfortab...")
     assert slug == "most-teams-do"
     assert text == (
-        "---\ntitle: Most teams do\nimported_from: teasers:one.txt\n---\n\nMost teams do.\\\nHere’s the…\n"
+        "---\ntitle: Most teams do\nimported_from: teasers:one.txt\n---\n\n"
+        "Most teams do.\\\nHere’s the…\n"
     )
 
 
