@@ -17,6 +17,7 @@ from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
+from newsletter_digest.state.store import open_state
 from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]
@@ -344,3 +345,26 @@ def test_a_feed_source_takes_over_a_one_off_import_of_its_url(
     assert len(tagged(project, "blog")) == 3
     assert "now: not modified" in digest("sources", "--refresh").output  # one 304
     assert _FeedHandler.requests[-1].get("If-None-Match") == '"v1"'
+
+
+def test_after_the_upgrade_a_source_reads_its_unchanged_file_once_to_adopt(
+    project: Path, digest: Digest
+) -> None:
+    """A source refreshed before excerpts named their file, its file unchanged since, still
+    adopts an older import of it: the state's record of the file from then does not count."""
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    assert "now: 3 new" in digest("sources", "--refresh").output
+    for path in tagged(project, "book"):  # as an import from before this change left them
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("imported_from: kindle:My Clippings.txt", "imported_from: kindle")
+        )
+    assert tagged(project, "book") == []
+    stat = (project / "My Clippings.txt").stat()
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:  # the stamp as the refresh wrote it then
+        state.execute("UPDATE sources SET file_stamp = ?", (f"{stat.st_size}:{stat.st_mtime_ns}",))
+    assert "now: 0 new, 3 adopted" in digest("sources", "--refresh").output
+    assert len(tagged(project, "book")) == 3
+    assert "now: unchanged" in digest("sources", "--refresh").output
