@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ def project(tmp_path: Path) -> Path:
         "title: T\nsender: t@example.org\ncontent: content\n", encoding="utf-8"
     )
     (tmp_path / "content").mkdir()
+    (tmp_path / "exports").mkdir()
     return tmp_path
 
 
@@ -71,7 +73,8 @@ def no_leftovers(folder: Path) -> None:
 
 
 def test_rss_feed_entries_become_excerpts_with_provenance(project: Path) -> None:
-    result = run(project, str(SOURCES / "feed.xml"))
+    shutil.copy(SOURCES / "feed.xml", project / "feed.xml")
+    result = run(project, str(project / "feed.xml"))
     assert result.exit_code == 0, result.output
     assert "3 added, 0 duplicate, 0 skipped" in result.output
     files = excerpts(project / "content")
@@ -258,7 +261,8 @@ def test_feed_url_through_the_cli(feed_server: str, project: Path) -> None:
 
 
 def test_kindle_clippings_highlights_only_latest_edit_wins(project: Path) -> None:
-    result = run(project, str(SOURCES / "My Clippings.txt"))
+    shutil.copy(SOURCES / "My Clippings.txt", project / "exports" / "My Clippings.txt")
+    result = run(project, str(project / "exports" / "My Clippings.txt"))
     assert result.exit_code == 0, result.output
     assert "(kindle): 3 added, 0 duplicate, 3 skipped" in result.output
     assert "entry 2 (line 6): a bookmark, not a highlight" in result.output
@@ -272,7 +276,7 @@ def test_kindle_clippings_highlights_only_latest_edit_wins(project: Path) -> Non
     assert meta["book"] == meta["source"] == "Thinking, Fast and Slow"
     assert meta["location"] == "page 5, location 70-73"
     assert str(meta["highlighted"]) == "2025-03-04"
-    assert meta["imported_from"] == "kindle"
+    assert meta["imported_from"] == "kindle:exports/My Clippings.txt"  # the file, by its path
     marcus = [m for m, _b in files.values() if m.get("author") == "Marcus Aurelius"]
     assert str(marcus[0]["highlighted"]) == "2025-03-05"  # US date format
 
@@ -319,7 +323,8 @@ def test_a_broken_byte_skips_only_its_clipping(project: Path, tmp_path: Path, wh
 
 
 def test_readwise_csv(project: Path) -> None:
-    result = run(project, str(SOURCES / "readwise.csv"))
+    shutil.copy(SOURCES / "readwise.csv", project / "readwise.csv")
+    result = run(project, str(project / "readwise.csv"))
     assert result.exit_code == 0, result.output
     assert "(readwise): 3 added, 0 duplicate, 1 skipped" in result.output
     assert "line 5: no highlight text" in result.output
@@ -331,15 +336,16 @@ def test_readwise_csv(project: Path) -> None:
     assert meta["book"] == "Range"
     assert meta["location"] == "location 1523"
     assert str(meta["highlighted"]) == "2024-11-02"
-    assert meta["imported_from"] == "readwise"
+    assert meta["imported_from"] == "readwise:readwise.csv"
     assert any(
-        b == 'Learning is most effective when it is "desirably difficult".'
+        b.startswith('Learning is most effective when it is "desirably difficult".')
         for _m, b in files.values()
     )
 
 
 def test_instapaper_csv(project: Path) -> None:
-    result = run(project, str(SOURCES / "instapaper.csv"))
+    shutil.copy(SOURCES / "instapaper.csv", project / "instapaper.csv")
+    result = run(project, str(project / "instapaper.csv"))
     assert result.exit_code == 0, result.output
     assert "(instapaper): 2 added, 0 duplicate, 1 skipped" in result.output
     assert "line 4: no selection" in result.output
@@ -348,7 +354,7 @@ def test_instapaper_csv(project: Path) -> None:
     assert meta["url"] == "https://www.example.com/essays/attention"
     assert meta["source"] == "example.com"
     assert str(meta["highlighted"]) == "2024-03-03"
-    assert meta["imported_from"] == "instapaper"
+    assert meta["imported_from"] == "instapaper:instapaper.csv"
 
 
 def test_csv_without_the_highlight_column_names_it(project: Path) -> None:
@@ -799,3 +805,109 @@ def test_an_edit_that_cannot_be_written_comes_in_new_and_says_so(
     assert before.read_text(encoding="utf-8") == text  # as it was
     assert len(report.written) == 1 and not report.updated  # the edit is not lost
     assert any("Read-only file system" in note and before.name in note for note in report.notes)
+
+
+# --- one file, one provenance (issue 23 section 3) -----------------------------------------
+
+
+def test_importing_a_feed_url_again_costs_one_304(feed_server: str, project: Path) -> None:
+    """A one-off import keeps the feed's ETag and Last-Modified as a source does."""
+    url = f"{feed_server}/feed.xml"
+    assert "(feed): 3 added" in run(project, url).output
+    again = run(project, url)
+    assert again.exit_code == 0, again.output
+    assert "not modified since the last fetch" in again.output
+    assert _FeedHandler.requests[-1].get("If-None-Match") == '"v1"'
+    assert _FeedHandler.requests[-1].get("If-Modified-Since") == "Tue, 04 Mar 2025 08:00:00 GMT"
+    assert len(list((project / "content").glob("*.md"))) == 3
+    meta = excerpts(project / "content")["caching-is-the-cheapest-speed-up.md"][0]
+    assert meta["imported_from"] == f"feed:{url}"
+
+
+READWISE_NOTES = (
+    "Highlight,Book Title,Book Author,Amazon Book ID,Note,Color,Tags,Location Type,Location,"
+    "Highlighted at,Document tags\n"
+    '"Care about your craft.",The Pragmatic Programmer,David Thomas;Andrew Hunt,,'
+    '"{note}",,craft,location,180,2025-03-03 09:15:02+00:00,"programming, career"\n'
+)
+
+
+def test_a_readwise_note_stays_under_its_highlight_and_document_tags_become_tags(
+    project: Path,
+) -> None:
+    export = project / "readwise.csv"
+    export.write_text(READWISE_NOTES.format(note="Say it at every kickoff."), encoding="utf-8")
+    assert "1 added" in run(project, str(export)).output
+    [(name, (meta, body))] = excerpts(project / "content").items()
+    assert body == "Care about your craft.\n\n**Note:** Say it at every kickoff."
+    html = to_html(body)
+    assert html.index("Care about your craft.") < html.index("<strong>Note:</strong> Say it")
+    assert meta["tags"] == ["craft", "programming", "career"]
+    assert meta["author"] == "David Thomas and Andrew Hunt"
+    assert meta["title"] == "Care about your craft"
+    again = run(project, str(export))  # the same export again: nothing twice
+    assert " 0 added" in again.output and "1 duplicate" in again.output
+    export.write_text(READWISE_NOTES.format(note="Say it twice."), encoding="utf-8")
+    edited = run(project, str(export))  # the note changed in Readwise: taken in place
+    assert " 0 added, 1 updated" in edited.output, edited.output
+    assert excerpts(project / "content")[name][1].endswith("**Note:** Say it twice.")
+    export.write_text(READWISE_NOTES.format(note=".focus .h1"), encoding="utf-8")
+    tagging = tmp_content(project, export)  # a note of Readwise's inline tags: tags
+    assert tagging == ("Care about your craft.", ["craft", "programming", "career", "focus"])
+
+
+def tmp_content(project: Path, export: Path) -> tuple[str, object]:
+    """The one excerpt ``export`` gives in a fresh content folder: its body and tags."""
+    folder = project / "fresh"
+    import_source(export, folder)
+    [(meta, body)] = excerpts(folder).values()
+    return body, meta.get("tags")
+
+
+def test_kindle_joins_several_authors_as_a_reader_says_them(tmp_path: Path) -> None:
+    import_source(SOURCES / "My Clippings.txt", tmp_path / "content")
+    authors = {str(meta.get("author")) for meta, _b in excerpts(tmp_path / "content").values()}
+    assert "Andrew Hunt and David Thomas" in authors  # "(Hunt, Andrew; Thomas, David)"
+    assert "Marcus Aurelius" in authors
+
+
+def test_overlapping_highlights_of_one_passage_come_in_once_across_imports(
+    tmp_path: Path,
+) -> None:
+    """The device's clippings file was emptied between two imports: the wider highlight of
+    a PDF page, and Readwise's copy of a Kindle highlight, are passages already in."""
+    content = tmp_path / "content"
+    pdf = "A Paper (Some One)\n- Your Highlight on page 4 | Added on {day} March 2025\n\n{text}\n"
+    book = (
+        "Thinking, Fast and Slow (Daniel Kahneman)\n- Your Highlight on page 5 | location "
+        "70-73 | Added on Tuesday, 4 March 2025 21:02:45\n\n{text}\n"
+    )
+    source = tmp_path / "My Clippings.txt"
+    source.write_text(
+        pdf.format(day="Monday, 3", text="Small tools, well joined, outlast large ones")
+        + "==========\n"
+        + book.format(text="Nothing in life is as important as you think it is, while you.")
+        + "==========\n",
+        encoding="utf-8",
+    )
+    assert len(import_source(source, content).written) == 2
+    source.write_text(
+        pdf.format(day="Tuesday, 4", text="Small tools, well joined, outlast large ones by ages.")
+        + "==========\n"
+        + pdf.format(day="Tuesday, 4", text="Every table needs an owner.")
+        + "==========\n",
+        encoding="utf-8",
+    )
+    second = import_source(source, content)
+    assert [p.name for p in second.written] == ["every-table-needs-an-owner.md"]
+    assert [d for d in second.duplicates if "the same passage" in d]
+    export = tmp_path / "readwise.csv"
+    export.write_text(
+        "Highlight,Book Title,Book Author,Location Type,Location\n"
+        '"Nothing in life is as important as you think it is","Thinking, Fast and Slow",'
+        "Daniel Kahneman,location,71\n",
+        encoding="utf-8",
+    )
+    third = import_source(export, content)
+    assert third.written == () and len(third.duplicates) == 1
+    assert len(list(content.glob("*.md"))) == 3

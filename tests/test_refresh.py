@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import write_excerpt
 from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
+from newsletter_digest.state.store import open_state
 from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]
@@ -161,8 +163,9 @@ def test_an_excerpt_the_user_rewrote_is_not_overwritten_by_an_edit(
     imported.write_text(mine, encoding="utf-8")
     with clippings.open("a", encoding="utf-8") as handle:
         handle.write(CLIPPING.format(span="90-92", day="Tuesday, 4", text="Clarity, edited."))
-    assert "now: 1 new" in digest("sources", "--refresh").output
+    assert "now: 0 new" in digest("sources", "--refresh").output
     assert imported.read_text(encoding="utf-8") == mine
+    assert tagged(project, "book") == [imported]  # the passage is in, in the user's words
 
 
 def test_what_a_refresh_notes_is_shown_once_and_kept_for_digest_sources(
@@ -268,3 +271,100 @@ def test_a_source_file_that_is_a_symbolic_link_keeps_its_own_name(
     books = tagged(project, "book")
     assert len(books) == 3
     assert "imported_from: kindle:clippings.txt\n" in books[0].read_text(encoding="utf-8")
+
+
+BOOK_SECTIONS = (
+    "sections:\n  - title: Reading\n    from: {tags: [book]}\n    count: 1\n    required: true\n"
+    "  - title: More\n    count: 1\n"
+)
+
+
+def test_a_source_added_after_an_import_of_its_file_takes_it_as_its_own(
+    project: Path, digest: Digest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digest import` of the clippings file, then a source for it: its tags reach what
+    the import brought in, the section built on them finds it, nothing comes in twice."""
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    monkeypatch.chdir(project / "content")  # the file named from another working folder
+    imported = digest("import", "../My Clippings.txt")
+    assert "3 added" in imported.output, imported.output
+    files = sorted((project / "content").glob("*.md"))
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    add_sources(project, BOOK_SECTIONS)
+    assert len(tagged(project, "book")) == 3  # before any refresh
+    built = digest("build", "--no-send")
+    assert built.exit_code == 0, built.output
+    assert "left out" not in built.output
+    assert sorted((project / "content").glob("*.md")) == files
+    html = (project / "outbox" / "issue-0001" / "issue-0001.html").read_text(encoding="utf-8")
+    assert ">Reading</h2>" in html
+    assert "3 excerpts in all" in digest("sources").output  # the import counts for it
+
+
+def test_a_source_adopts_what_an_import_from_before_brought_in(
+    project: Path, digest: Digest
+) -> None:
+    """Excerpts an older `digest import` wrote (``imported_from: kindle``) become the
+    source's when its file holds their text: named after it, comments kept, tagged."""
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    legacy = project / "content" / "care-about-your-craft.md"
+    legacy.write_text(
+        "---\ntitle: Care about your craft\nbook: The Pragmatic Programmer\n"
+        "imported_from: kindle\nadded: 2025-03-10  # my first import\n---\n\n"
+        "Care about your craft. Why spend your life developing software unless you care "
+        "about doing it well?\n",
+        encoding="utf-8",
+    )
+    mine = write_excerpt(
+        project / "content",
+        "mine",
+        "Mine",
+        "Nothing in life is as important as you think it is, while you are thinking about it.",
+    )
+    before = mine.read_text(encoding="utf-8")
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    refreshed = digest("sources", "--refresh")
+    assert "now: 1 new, 1 adopted" in refreshed.output, refreshed.output
+    text = legacy.read_text(encoding="utf-8")
+    assert "imported_from: kindle:My Clippings.txt\n" in text
+    assert "added: 2025-03-10  # my first import" in text
+    assert legacy in tagged(project, "book")
+    assert mine.read_text(encoding="utf-8") == before  # a file of the user's own stays theirs
+    assert mine not in tagged(project, "book")
+    assert len(tagged(project, "book")) == 2  # Marcus Aurelius came in, nothing twice
+
+
+def test_a_feed_source_takes_over_a_one_off_import_of_its_url(
+    project: Path,
+    digest: Digest,
+    feed_server: str,  # noqa: F811
+) -> None:
+    url = f"{feed_server}/feed.xml"
+    assert "3 added" in digest("import", url).output
+    add_sources(project, f"sources:\n  - feed: {url}\n    tags: [blog]\n")
+    assert len(tagged(project, "blog")) == 3
+    assert "now: not modified" in digest("sources", "--refresh").output  # one 304
+    assert _FeedHandler.requests[-1].get("If-None-Match") == '"v1"'
+
+
+def test_after_the_upgrade_a_source_reads_its_unchanged_file_once_to_adopt(
+    project: Path, digest: Digest
+) -> None:
+    """A source refreshed before excerpts named their file, its file unchanged since, still
+    adopts an older import of it: the state's record of the file from then does not count."""
+    shutil.copy(SOURCES / "My Clippings.txt", project / "My Clippings.txt")
+    add_sources(project, "sources:\n  - kindle: My Clippings.txt\n    tags: [book]\n")
+    assert "now: 3 new" in digest("sources", "--refresh").output
+    for path in tagged(project, "book"):  # as an import from before this change left them
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("imported_from: kindle:My Clippings.txt", "imported_from: kindle")
+        )
+    assert tagged(project, "book") == []
+    stat = (project / "My Clippings.txt").stat()
+    config = load_config(project / "digest.yaml")
+    with open_state(config.settings.state) as state:  # the stamp as the refresh wrote it then
+        state.execute("UPDATE sources SET file_stamp = ?", (f"{stat.st_size}:{stat.st_mtime_ns}",))
+    assert "now: 0 new, 3 adopted" in digest("sources", "--refresh").output
+    assert len(tagged(project, "book")) == 3
+    assert "now: unchanged" in digest("sources", "--refresh").output

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conftest import write_excerpt
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.errors import ContentError
-from newsletter_digest.models import Excerpt, Pick, SectionSpec
+from newsletter_digest.models import Excerpt, IssueRecord, Pick, SectionSpec
 from newsletter_digest.pipeline import plan_next
 from newsletter_digest.rotation.sections import select_sections
 from newsletter_digest.state.store import open_state
@@ -76,27 +76,64 @@ def test_no_repeats_in_an_issue_and_each_pool_comes_round(
         history.append(selection.picks)
 
 
-def test_fresh_items_come_newest_first_once_then_join_the_rotation() -> None:
+def test_new_items_the_section_has_no_room_for_wait_their_turn() -> None:
+    """'count' is a rate, not a cut: three posts new since the last issue and room for two
+    go out over two issues, oldest first (each issue shows its newest first), with a
+    warning while some wait; the back catalogue from before the first issue is not new."""
     day = date(2026, 11, 30)
     old = [excerpt(n, ("blog",), day - timedelta(days=30 + n)) for n in range(4)]
     new = [excerpt(10 + n, ("blog",), day + timedelta(days=n + 1)) for n in range(3)]
+    books = [excerpt(20 + n, ("book",)) for n in range(4)]
     specs = [
         SectionSpec("New this week", tags=("blog",), since_last_issue=True, size=2),
-        SectionSpec("From the archive", size=2),
+        SectionSpec("From the archive", tags=("book",), size=2),
     ]
-    first = select_sections(old + new, [], specs, "s", day)
-    assert [e.id for e in first.excerpts[:2]] == ["e012", "e011"]  # newest first
+    pool = old + new + books
+    first = select_sections(pool, [], specs, "s", None, [day])
+    assert [e.id for e in first.excerpts[:2]] == ["e011", "e010"]
     assert first.sections == (("New this week", 2), ("From the archive", 2))
     assert all(r.startswith("New this week: new since") for r in first.reasons[:2])
     assert all("rotation: cycle" in r for r in first.reasons[2:])
-    second = select_sections(old + new, [first.picks], specs, "s", day)
-    assert [e.id for e in second.excerpts[:1]] == ["e010"]  # the one not shown yet
-    assert second.sections[0] == ("New this week", 1)
+    assert any("1 more new excerpt waits for later issues" in w for w in first.warnings)
+    later = day + timedelta(days=7)
+    second = select_sections(pool, [first.picks], specs, "s", None, [day, later])
+    assert [e.id for e in second.excerpts[:1]] == ["e012"]  # its turn, though older
+    assert second.sections[0] == ("New this week", 1) and not second.warnings[:-1]
     third = select_sections(
-        old + new, [first.picks, second.picks], specs, "s", day + timedelta(days=5)
+        pool, [first.picks, second.picks], specs, "s", None, [day, later, later]
     )
-    assert third.sections == (("From the archive", 2),)  # nothing fresh: the section is left out
+    assert third.sections == (("From the archive", 2),)  # nothing new: the section is left out
     assert any("left out" in w for w in third.warnings)
+    assert not {e.id for e in old} & {p.excerpt_id for s in (first, second, third) for p in s.picks}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 20), min_size=1, max_size=25),  # each post's day of publication
+    st.integers(1, 3),
+)
+def test_every_new_item_goes_out_once_at_the_sections_rate(days: list[int], size: int) -> None:
+    """Weekly issues, posts arriving on their day: each post new since the issue before it
+    arrived is shown once in the section, none is lost, and never more than 'count' at a time."""
+    start = date(2026, 1, 5)
+    posts = [excerpt(n, ("blog",), start + timedelta(days=d)) for n, d in enumerate(days)]
+    specs = [SectionSpec("New", tags=("blog",), since_last_issue=True, size=size)]
+    history: list[tuple[Pick, ...]] = []
+    made: list[date] = [start - timedelta(days=1)]  # an issue before the first post
+    shown: list[str] = []
+    for week in range(len(posts) + 4):
+        today = start + timedelta(days=7 * week)
+        arrived = [p for p in posts if p.added is not None and p.added <= today]
+        try:
+            selection = select_sections(arrived, history, specs, "s", None, made)
+        except ContentError:
+            selection = None
+        picks = selection.picks if selection else ()
+        assert len(picks) <= size
+        shown += [p.excerpt_id for p in picks]
+        history.append(tuple(picks))
+        made.append(today)
+    assert sorted(shown) == sorted(p.id for p in posts)  # each once, none left behind
 
 
 def test_a_required_section_that_finds_nothing_stops_the_issue() -> None:
@@ -190,3 +227,64 @@ def test_the_preview_of_the_issue_after_next_is_the_issue_made_after_the_next(
     made = plan(skip=0)
     assert forecast == made
     assert made[1] == (("From the archive", 2),)  # nothing dated today: no new section
+
+
+def test_new_posts_that_missed_their_issue_still_go_out_and_history_says_so(
+    project: Path, digest: Digest
+) -> None:
+    """Three posts came in after an issue two weeks ago; last week's issue had room for
+    one. The other two wait: the next issue (the preview, the dry run, the build) shows
+    the oldest, and `digest history` counts what waits, not a rotation they are not in."""
+    config_file = project / "digest.yaml"
+    config_file.write_text(
+        config_file.read_text()
+        + "sections:\n  - title: New this week\n    from: {tags: [blog], since_last_issue: true}"
+        "\n    count: 1\n  - title: From the archive\n"
+        "    from: {sources: [source-0, source-1, source-2]}\n    count: 2\n"
+    )
+    today = date.today()
+    first, second = today - timedelta(days=14), today - timedelta(days=7)
+    for n in (1, 2, 3):  # posts of the week after the first issue, added as they came
+        day = (first + timedelta(days=n)).isoformat()
+        write_excerpt(
+            project / "content",
+            f"blog-{n}",
+            f"Blog post {n}",
+            tags=["blog"],
+            published=day,
+            added=day,
+        )
+    config = load_config(config_file)
+    with open_state(config.settings.state) as state:
+        for number, (day, picks) in enumerate(
+            [
+                (first, (Pick("post-1", 0, "From the archive"),)),
+                (
+                    second,
+                    (Pick("blog-3", 0, "New this week"), Pick("post-2", 0, "From the archive")),
+                ),
+            ],
+            start=1,
+        ):
+            state.record_issue(
+                IssueRecord(
+                    number,
+                    day,
+                    f"{day}T09:00:00+00:00",
+                    f"Issue {number}",
+                    f"<{number}@example.org>",
+                    f"issue-{number:04d}",
+                    picks,
+                    tuple(p.excerpt_id for p in picks),
+                )
+            )
+    history = digest("history")
+    assert "section 'New this week': 2 new waiting, the next issue shows 1" in history.output
+    assert "section 'From the archive': cycle 1, 2 of 6 shown; 4 to go" in history.output
+    dry = digest("build", "--dry-run")
+    assert "Blog post 1  [blog-1, New this week: new (" in dry.output, dry.output
+    assert "its turn after waiting]" in dry.output
+    assert "1 more new excerpt waits for later issues" in dry.output
+    assert digest("build", "--no-send").exit_code == 0
+    after = digest("build", "--dry-run").output
+    assert "Blog post 2  [blog-2, New this week: new (" in after

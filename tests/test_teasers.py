@@ -36,7 +36,7 @@ def import_teasers(files: list[Path], content: Path, added: date | None = None) 
     written: list[Path] = []
     skipped: list[str] = []
     for path in files:
-        report = import_source(path, content, format="teasers", added=added)
+        report = import_source(path, content, format="teasers", added=added, base_dir=path.parent)
         written += report.written
         skipped += [*report.duplicates, *map(str, report.skipped)]
     return Imported(tuple(written), tuple(skipped))
@@ -283,7 +283,8 @@ def test_teaser_to_markdown_front_matter_and_body() -> None:
     slug, text = teaser_to_markdown("Most teams do.\nHere’s the uncomfortab...")
     assert slug == "most-teams-do"
     assert text == (
-        "---\ntitle: Most teams do\nimported_from: teasers\n---\n\nMost teams do.\\\nHere’s the…\n"
+        "---\ntitle: Most teams do\nimported_from: teasers:one.txt\n---\n\n"
+        "Most teams do.\\\nHere’s the…\n"
     )
 
 

@@ -52,6 +52,14 @@ def _config(ctx: click.Context) -> Any:
     return load_config(find_config(ctx.obj.get("config_path")))
 
 
+def _config_if_any(ctx: click.Context) -> Any:
+    """The config when there is a usable one, else None (an import given its folder)."""
+    try:
+        return _config(ctx)
+    except DigestError:
+        return None
+
+
 def _now() -> datetime:
     """Local time with its UTC offset: the issue's date is the sender's calendar day."""
     return datetime.now().astimezone()
@@ -442,17 +450,18 @@ def import_(
     Kindle's My Clippings.txt, Readwise and Instapaper CSV exports. Anything already in the
     content folder is not added again.
     """
-    from newsletter_digest.content.importers import import_source, is_url
+    from newsletter_digest.content.refresh import import_once
 
     limits = _import_limits(ctx, target)
-    content_dir = target if target is not None else _config(ctx).settings.content
+    config = _config(ctx) if target is None else _config_if_any(ctx)
+    content_dir = target if target is not None else config.settings.content
     failed: list[DigestError] = []
     added = _now().date()
     for source in sources:
-        where: str | Path = source if is_url(source) else Path(source)
         try:
-            report = import_source(
-                where,
+            report = import_once(
+                config,
+                source,
                 content_dir,
                 format=fmt,
                 added=added,
@@ -475,6 +484,8 @@ def import_(
             click.echo(f"added {_rel(path)}")
         for path in report.updated:
             click.echo(f"updated {_rel(path)} (the highlight was edited since)")
+        for path in report.adopted:
+            click.echo(f"adopted {_rel(path)} (imported from this file before)")
         for note in report.notes:
             _warn(f"{source}: {note}")
         if report.duplicates:  # one line: a feed can repeat an entry 100,000 times

@@ -24,7 +24,6 @@ from newsletter_digest.models import (
     IssueRecord,
     Problem,
     RenderedIssue,
-    SectionSpec,
     Selection,
     Slot,
     folder_name,
@@ -32,7 +31,7 @@ from newsletter_digest.models import (
 from newsletter_digest.render.personal import personalize, unsubscribe_links
 from newsletter_digest.render.renderer import Branding, Renderer, size_warning, template_cache_dir
 from newsletter_digest.rotation import cycles as rotation
-from newsletter_digest.rotation.sections import forecast_sections
+from newsletter_digest.rotation.sections import forecast_sections, specs_of
 from newsletter_digest.state.store import State, open_state
 
 
@@ -119,22 +118,14 @@ def plan_next(
     loaded = load_content(s.content, cache_path, save=save_cache)
     excerpts = with_source_tags(loaded.excerpts, s.sources, config.base_dir)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
-    history = state.history() + [record.picks for record in unrecorded(config, state)]
+    pending = unrecorded(config, state)
+    history = state.history() + [record.picks for record in pending]
     if s.sections:
-        specs = [
-            SectionSpec(
-                title=section.title,
-                tags=section.from_.tags,
-                sources=section.from_.sources,
-                since_last_issue=section.from_.since_last_issue,
-                size=section.count,
-                required=section.required,
-            )
-            for section in s.sections
-        ]
-        recorded = state.issues()
-        last = recorded[-1].date if recorded else None
-        ahead = forecast_sections(excerpts, history, specs, s.seed, last, skip + 1, made_on=today)
+        dates = [record.date for record in (*state.issues(), *pending)]
+        last = dates[-1] if dates else None
+        ahead = forecast_sections(
+            excerpts, history, specs_of(s.sections), s.seed, last, skip + 1, today, dates
+        )
     else:
         ahead = rotation.forecast(excerpts, history, s.per_issue, s.seed, skip + 1)
     selection = ahead[-1]

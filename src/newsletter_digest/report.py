@@ -40,7 +40,9 @@ def _folder(config: Config, record: IssueRecord) -> str:
 def history_lines(config: Config, number: int | None) -> Iterator[str]:
     """The issue list (or one issue in full) and the rotation's position."""
     from newsletter_digest.content.loading import load_content
+    from newsletter_digest.content.refresh import with_source_tags
     from newsletter_digest.rotation.cycles import position
+    from newsletter_digest.rotation.sections import section_standing, specs_of
 
     with open_state(config.settings.state, readonly=True) as state:
         records = state.issues(number)
@@ -81,6 +83,12 @@ def history_lines(config: Config, number: int | None) -> Iterator[str]:
             yield f"        - {title}"
         yield f"        {_folder(config, record)}"
     excerpts = load_content(config.settings.content).excerpts
+    if config.settings.sections:  # each section's own standing, as the next issues will go
+        tagged = with_source_tags(excerpts, config.settings.sources, config.base_dir)
+        specs = specs_of(config.settings.sections)
+        dates = [record.date for record in records]
+        yield from section_standing(tagged, history, specs, config.settings.seed, dates)
+        return
     cycle, shown, size = position(excerpts, history)
     left = size - shown
     yield (

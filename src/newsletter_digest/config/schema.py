@@ -326,8 +326,8 @@ class SectionFrom(BaseModel):
     )
     since_last_issue: bool = Field(
         default=False,
-        description="Only excerpts never shown, dated after the last issue (fresh items, "
-        "newest first, each once).",
+        description="Only excerpts new when they came in (dated after the issue before), "
+        "each once; 'count' is a rate: the rest wait their turn, oldest first.",
     )
 
 

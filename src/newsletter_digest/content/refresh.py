@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import SourceSettings
-from newsletter_digest.content.importers import import_source, is_url
+from newsletter_digest.content.importers import (
+    ImportReport,
+    import_source,
+    is_url,
+    location_of,
+    provenance,
+)
 from newsletter_digest.models import Excerpt
 from newsletter_digest.state.store import State, open_state
 
@@ -29,7 +35,7 @@ class SourceStatus(NamedTuple):
     location: str
     refreshed_at: str | None
     added: int  # new excerpts in the last refresh that found something
-    total: int  # excerpts this source has added, all refreshes together
+    total: int  # excerpts this source has added or adopted, all refreshes together
     error: str
     outcome: str = ""  # this refresh: 'N new', 'not modified', 'unchanged', 'failed'
     notes: tuple[str, ...] = ()  # what the last refresh that read the source noted
@@ -45,34 +51,91 @@ MAX_NOTES = 20  # kept per source; a feed with thousands of bad links needs no m
 
 
 def source_key(source: SourceSettings, base_dir: Path) -> str:
-    """The name of a source in the state and in its excerpts' ``imported_from``: a file by
-    its path from the project folder (or from ``~``), so the name stays the same however
-    the config is reached and wherever the project is moved."""
-    location = source.location
-    if isinstance(location, Path):  # the folders' symbolic links followed, not the file's
-        path = Path(os.path.realpath(location.parent)) / location.name
-        for root, prefix in ((Path(os.path.realpath(base_dir)), ""), (Path.home().resolve(), "~/")):
-            if path.is_relative_to(root):
-                location = prefix + path.relative_to(root).as_posix()
-                break
-    return " ".join(f"{source.kind}:{location}".split())  # as the loader reads it back
+    """The name of a source in the state and in its excerpts' ``imported_from``: the same
+    name a one-off ``digest import`` of its file or URL gives (see :func:`provenance`)."""
+    return provenance(source.kind, source.location, base_dir)
 
 
 def with_source_tags(
     excerpts: Sequence[Excerpt], sources: Sequence[SourceSettings], base_dir: Path
 ) -> list[Excerpt]:
-    """The excerpts, each one a configured source brought in carrying that source's tags as
-    the config has them now: changing a source's tags moves what it brought between
-    sections, and the files are not rewritten."""
-    tags = {source_key(source, base_dir): source.tags for source in sources if source.tags}
+    """The excerpts, each one that came from a configured source's file or URL (a refresh
+    or a one-off import of it) carrying that source's tags as the config has them now:
+    changing a source's tags moves what it brought between sections, and the files are not
+    rewritten."""
+    tags: dict[str | None, tuple[str, ...]] = {}
+    for source in sources:
+        where = location_of(source_key(source, base_dir))
+        tags[where] = (*tags.get(where, ()), *source.tags)
+    tags = {where: found for where, found in tags.items() if found}
     if not tags:
         return list(excerpts)
     tagged: list[Excerpt] = []
     for excerpt in excerpts:
-        extra = tags.get(excerpt.imported_from or "", ())
+        extra = tags.get(location_of(excerpt.imported_from), ())
         merged = tuple(dict.fromkeys((*excerpt.tags, *extra)))
         tagged.append(excerpt._replace(tags=merged) if extra else excerpt)
     return tagged
+
+
+def import_once(
+    config: Config | None,
+    source: str,
+    content_dir: Path,
+    *,
+    format: str | None,
+    added: date,
+    max_len: int,
+    max_bytes: int,
+    deadline: float,
+) -> ImportReport:
+    """``digest import`` of one file or URL: its excerpts named after it as a source of it
+    would name them, so a source added later takes them as its own. Into the project's
+    content folder, the state counts them for that source, and keeps a feed's ETag and
+    Last-Modified as a source's are, so importing it again costs one 304."""
+    base_dir = config.base_dir if config is not None else Path.cwd()
+    where: str | Path = source if is_url(source) else Path(source).absolute()
+    if config is None or not _same_dir(content_dir, config):
+        return import_source(
+            where,
+            content_dir,
+            format=format,
+            added=added,
+            max_len=max_len,
+            base_dir=base_dir,
+            max_bytes=max_bytes,
+            deadline=deadline,
+        )
+    with open_state(config.settings.state) as state:
+        key = provenance(format or "feed", where, base_dir) if isinstance(where, str) else None
+        rows = state.query("SELECT etag, last_modified FROM sources WHERE key = ?", (key,))
+        etag, modified = rows[0] if rows else (None, None)
+        report = import_source(
+            where,
+            content_dir,
+            format=format,
+            added=added,
+            max_len=max_len,
+            etag=etag,
+            last_modified=modified,
+            base_dir=base_dir,
+            max_bytes=max_bytes,
+            deadline=deadline,
+        )
+        key = key or provenance(report.format, where, base_dir)
+        state.execute(
+            "INSERT INTO sources (key, etag, last_modified, total) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET etag = excluded.etag,"
+            " last_modified = excluded.last_modified, total = total + excluded.total",
+            (key, report.etag, report.last_modified, len(report.written)),
+        )
+    return report
+
+
+def _same_dir(content_dir: Path, config: Config) -> bool:
+    """True when content_dir is the project's content folder (validators kept in the state
+    are only true of what that folder holds)."""
+    return os.path.realpath(content_dir) == os.path.realpath(config.settings.content)
 
 
 def _target(config: Config, source: SourceSettings) -> str | Path:
@@ -89,7 +152,9 @@ def _stamp(path: str | Path) -> str | None:
         stat = path.stat()
     except OSError:
         return None
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    # "2:": files are read once more after excerpts came to name their file, so a source
+    # adopts what a one-off import of it brought in before.
+    return f"2:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def refresh(config: Config, now: datetime | None = None) -> list[SourceStatus]:
@@ -153,12 +218,13 @@ def _refresh_one(
             outcome = "not modified"
         else:
             outcome = f"{added} new"
+            outcome += f", {len(report.adopted)} adopted" if report.adopted else ""
             outcome += f", {len(report.updated)} updated" if report.updated else ""
             outcome += f", {len(report.skipped)} skipped" if report.skipped else ""
             notes = tuple(note[:300] for note in report.notes[:MAX_NOTES])
             skipped = len(report.skipped)
         etag, modified, error = report.etag, report.last_modified, ""
-        total = int(total) + added
+        total = int(total) + added + len(report.adopted)
     state.execute(
         "INSERT INTO sources (key, etag, last_modified, file_stamp, refreshed_at, added, total,"
         " error, notes, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT(key) DO"

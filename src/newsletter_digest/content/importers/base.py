@@ -11,13 +11,20 @@ import codecs
 import os
 import re
 import stat
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from newsletter_digest.content.frontmatter import split_front_matter
+from newsletter_digest.content.importers.passages import (
+    Passage,
+    dedupe_key,
+    overlap,
+    passage_of,
+    placed,
+)
+from newsletter_digest.content.importers.provenance import adopt, adopts, location_of
 from newsletter_digest.content.teasers import clean_text, first_sentence_title, slugify
 from newsletter_digest.errors import ContentError
 from newsletter_digest.files import atomic_write, fsync_dir
@@ -39,37 +46,6 @@ _KEY_ORDER = (
     "imported_from",
     "added",
 )
-
-_QUOTES = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-        "\\": None,  # Markdown escapes and hard line breaks are not part of the text
-    }
-)
-_TRAILING_ELLIPSIS = re.compile(r"[\s.…]+$")  # "...", "…", and so a final "." too
-
-
-def dedupe_key(text: str) -> str:
-    """Return text in the form used to spot the same excerpt twice.
-
-    Case, runs of whitespace, straight versus curly quotes, Markdown backslashes and a trailing
-    ellipsis ("…" or "...", or a final ".") make no difference, so a source's cut-off teaser
-    matches the full sentence. Applying it twice gives the same as once.
-    """
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
-    collapsed = " ".join(folded.split())
-    return _TRAILING_ELLIPSIS.sub("", collapsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +86,8 @@ class ImportReport:
     """What importing one source did.
 
     ``written``: the new excerpt files; ``updated``: files that held an earlier version of
-    an entry (a highlight edited since), now holding its latest text; ``duplicates``:
+    an entry (a highlight edited since), now holding its latest text; ``adopted``: files an
+    earlier import brought in from this source, now named after it; ``duplicates``:
     entries already in the content folder (or earlier in the same source), each with the
     file that has it; ``skipped``: entries left out with the reason; ``notes``: what else
     the user should know (a feed that was not well-formed, a missing optional column). For a
@@ -128,6 +105,22 @@ class ImportReport:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    adopted: tuple[Path, ...] = ()
+
+
+def natural_authors(names: str) -> str:
+    """Several authors as a reader says them: Kindle and Readwise join them with ";", Kindle
+    writes each "Last, First"; "Hunt, Andrew; Thomas, David" reads "Andrew Hunt and David
+    Thomas". One author stays as written."""
+    parts = [" ".join(part.split()) for part in names.split(";")]
+    parts = [part for part in parts if part]
+    if len(parts) < 2:
+        return " ".join(names.split())
+    natural = []
+    for part in parts:
+        last, comma, first = part.partition(", ")
+        natural.append(f"{first} {last}" if comma and first and "," not in first else part)
+    return f"{', '.join(natural[:-1])} and {natural[-1]}"
 
 
 def read_source(path: Path, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
@@ -205,13 +198,67 @@ def _present(value: object) -> bool:
     return True
 
 
-def existing_keys(content_dir: Path) -> tuple[dict[str, list[str]], set[str]]:
-    """Return {dedupe key of body: the file names holding it, in name order} of the folder's
-    excerpts, and all names taken."""
-    keys: dict[str, list[str]] = {}
-    taken: set[str] = set()
+_PEEK = re.compile(r"^(imported_from|book|location):[ \t]*(\S[^\r\n]*?)[ \t]*$", re.M)
+
+
+def _peek(front: str) -> dict[str, str]:
+    """The front matter's provenance values (imported_from, book, location), read without
+    parsing the whole of it: a quoted value through the YAML library, a plain one as it is."""
+    import yaml
+
+    found: dict[str, str] = {}
+    for key, raw in _PEEK.findall(front):
+        value: object = raw
+        if raw[0] in "'\"":
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                continue
+        if isinstance(value, str):
+            found[key] = value
+    return found
+
+
+@dataclass(slots=True)
+class Folder:
+    """What the content folder holds, for telling an entry already there: each file by the
+    dedupe key of its text (and of its highlight alone, when a note is kept under it), the
+    names taken, each imported file's ``imported_from``, and the placed highlights by book."""
+
+    keys: dict[str, list[str]] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    origins: dict[str, str] = field(default_factory=dict)
+    passages: dict[str, list[Passage]] = field(default_factory=dict)
+
+    def add(self, name: str, body: str, meta: Mapping[str, object]) -> None:
+        """Know the file ``name`` holding ``body`` with this provenance."""
+        passage = passage_of(body)
+        keys = [dedupe_key(body)]
+        if passage is not body:  # a note under it: the highlight alone is known too
+            keys.append(dedupe_key(passage))
+        for key in keys:
+            self.keys.setdefault(key, []).append(name)
+        book, origin = meta.get("book"), meta.get("imported_from")
+        if isinstance(origin, str):
+            self.origins[name] = origin
+        where = placed(meta.get("location"), body, name) if isinstance(book, str) else None
+        if where is not None and isinstance(book, str):
+            self.passages.setdefault(book, []).append(where)
+
+    def same_passage(self, item: Item) -> str | None:
+        """The file holding a highlight of the passage ``item`` highlights, if any."""
+        book = item.meta.get("book")
+        mine = placed(item.meta.get("location"), item.body, "")
+        if mine is None or not isinstance(book, str):
+            return None
+        return next((p.name for p in self.passages.get(book, ()) if overlap(mine, p)), None)
+
+
+def existing_keys(content_dir: Path) -> Folder:
+    """What content_dir holds (see :class:`Folder`), its files read in name order."""
+    folder = Folder()
     for entry in sorted(os.scandir(content_dir), key=lambda e: e.name):
-        taken.add(entry.name.lower())
+        folder.taken.add(entry.name.lower())
         if entry.name.startswith(".") or not entry.name.endswith(".md"):
             continue
         try:
@@ -220,37 +267,41 @@ def existing_keys(content_dir: Path) -> tuple[dict[str, list[str]], set[str]]:
             continue
         text = clean_text(raw.decode("utf-8", "replace"))
         try:
-            body = split_front_matter(text)[1]
+            front, body, _line = split_front_matter(text)
         except ValueError:
-            body = text
-        keys.setdefault(dedupe_key(body), []).append(entry.name)
-    return keys, taken
+            front, body = None, text
+        folder.add(entry.name, body.strip(), _peek(front) if front else {})
+    return folder
 
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What :func:`write_items` did: files made, files brought up to date, duplicates, and
-    notes for the user (an update that could not be written)."""
+    """What :func:`write_items` did: files made, files brought up to date, files adopted,
+    duplicates, and notes for the user (an update that could not be written)."""
 
     created: tuple[Path, ...]
     updated: tuple[Path, ...]
     duplicates: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    adopted: tuple[Path, ...] = ()
 
 
 def write_items(
     items: Iterable[Item], content_dir: Path, imported_from: str, added: date | None
 ) -> Written:
-    """Write each item not yet in content_dir (by dedupe_key) as <slug>.md.
+    """Write each item not yet in content_dir (by dedupe_key, or as a highlight of a passage
+    already there) as <slug>.md.
 
     Each file appears whole or not at all: it is written under a hidden temporary name, the
     data is flushed to disk, and only then is it linked under its real name. An item whose
     earlier version (``Item.replaces``) is what a file holds replaces that file's body, so
-    the excerpt keeps its name and its place in the rotation.
+    the excerpt keeps its name and its place in the rotation. A file that already holds an
+    item and was imported before excerpts named their file (see :func:`provenance.adopts`)
+    is adopted: named after ``imported_from`` from now on.
     """
     try:
         content_dir.mkdir(parents=True, exist_ok=True)
-        keys, taken = existing_keys(content_dir)
+        folder = existing_keys(content_dir)
     except OSError as e:
         raise ContentError(
             f"cannot use content folder {content_dir}: {e.strerror or e}",
@@ -258,26 +309,52 @@ def write_items(
         ) from e
     planned: list[tuple[str, bytes]] = []
     updated: list[Path] = []
+    adopted: list[Path] = []
     duplicates: list[str] = []
     notes: list[str] = []
     for item in items:
         key = dedupe_key(item.body)
         if not key:
             continue
-        if key in keys:
-            where = f"{item.where} " if item.where else ""
-            duplicates.append(f'{where}"{item.title}": already in {keys[key][0]}')
+        where = f"{item.where} " if item.where else ""
+        if key in folder.keys:
+            duplicates.append(f'{where}"{item.title}": already in {folder.keys[key][0]}')
+            adopted += _adopt(content_dir, folder, folder.keys[key], imported_from)
             continue
-        path = _update_earlier(content_dir, keys, item, imported_from, notes)
+        noted = len(notes)
+        path = _update_earlier(content_dir, folder.keys, item, imported_from, notes)
         if path is not None:
             updated.append(path)
-            keys[key] = [path.name]
+            folder.add(path.name, item.body, item.meta)
             continue
-        name = _free_name(slugify(item.title), taken)
-        keys[key] = [name]
+        passage = passage_of(item.body)
+        same = folder.keys.get(dedupe_key(passage), [None])[0] if passage != item.body else None
+        if len(notes) == noted:  # an edit no file could take comes in new, as the note says
+            same = same or folder.same_passage(item)
+        if same is not None:
+            duplicates.append(f'{where}"{item.title}": already in {same} (the same passage)')
+            adopted += _adopt(content_dir, folder, [same], imported_from)
+            continue
+        name = _free_name(slugify(item.title), folder.taken)
+        folder.add(name, item.body, item.meta)
+        folder.origins[name] = imported_from
         planned.append((name, file_text(item, imported_from, added).encode("utf-8")))
-    written = _create_all(content_dir, planned, taken)
-    return Written(written, tuple(updated), tuple(duplicates), tuple(notes))
+    written = _create_all(content_dir, planned, folder.taken)
+    return Written(written, tuple(updated), tuple(duplicates), tuple(notes), tuple(adopted))
+
+
+def _adopt(content_dir: Path, folder: Folder, names: Sequence[str], key: str) -> list[Path]:
+    """The files of ``names`` that ``key`` adopts, renamed in their front matter (a file
+    already named after it, or of the user's own, or another file's, is left as it is)."""
+    done: list[Path] = []
+    for name in names:
+        origin = folder.origins.get(name)
+        if location_of(origin) == location_of(key) or not adopts(origin, key):
+            continue
+        if adopt(content_dir / name, key):
+            folder.origins[name] = key
+            done.append(content_dir / name)
+    return done
 
 
 # What an edit of an entry changes besides its text: where it is and when it was made.
@@ -322,11 +399,13 @@ def _update(path: Path, older: str, item: Item, imported_from: str) -> Path | No
         meta = yamlload.load(front) if front and front.strip() else {}
     except (OSError, UnicodeDecodeError, ValueError, yamlload.YamlError):
         return None
-    if not isinstance(meta, dict) or dedupe_key(body) != older:
+    if not isinstance(meta, dict) or older not in (dedupe_key(body), dedupe_key(passage_of(body))):
         return None
-    kind = str(meta.get("imported_from") or "").split(":", 1)[0]
-    if not kind or kind != imported_from.split(":", 1)[0]:
+    origin = str(meta.get("imported_from") or "")
+    if not origin or origin.split(":", 1)[0] != imported_from.split(":", 1)[0]:
         return None
+    if adopts(origin, imported_from):  # an import from before excerpts named their file
+        meta["imported_from"] = imported_from
     if meta.get("title") == first_sentence_title(body.strip()):  # the one made on import
         meta["title"] = item.title
     for key in _EDITED_KEYS:

@@ -1,8 +1,10 @@
 """Highlight exports as CSV: Readwise and Instapaper.
 
 Readwise columns: Highlight, Book Title, Book Author, Amazon Book ID, Note, Color, Tags,
-Location Type, Location, Highlighted at, Document tags. Instapaper columns: URL, Title,
-Selection, Folder, Timestamp (Selection is the highlight; a row without one is a saved article).
+Location Type, Location, Highlighted at, Document tags. A highlight's Note is kept under it
+(labelled, as Readwise shows it), its Tags and Document tags become tags. Instapaper
+columns: URL, Title, Selection, Folder, Timestamp (Selection is the highlight; a row
+without one is a saved article).
 Only the highlight column is required; a missing other column is named in a note.
 """
 
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
-from newsletter_digest.content.importers.base import Item, Parsed, Skip
+from newsletter_digest.content.importers.base import Item, Parsed, Skip, natural_authors
+from newsletter_digest.content.importers.passages import with_note
 from newsletter_digest.content.teasers import first_sentence_title, plain_to_markdown
 from newsletter_digest.errors import ContentError
 from newsletter_digest.urls import url_problem
@@ -114,18 +118,34 @@ def parse_readwise(text: str, label: str) -> Parsed:
             location = f"{kind} {location}"
         elif location:
             location = f"location {location}"
-        tags = [tag.strip() for tag in row.get("Tags", "").split(",") if tag.strip()]
+        note = row.get("Note", "")
+        tags = _tags(row.get("Tags", ""), row.get("Document tags", ""))
+        if _INLINE_TAGS.fullmatch(note):  # Readwise's inline tagging (".focus .habits")
+            # (.h1-.h6 and .c1 are its commands for headings and joined highlights)
+            tags += [t[1:] for t in note.split() if not re.fullmatch(r"\.[hc]\d", t)]
+            note = ""
         meta: dict[str, object] = {
             "source": row.get("Book Title", ""),
-            "author": row.get("Book Author", ""),
+            "author": natural_authors(row.get("Book Author", "")),
             "book": row.get("Book Title", ""),
             "location": location,
             "highlighted": _iso_date(row.get("Highlighted at", "")),
             "tags": list(dict.fromkeys(tags)),
         }
         markdown = plain_to_markdown(highlight)
-        result.items.append(Item(markdown, first_sentence_title(markdown), meta, where))
+        body = with_note(markdown, plain_to_markdown(note) if note else "")
+        # A note added or changed in Readwise since: the excerpt takes it, in place.
+        earlier = (markdown,) if note else ()
+        result.items.append(Item(body, first_sentence_title(markdown), meta, where, earlier))
     return result
+
+
+_INLINE_TAGS = re.compile(r"\s*(?:\.[^\W\d]\S*\s*)+")  # ".focus .habits", not "..." or ".5"
+
+
+def _tags(*columns: str) -> list[str]:
+    """The tags of comma-separated columns, in order."""
+    return [tag.strip() for column in columns for tag in column.split(",") if tag.strip()]
 
 
 def _timestamp(value: str) -> date | None:

@@ -13,9 +13,15 @@ import codecs
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from difflib import SequenceMatcher
 
-from newsletter_digest.content.importers.base import Item, Parsed, Skip, decode_text, dedupe_key
+from newsletter_digest.content.importers.base import (
+    Item,
+    Parsed,
+    Skip,
+    decode_text,
+    natural_authors,
+)
+from newsletter_digest.content.importers.passages import overlap
 from newsletter_digest.content.teasers import clean_text, first_sentence_title, plain_to_markdown
 from newsletter_digest.errors import ContentError
 
@@ -136,7 +142,7 @@ def parse_clippings(text: str) -> Parsed:
     for h, earlier in kept:
         meta: dict[str, object] = {
             "source": h.book,
-            "author": h.author,
+            "author": natural_authors(h.author),
             "book": h.book,
             "location": _location_text(h),
             "highlighted": h.added.date() if h.added else None,
@@ -166,7 +172,7 @@ def _latest_edits(
     earlier: dict[int, list[_Highlight]] = {}  # a kept entry's number -> its earlier versions
     for h in order:
         same_book = seen.setdefault(h.book_line, [])
-        match = next((k for k in same_book if _overlap(h, k)), None)
+        match = next((k for k in same_book if overlap(h, k)), None)
         same_book.append(h)
         if match is None:
             keeper[h.number] = h
@@ -191,30 +197,6 @@ def _range_end(start: str, end: str | None) -> int:
     if len(end) < len(start):
         end = start[: len(start) - len(end)] + end
     return max(int(end), int(start))
-
-
-def _overlap(a: _Highlight, b: _Highlight) -> bool:
-    """True when one is an edit of the other: locations that share more than an end point;
-    ranges that only touch, a single location, or (in a PDF) only a page, when most of the
-    shorter text is in the longer too. Neighbouring passages (100-110, 110-120) stay apart."""
-    if a.start is not None and b.start is not None and a.end is not None and b.end is not None:
-        shared = min(a.end, b.end) - max(a.start, b.start)
-        if shared < 0:
-            return False
-        return shared > 0 or _similar(a.text, b.text)
-    if a.start is not None or b.start is not None or not a.page or a.page != b.page:
-        return False
-    return _similar(a.text, b.text)
-
-
-def _similar(a: str, b: str) -> bool:
-    """Most (80%) of the shorter text is found, in order, in the longer."""
-    shorter, longer = sorted((dedupe_key(a), dedupe_key(b)), key=len)
-    if not shorter:
-        return False
-    matcher = SequenceMatcher(None, shorter, longer, autojunk=False)
-    common = sum(block.size for block in matcher.get_matching_blocks())
-    return common >= 0.8 * len(shorter)
 
 
 def read_clippings(data: bytes, label: str) -> Parsed:

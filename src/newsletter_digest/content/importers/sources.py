@@ -20,6 +20,7 @@ from newsletter_digest.content.importers.base import (
     write_items,
 )
 from newsletter_digest.content.importers.fetching import DEADLINE_SECONDS, fetch
+from newsletter_digest.content.importers.provenance import is_url, provenance
 from newsletter_digest.content.loading import check_field
 from newsletter_digest.content.teasers import (
     finish_teaser,
@@ -35,11 +36,6 @@ _FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".feed")
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 # Front matter keys a Markdown file keeps when imported (the rest is dropped).
 _MARKDOWN_KEYS = ("title", "source", "url", "author", "book", "location", "tags", "published")
-
-
-def is_url(source: str) -> bool:
-    """True for an http(s) URL, which is fetched rather than opened."""
-    return source.lower().startswith(("http://", "https://"))
 
 
 def _head_text(data: bytes, name: str) -> str:
@@ -162,14 +158,16 @@ def import_source(
     imported_from: str | None = None,
     max_bytes: int = MAX_SOURCE_BYTES,
     deadline: float = DEADLINE_SECONDS,
+    base_dir: Path | None = None,
 ) -> ImportReport:
     """Import one source (file path or http(s) URL) into content_dir; return what happened.
 
     ``format`` is one of FORMATS, or None to detect it. For a URL, ``etag`` and
     ``last_modified`` make the fetch conditional; the report carries the new ones, and
     ``not_modified`` with nothing imported when the server answered 304. ``imported_from``
-    names the source in each excerpt's front matter (a configured source's key; else the
-    format and, for a feed, its address or file name). A file over ``max_bytes`` is not
+    names the source in each excerpt's front matter: by default the format and the URL,
+    or the file's path from ``base_dir`` (the project folder; the working folder if None),
+    as a configured source of the same file is named. A file over ``max_bytes`` is not
     read, a download is stopped past it or ``deadline`` seconds. Raises ContentError
     when nothing at all could be read from the source.
     """
@@ -191,12 +189,11 @@ def import_source(
                 last_modified=fetched.last_modified,
             )
         data = fetched.body
-        imported_from = imported_from or (f"feed:{name}" if fmt == "feed" else fmt)
     else:
-        path = Path(source)
-        data = read_source(path, max_bytes)
+        data = read_source(Path(source), max_bytes)
         fmt = format or detect_format(name, data)
-        imported_from = imported_from or (f"feed:{path.name}" if fmt == "feed" else fmt)
+    where = source if isinstance(source, str) and is_url(source) else Path(source).absolute()
+    imported_from = imported_from or provenance(fmt, where, base_dir or Path.cwd())
     parsed = _parser(fmt, name, max_len)(data)
     written = write_items(parsed.items, content_dir, imported_from, added)
     return ImportReport(
@@ -204,6 +201,7 @@ def import_source(
         format=fmt,
         written=written.created,
         updated=written.updated,
+        adopted=written.adopted,
         duplicates=written.duplicates,
         skipped=tuple(parsed.skipped),
         notes=(*parsed.notes, *written.notes),
