@@ -76,3 +76,19 @@ def test_unsent_deliveries_a_failing_source_and_the_inbox_need_you(
     assert data["last_issue"]["deliveries"] == {"sent": 4, "failed-temporary": 1}
     assert data["readers"] == {"active": 5}
     assert data["inbox"]["needs_you"] == 1 and len(data["needs_you"]) == 3
+
+
+def test_a_reader_who_left_before_their_turn_needs_nobody(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    smtp = servers(Behaviour(defer={"reader2@example.org": 99}))
+    configure(project, smtp.port)
+    assert digest("build").exit_code == 1  # reader2 still pending
+    config = project / "digest.yaml"
+    config.write_text(config.read_text().replace("  - 'reader2@example.org'\n", ""))
+    assert digest("readers", "remove", "reader2@example.org").exit_code == 0
+    assert digest("send", "1").exit_code == 0
+
+    shown = digest("status")
+    assert "4 sent, 0 refused, 1 left before their turn" in shown.output, shown.output
+    assert "needs you:  nothing" in shown.output

@@ -108,6 +108,7 @@ def _deliveries(counts: dict[str, int]) -> str:
     pending = sum(counts.get(s, 0) for s in UNFINISHED)
     parts = [f"{counts.get('sent', 0)} sent", f"{counts.get('failed-permanent', 0)} refused"]
     parts += [f"{pending} not sent yet"] if pending else []
+    parts += [f"{counts['left']} left before their turn"] if counts.get("left") else []
     return ", ".join(parts) if counts else "written to the outbox (not sent to readers)"
 
 
