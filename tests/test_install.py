@@ -31,7 +31,10 @@ TOOLS = ("pytest", "hypothesis", "mkdocs", "ruff", "mypy", "playwright", "aiosmt
 
 def _env() -> dict[str, str]:
     """This process's environment without anything that would import the source tree."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Nor a make of ours above it (`make test`): its MAKEFLAGS and MAKELEVEL would change
+    # what a `make` run here prints.
+    dropped = ("PYTHONPATH", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
