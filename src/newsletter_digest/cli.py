@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from newsletter_digest import __version__
+from newsletter_digest.clock import local_now
 from newsletter_digest.errors import DigestError, shorten
 from newsletter_digest.logs import FORMATS, LogFormat, logging_to
 
@@ -58,11 +59,6 @@ def _config_if_any(ctx: click.Context) -> Any:
         return _config(ctx)
     except DigestError:
         return None
-
-
-def _now() -> datetime:
-    """Local time with its UTC offset: the issue's date is the sender's calendar day."""
-    return datetime.now().astimezone()
 
 
 LOG_FORMAT = click.option(
@@ -148,7 +144,7 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
     from newsletter_digest.report import issue_lines, rotation_line
 
     config = _config(ctx)
-    now = _now()
+    now = local_now()
     if dry_run:
         plan, pending = pipeline.dry_run(config, now.date())
         if pending:
@@ -342,7 +338,7 @@ def _send_test(config: Any, addresses: tuple[str, ...], number: int | None) -> N
     from newsletter_digest.errors import DeliveryError
     from newsletter_digest.trial import send_test
 
-    result = send_test(config, addresses, _now(), number)
+    result = send_test(config, addresses, local_now(), number)
     which = f"issue #{result.number}" if result.recorded else f"the next issue (#{result.number})"
     click.echo(f"Test of {which} via {result.where}: {result.subject}")
     for address, outcome in result.outcomes:
@@ -456,7 +452,7 @@ def import_(
     config = _config(ctx) if target is None else _config_if_any(ctx)
     content_dir = target if target is not None else config.settings.content
     failed: list[DigestError] = []
-    added = _now().date()
+    added = local_now().date()
     for source in sources:
         try:
             report = import_once(
@@ -736,7 +732,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     what needs you. Changes nothing."""
     from newsletter_digest.status import gather, status_json, status_lines
 
-    now = _now()
+    now = local_now()
     found = gather(_config(ctx), now)
     if as_json:
         click.echo(status_json(found))

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import SourceSettings
 from newsletter_digest.content.importers import (
@@ -162,7 +163,7 @@ def refresh(config: Config, now: datetime | None = None) -> list[SourceStatus]:
     s = config.settings
     if not s.sources:
         return []
-    now = now or datetime.now().astimezone()
+    now = now or local_now()
     results: list[SourceStatus] = []
     with open_state(s.state) as state:
         for source in s.sources:

@@ -15,6 +15,7 @@ from datetime import datetime
 from email.utils import parseaddr as split_address
 from pathlib import Path
 
+from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, no_such_mailbox
 from newsletter_digest.delivery.pickup import PickupTransport
@@ -67,14 +68,6 @@ class SendReport:
         """Someone must act: recipients still pending, or failed for good for a reason not
         handled already (a hard bounce is: its reader is marked bounced, gets no more mail)."""
         return self.pending > 0 or self.failed > self.bounced
-
-
-def _now_local() -> datetime:
-    return datetime.now().astimezone()
-
-
-def _now() -> str:
-    return _now_local().isoformat(timespec="seconds")
 
 
 def load_bodies(config: Config, state: State, record: IssueRecord) -> RenderedIssue:
@@ -180,7 +173,7 @@ def send_issue(
     _require_delivery(config)
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
-        book.sync_config(state, config.iter_recipients(), _now())
+        book.sync_config(state, config.iter_recipients(), stamp())
         with LeavingQueue(s.state) as queue:  # unsubscribes taken while the book was locked
             book.take_leaving(state, queue)
         if not state.count_deliveries(record.number):
@@ -196,11 +189,11 @@ def send_issue(
                     (r.mailbox, compose.new_message_id(s.sender, record.number))
                     for r in book.active(state)
                 ),
-                _now(),
+                stamp(),
             )
         report = SendReport(issue=record.number)
         if retry_failed:
-            report.retried = state.retry_failed(record.number, _now())
+            report.retried = state.retry_failed(record.number, stamp())
         if state.count_deliveries(record.number, UNFINISHED):
             _send_all(config, state, record, report, progress, sleep, stop)
         counts = state.delivery_counts().get(record.number, {})
@@ -244,7 +237,7 @@ def _send_all(
     """One message per pending recipient, each outcome logged the moment it comes back."""
     s = config.settings
     smtp = s.smtp if not s.per_recipient else None
-    factory = message_factory(config, load_bodies(config, state, record), _now_local())
+    factory = message_factory(config, load_bodies(config, state, record), local_now())
     bounce_to = smtp.return_path if smtp and smtp.return_path else split_address(s.sender)[1]
     sender = headers.ascii_address(bounce_to, utf8=True)
     local, _, domain = sender.rpartition("@")
@@ -271,7 +264,9 @@ def _send_all(
     def log(delivery: Delivery, outcome: Outcome, tries: int) -> None:
         nonlocal done
         status = STATUS.get(outcome.verdict, "failed-temporary")
-        state.mark(record.number, delivery.recipient, status, outcome.reply, _now(), attempts=tries)
+        state.mark(
+            record.number, delivery.recipient, status, outcome.reply, stamp(), attempts=tries
+        )
         if tries and outcome.verdict == "permanent" and no_such_mailbox(outcome.reply):
             dead[delivery.recipient] = outcome.reply  # bounced once the run rules out the relay
         if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
@@ -287,7 +282,7 @@ def _send_all(
     def left(delivery: Delivery, why: str) -> None:
         nonlocal done
         reply = f"not sent: the reader is {why}"
-        state.mark(record.number, delivery.recipient, "left", reply, _now(), attempts=0)
+        state.mark(record.number, delivery.recipient, "left", reply, stamp(), attempts=0)
         done += 1
         if progress is not None:
             progress(done, total)
@@ -325,7 +320,7 @@ def _send_all(
     for recipient, reply in dead.items():  # not those the relay refused along with everyone
         reader = book.find(state, recipient) if recipient not in requeued else None
         if reader is not None:
-            book.set_status(state, reader.id, "bounced", reply, _now())
+            book.set_status(state, reader.id, "bounced", reply, stamp())
     report.sent_now = result.sent
     report.refusal = result.refusal
     if result.refusal is not None:

@@ -34,6 +34,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import PreviewError
 from newsletter_digest.models import folder_name
@@ -87,11 +88,6 @@ ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _now() -> datetime:
-    """Local time with its UTC offset, as ``digest build`` dates an issue."""
-    return datetime.now().astimezone()
-
-
 def _ignore(message: str) -> None:
     """Default for ``warn``: say nothing."""
 
@@ -135,7 +131,7 @@ class PreviewServer:
         *,
         watch: bool = True,
         warn: Callable[[str], None] = _ignore,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = local_now,
     ) -> None:
         """Bind the socket (so a busy port fails here) without serving yet."""
         self.config = config

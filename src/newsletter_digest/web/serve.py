@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,6 +41,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
 from newsletter_digest.errors import StateError
@@ -145,10 +145,6 @@ async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 class PublicSite:
     """The public pages of one config. State is opened per request (in a worker thread, so
     the event loop never waits on SQLite): the app holds no connection across threads and
@@ -226,12 +222,12 @@ class PublicSite:
         and every send reads. Either way it is on disk before the 200."""
         try:
             with open_state(self.s.state, busy_timeout=WRITE_WAIT) as db:
-                book.unsubscribe(db, reader_id, ONE_CLICK, _now())
+                book.unsubscribe(db, reader_id, ONE_CLICK, stamp())
                 reader: book.Reader | int = book.get(db, reader_id) or reader_id
             self.event("reader.unsubscribed", reader, via="one-click")
         except StateError:
             with LeavingQueue(self.s.state) as queue:
-                queue.add(reader_id, ONE_CLICK, _now())
+                queue.add(reader_id, ONE_CLICK, stamp())
             self.event("reader.unsubscribed", reader_id, via="one-click", queued=True)
 
     def take_leaving(self) -> int:
@@ -249,7 +245,7 @@ class PublicSite:
 
     def confirm_now(self, reader_id: int) -> bool:
         with open_state(self.s.state) as db:
-            return book.confirm(db, reader_id, _now())
+            return book.confirm(db, reader_id, stamp())
 
     async def write(self, act: Callable[[int], object], reader_id: int) -> object:
         return await anyio.to_thread.run_sync(act, reader_id, limiter=self.writers)
@@ -374,7 +370,7 @@ class PublicSite:
         mailed: never to an address that bounced or complained, nor one subscribed."""
         with open_state(self.s.state) as db:
             reader, added = book.add(
-                db, address, name=name, source="form", now=_now(), status="unconfirmed"
+                db, address, name=name, source="form", now=stamp(), status="unconfirmed"
             )
         mail = reader.status in ("unconfirmed", "unsubscribed") and self.mail_limiter.allow(
             reader.address.casefold()
@@ -388,7 +384,7 @@ class PublicSite:
         """The double opt-in email; a failure is logged (the reader can ask again)."""
         try:
             message, _ = notices.confirmation(
-                self.s.title, self.s.sender, mailbox, link, datetime.now().astimezone()
+                self.s.title, self.s.sender, mailbox, link, local_now()
             )
             outcome = send_notice(self.config, message, mailbox)
             if outcome.verdict != "sent":
