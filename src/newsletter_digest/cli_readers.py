@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
+from newsletter_digest.cli_common import config_of
 from newsletter_digest.clock import stamp
-from newsletter_digest.config.loading import Config, find_config, load_config
+from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ContentError, DigestError
 from newsletter_digest.readers import book, csvio
 from newsletter_digest.state.store import State, open_state
@@ -24,7 +25,7 @@ class ReaderError(DigestError):
 @contextmanager
 def _book(ctx: click.Context) -> Iterator[tuple[Config, State]]:
     """The config and its state, with the config's own readers synced into the book."""
-    config = load_config(find_config(ctx.obj.get("config_path")))
+    config = config_of(ctx)
     with open_state(config.settings.state) as state:
         book.sync_config(state, config.iter_recipients(), stamp())
         yield config, state
