@@ -84,6 +84,26 @@ def send_and_report(config: Any, number: int | None, *, retry_failed: bool = Fal
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    _summary(report)
+    if report.refusal is not None:
+        raise DeliveryError(
+            f"the relay refused to take issue #{report.issue} for anyone: {report.refusal.reply}",
+            f"{report.refusal.hint}; the {report.pending} recipients not reached stay pending "
+            f"for 'digest send {report.issue}'",
+        )
+    if report.needs_person:  # a hard bounce or a reader who left is handled: exit 0
+        missing = report.total - report.sent - report.left
+        raise DeliveryError(
+            f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
+            f"run 'digest send {report.issue}' to retry the {report.pending} pending; "
+            "permanent failures (5xx) are retried only with --retry-failed"
+            if report.pending
+            else "fix or remove those addresses; 'digest send --retry-failed' tries them again",
+        )
+
+
+def _summary(report: Any) -> None:
+    """What a send did: the counts and rate, a few failed and pending recipients, bounces."""
     if report.retried:
         click.echo(f"  {report.retried} failed recipients put back in the queue")
     rate = (
@@ -108,21 +128,6 @@ def send_and_report(config: Any, number: int | None, *, retry_failed: bool = Fal
         )
     if report.stopped:
         click.echo(f"  {report.stopped}")
-    if report.refusal is not None:
-        raise DeliveryError(
-            f"the relay refused to take issue #{report.issue} for anyone: {report.refusal.reply}",
-            f"{report.refusal.hint}; the {report.pending} recipients not reached stay pending "
-            f"for 'digest send {report.issue}'",
-        )
-    if report.needs_person:  # a hard bounce or a reader who left is handled: exit 0
-        missing = report.total - report.sent - report.left
-        raise DeliveryError(
-            f"issue #{report.issue} did not reach {missing} of {report.total} recipients",
-            f"run 'digest send {report.issue}' to retry the {report.pending} pending; "
-            "permanent failures (5xx) are retried only with --retry-failed"
-            if report.pending
-            else "fix or remove those addresses; 'digest send --retry-failed' tries them again",
-        )
 
 
 def _send_test(config: Any, addresses: tuple[str, ...], number: int | None) -> None:
