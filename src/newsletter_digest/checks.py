@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter_digest.addresses import mailbox_key
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError
 
@@ -128,12 +129,11 @@ def _public_folder(config: Config, report: CheckReport) -> None:
 def _next_issue(config: Config, report: CheckReport) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
-    from datetime import datetime
 
     from newsletter_digest.mail import mailcheck
     from newsletter_digest.pipeline import dry_run, outbox_message
 
-    now = datetime.now().astimezone()
+    now = local_now()
     try:
         plan, _ = dry_run(config, now.date())
         eml = outbox_message(config, plan.rendered, "<check@example.invalid>", now)
