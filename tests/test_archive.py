@@ -752,52 +752,35 @@ def test_the_public_folder_may_not_hold_the_outbox_or_the_state(
 
 
 def test_serve_answers_only_from_the_public_folder(project: Path, digest: Digest) -> None:
-    import threading
-    import time
+    from test_serve import Running
 
-    import httpx
-    import uvicorn
-
-    from newsletter_digest.web.serve import create_app
-    from smtp_helpers import free_port
-
-    config = private_project(project, digest)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    private_project(project, digest)
+    running = Running(project)
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         notice = next((project / "outbox" / "notices").glob("*.eml")).name
         message = next((project / "outbox" / "issue-0001" / "messages").glob("*.eml")).name
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for path in ("/", "/feed.xml", "/issue-0001/", "/issue-0002/index.html"):
-                assert client.get(path).status_code == 200, path
-            for path in (
-                f"/notices/{notice}",
-                "/notices/",
-                f"/outbox/notices/{notice}",
-                "/issue-0001/issue-0001.eml",
-                f"/issue-0001/messages/{message}",
-                "/issue-0001/messages/",
-                "/issue-0001/excerpts.json",
-                f"/%2e%2e/outbox/notices/{notice}",
-                f"/issue-0001/..%2f..%2foutbox%2fnotices%2f{notice}",
-                "/..%2foutbox%2fissue-0001%2fissue-0001.eml",
-                "/.digest/secret",
-            ):
-                response = client.get(path)
-                assert response.status_code in (400, 404), path
-                assert not [a for a in READERS if a in response.text], path
-            # The outbox's old archive is never served, even when the public folder is gone.
-            shutil.rmtree(project / "public")
-            (project / "outbox" / "index.html").write_text("old archive", encoding="utf-8")
-            assert client.get("/").status_code == 404
+        client = running.client
+        for path in ("/", "/feed.xml", "/issue-0001/", "/issue-0002/index.html"):
+            assert client.get(path).status_code == 200, path
+        for path in (
+            f"/notices/{notice}",
+            "/notices/",
+            f"/outbox/notices/{notice}",
+            "/issue-0001/issue-0001.eml",
+            f"/issue-0001/messages/{message}",
+            "/issue-0001/messages/",
+            "/issue-0001/excerpts.json",
+            f"/%2e%2e/outbox/notices/{notice}",
+            f"/issue-0001/..%2f..%2foutbox%2fnotices%2f{notice}",
+            "/..%2foutbox%2fissue-0001%2fissue-0001.eml",
+            "/.digest/secret",
+        ):
+            response = client.get(path)
+            assert response.status_code in (400, 404), path
+            assert not [a for a in READERS if a in response.text], path
+        # The outbox's old archive is never served, even when the public folder is gone.
+        shutil.rmtree(project / "public")
+        (project / "outbox" / "index.html").write_text("old archive", encoding="utf-8")
+        assert client.get("/").status_code == 404
     finally:
-        server.should_exit = True
-        thread.join(10)
+        running.stop()

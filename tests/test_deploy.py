@@ -25,6 +25,7 @@ from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
+from serve_helpers import start_serve, wait_until_serving
 from smtp_helpers import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -170,30 +171,9 @@ def served_project(project: Path) -> Iterator[tuple[Path, int]]:
     text = config.read_text().replace('unsubscribe: "https://example.org/unsubscribe"\n', "")
     config.write_text(text + "base_url: https://news.example.org\n")
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsletter_digest",
-            "--config",
-            str(config),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_serve(config, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "digest serve did not start"
-                time.sleep(0.1)
+        wait_until_serving(port, server)
         yield project, port
     finally:
         server.terminate()

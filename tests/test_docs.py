@@ -4,8 +4,10 @@ config reference generated from the settings model that documents every key."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -80,3 +82,59 @@ def test_the_overview_names_every_command() -> None:
             sub = _commands(name)
             missing += [f"{name} {s}" for s in sub if f"digest {name} {s}" not in overview]
     assert not missing, f"docs/index.md does not show: digest {', digest '.join(missing)}"
+
+
+PACKAGE = ROOT / "src" / "newsletter_digest"
+
+
+def _architecture() -> str:
+    return (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+
+
+def _stage_table() -> set[str]:
+    """The module files the stage table places, as paths under src/newsletter_digest."""
+    placed: set[str] = set()
+    for row in _architecture().splitlines():
+        if not row.startswith("| `"):
+            continue
+        names = re.findall(r"`([\w/]+(?:\.py|/))`", row.split(" | ")[0])
+        folder = next((n for n in names if n.endswith("/")), "")
+        placed.update(folder + n for n in names if n.endswith(".py"))
+        if folder:
+            placed.add(folder + "__init__.py")
+    return placed
+
+
+def test_every_module_the_architecture_names_exists() -> None:
+    named = set(re.findall(r"`(newsletter_digest(?:\.\w+)+)`", _architecture()))
+    named |= {
+        n
+        for line in re.findall(r"^\d+\. `(.*)`$", _architecture(), re.M)
+        for n in line.split(" | ")
+    }
+    assert len(named) > 20
+    missing = sorted(n for n in named if importlib.util.find_spec(n) is None)
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+    files = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
+    ghosts = sorted(_stage_table() - files)
+    assert not ghosts, f"the stage table in docs/architecture.md places missing files: {ghosts}"
+
+
+def test_every_module_and_package_is_placed_in_the_architecture() -> None:
+    files = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
+    files -= {"__init__.py", "__main__.py"}
+    unplaced = sorted(files - _stage_table())
+    assert not unplaced, f"docs/architecture.md's stage table does not place: {unplaced}"
+    packages = {p.parent.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("__init__.py")}
+    text = _architecture()
+    unnamed = sorted(p for p in packages - {"."} if f"`{p}/`" not in text)
+    assert not unnamed, f"docs/architecture.md does not name the packages: {unnamed}"
+
+
+def test_the_architecture_layers_are_the_import_contract() -> None:
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = next(
+        c["layers"] for c in contract["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    )
+    listed = re.findall(r"^\d+\. `(.*)`$", _architecture(), re.M)
+    assert listed == layers, "docs/architecture.md's layer list differs from pyproject.toml"

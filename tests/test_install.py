@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from serve_helpers import wait_until_serving
 from smtp_helpers import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -310,15 +311,8 @@ def test_the_deploy_guide_walked_with_the_installed_package(
     serve = _unit_command("digest-serve.service", "ExecStart", venv, srv).replace("8080", port)
     server = subprocess.Popen(serve.split(), cwd=srv, env=env, stderr=subprocess.DEVNULL)
     try:
+        wait_until_serving(int(port), timeout=30)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "digest serve did not start"
-                    time.sleep(0.1)
             codes: list[int] = []
 
             def unsubscribe_all() -> None:

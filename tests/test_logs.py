@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
+from serve_helpers import start_serve, wait_until_serving
 from smtp_helpers import Behaviour, Server, configure, free_port
 from test_serve import configure as configure_serve
 from test_serve import reader_and_token
@@ -68,23 +67,13 @@ def _serve_and_post(
     configure_serve(project, "serve:\n  subscribe: true\n")
     _, token = reader_and_token(project)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml"),
-         *(["-v"] if verbose else []), "serve", "--port", str(port), *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    server = start_serve(
+        project / "digest.yaml", port, *options, verbose=verbose,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        wait_until_serving(port, headers={"X-Forwarded-For": "203.0.113.9"})
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "digest serve did not start"
-                    time.sleep(0.1)
             joined = client.post("/subscribe", data={"email": new})
             assert joined.status_code == 200
             confirm = _confirm_token(project, new)

@@ -8,7 +8,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -23,6 +22,7 @@ from newsletter_digest.readers import book, welcomes
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
 from newsletter_digest.welcome import send_welcome
+from serve_helpers import start_serve, wait_until_serving
 from smtp_helpers import Server, configure, free_port
 
 Digest = Callable[..., Result]
@@ -50,29 +50,9 @@ def serve(project: Path) -> Iterator[httpx.Client]:
     """`digest serve` as its own process, on a free port."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsletter_digest",
-            "--config",
-            str(project / "digest.yaml"),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    process = start_serve(project / "digest.yaml", port, env=env, stdout=subprocess.DEVNULL)
+    wait_until_serving(port, process)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.get("/healthz")
-            break
-        except httpx.TransportError:
-            assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.05)
     yield client
     client.close()
     process.terminate()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 import typing
 from datetime import date, timedelta
 from enum import Enum
@@ -36,7 +35,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 sys.path.insert(0, str(SRC))
 
 from newsletter_digest.config import schema  # noqa: E402
+from newsletter_digest.config.sample import section_model, union_members  # noqa: E402
 from newsletter_digest.config.schema import Settings  # noqa: E402
+from newsletter_digest.schedule.slots import format_duration  # noqa: E402
 
 MARKER = "<!-- config-reference -->"
 END_MARKER = "<!-- /config-reference -->"
@@ -53,13 +54,6 @@ if not Path(schema.__file__).resolve().is_relative_to(SRC):
     )
 
 
-def _optional_args(annotation: Any) -> list[Any]:
-    """The members of ``X | None`` / ``Optional[X]`` without None; else ``[annotation]``."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [a for a in typing.get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
 def _model(annotation: Any) -> type[BaseModel] | None:
     """``annotation`` itself if it is a settings model, else None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -69,21 +63,15 @@ def _model(annotation: Any) -> type[BaseModel] | None:
 
 def _section(annotation: Any) -> type[BaseModel] | None:
     """The model of a section field (``Section`` or ``Section | None``), else None."""
-    members = _optional_args(annotation)
+    members = union_members(annotation)
     return _model(members[0]) if len(members) == 1 else None
 
 
 def _nested(annotation: Any) -> tuple[type[BaseModel], str] | None:
     """The model whose keys a field holds, and what joins them to the field's key: a section
     (``smtp.host``), a section or a path (``inbox.host``), a list of them (``sources[].feed``)."""
-    for member in _optional_args(annotation):
-        if _model(member) is not None:
-            return member, "."
-        if typing.get_origin(member) in (list, tuple):
-            args = [a for a in typing.get_args(member) if a is not Ellipsis]
-            if len(args) == 1 and _model(args[0]) is not None:
-                return args[0], "[]."
-    return None
+    model, listed = section_model(annotation)
+    return None if model is None else (model, "[]." if listed else ".")
 
 
 _NAMES: dict[Any, str] = {
@@ -99,7 +87,7 @@ _NAMES: dict[Any, str] = {
 
 def _type(annotation: Any) -> str:
     """A readable type: ``text``, ``list of text``, ``path``, ``one of a, b``, ``duration``."""
-    members = _optional_args(annotation)
+    members = union_members(annotation)
     if len(members) > 1:
         return " or ".join(_type(m) for m in members)
     annotation = members[0]
@@ -125,11 +113,7 @@ def _yaml(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, timedelta):
-        days, rest = divmod(int(value.total_seconds()), 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        units = zip((days, hours, minutes, seconds), "dhms", strict=True)
-        return "".join(f"{n}{u}" for n, u in units if n) or "0s"
+        return format_duration(value)
     if isinstance(value, PurePath):
         return value.as_posix()
     if isinstance(value, Enum):

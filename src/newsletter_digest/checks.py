@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter_digest.addresses import mailbox_key
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError
 
@@ -128,12 +129,11 @@ def _public_folder(config: Config, report: CheckReport) -> None:
 def _next_issue(config: Config, report: CheckReport) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
-    from datetime import datetime
 
     from newsletter_digest.mail import mailcheck
     from newsletter_digest.pipeline import dry_run, outbox_message
 
-    now = datetime.now().astimezone()
+    now = local_now()
     try:
         plan, _ = dry_run(config, now.date())
         eml = outbox_message(config, plan.rendered, "<check@example.invalid>", now)
@@ -165,7 +165,6 @@ def run_checks(config: Config) -> CheckReport:
     from newsletter_digest.archive import pages as archive
     from newsletter_digest.content.loading import load_content
     from newsletter_digest.pipeline import make_renderer
-    from newsletter_digest.state.store import open_state
 
     s = config.settings
     report = CheckReport()
@@ -228,16 +227,28 @@ def run_checks(config: Config) -> CheckReport:
     _writable_folder("state", s.state.parent, report)
     _private_files(config, report)
     _public_folder(config, report)
-    if s.state.exists():
-        try:
-            with open_state(s.state, readonly=True) as state:
-                report.lines.append(f"state: {state.last_number()} issues recorded")
-        except DigestError as e:
-            report.problems.append(f"state: {e.message}")
-    else:
-        report.lines.append(f"state: {s.state} will be created by the first build")
-    _recipients(config, report)
+    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
+    _recipients(config, report, listed, _state(config, report, listed))
     return report
+
+
+def _state(config: Config, report: CheckReport, listed: set[str]) -> int | None:
+    """The state's issues; and, read from its reader book in the same look, how many
+    readers the next send goes to (None without a readable state: the config's lists)."""
+    from newsletter_digest.readers import book
+    from newsletter_digest.state.store import open_state
+
+    s = config.settings
+    if not s.state.exists():
+        report.lines.append(f"state: {s.state} will be created by the first build")
+        return None
+    try:
+        with open_state(s.state, readonly=True) as state:
+            report.lines.append(f"state: {state.last_number()} issues recorded")
+            return active_count(book.readers(state), listed)
+    except DigestError as e:
+        report.problems.append(f"state: {e.message}")
+        return None
 
 
 def active_count(readers: Iterable[Reader], listed: set[str]) -> int:
@@ -252,22 +263,13 @@ def active_count(readers: Iterable[Reader], listed: set[str]) -> int:
     return active + len(listed) - in_book
 
 
-def _recipients(config: Config, report: CheckReport) -> None:
+def _recipients(config: Config, report: CheckReport, listed: set[str], active: int | None) -> None:
     """Who the next issue goes to, counted as a send counts them: the reader book's active
     readers and the config's lists (a config reader the book has as unsubscribed, bounced
-    or complained is not one; one the book does not have yet comes in active)."""
-    from newsletter_digest.readers import book
-    from newsletter_digest.state.store import open_state
-
+    or complained is not one; one the book does not have yet comes in active). ``listed``:
+    the config's readers' mailbox keys; ``active``: the count from the book, None without one."""
     s = config.settings
-    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
-    total = len(listed)
-    if s.state.exists():
-        try:
-            with open_state(s.state, readonly=True) as state:
-                total = active_count(book.readers(state), listed)
-        except DigestError:
-            pass  # listed as a state problem above
+    total = len(listed) if active is None else active
     delivers = s.smtp is not None or s.per_recipient
     if not total:
         report.lines.append("recipients: none (outbox only)")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-from newsletter_digest.config.loading import Config, find_config, load_config
+from newsletter_digest.cli_common import config_of
+from newsletter_digest.clock import stamp
+from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ContentError, DigestError
 from newsletter_digest.readers import book, csvio
 from newsletter_digest.state.store import State, open_state
@@ -21,16 +22,12 @@ class ReaderError(DigestError):
     """A reader command cannot do what was asked (bad address, unreadable file)."""
 
 
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 @contextmanager
 def _book(ctx: click.Context) -> Iterator[tuple[Config, State]]:
     """The config and its state, with the config's own readers synced into the book."""
-    config = load_config(find_config(ctx.obj.get("config_path")))
+    config = config_of(ctx)
     with open_state(config.settings.state) as state:
-        book.sync_config(state, config.iter_recipients(), _now())
+        book.sync_config(state, config.iter_recipients(), stamp())
         yield config, state
 
 
@@ -70,7 +67,7 @@ def add(ctx: click.Context, address: str, name: str | None) -> None:
     """Add a reader. A reader who unsubscribed, bounced or complained is not re-added."""
     with _book(ctx) as (_, state):
         try:
-            reader, new = book.add(state, address, name=name, source="cli", now=_now())
+            reader, new = book.add(state, address, name=name, source="cli", now=stamp())
         except ValueError as e:
             hint = "write it as user@example.org or 'Name <user@example.org>'"
             raise ReaderError(str(e), hint) from e
@@ -94,7 +91,7 @@ def remove(ctx: click.Context, address: str) -> None:
         reader = book.find(state, address)
         if reader is None:
             raise ReaderError(f"{address} is not a reader", "'digest readers list' shows them")
-        if book.set_status(state, reader.id, "unsubscribed", "removed by the sender", _now()):
+        if book.set_status(state, reader.id, "unsubscribed", "removed by the sender", stamp()):
             click.echo(f"unsubscribed {reader.address}")
         else:
             click.echo(f"{reader.address} was unsubscribed already")
@@ -116,7 +113,7 @@ def import_(ctx: click.Context, file: Path) -> None:
 
     with _book(ctx) as (_, state), _progress(file) as advance:
         try:
-            report = csvio.import_file(state, file, _now(), skipped, advance)
+            report = csvio.import_file(state, file, stamp(), skipped, advance)
         except OSError as e:
             hint = "export the list as UTF-8 CSV with a header row"
             raise ContentError(f"cannot import {file}: {e}", hint) from e

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from newsletter_digest.config.loading import find_config, load_config
+from newsletter_digest.cli_common import config_of
 from newsletter_digest.state import backup as backups
 
 
 def _state_path(ctx: click.Context) -> Path:
-    config = load_config(find_config(ctx.obj.get("config_path")))
+    config = config_of(ctx)
     return config.settings.state
 
 

@@ -7,9 +7,9 @@ reader: see readers/welcomes.py.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Literal
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
 from newsletter_digest.mail import notices
@@ -22,10 +22,6 @@ from newsletter_digest.state.store import State, open_state
 log = logging.getLogger("newsletter_digest.welcome")
 FOLDER = "welcomes"  # outbox/welcomes/: where welcomes go without SMTP
 Result = Literal["sent", "not configured", "sent before", "not sent"]
-
-
-def _now() -> datetime:
-    return datetime.now().astimezone()
 
 
 def _latest_link(config: Config, state: State) -> str | None:
@@ -46,7 +42,7 @@ def send_welcome(config: Config, reader_id: int) -> Result:
     except (OSError, UnicodeDecodeError) as e:
         log.warning("welcome: cannot read %s: %s", s.welcome, e)
         return "not sent"
-    now = _now()
+    now = local_now()
     stamp = now.isoformat(timespec="seconds")
     with open_state(s.state) as state:
         reader = book.get(state, reader_id)

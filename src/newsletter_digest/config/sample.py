@@ -64,16 +64,17 @@ Each key's type and bounds: the documentation's Configuration page ({reference})
 """
 
 
-def _members(annotation: Any) -> list[Any]:
-    """The members of a union (``X | None``), without None."""
+def union_members(annotation: Any) -> list[Any]:
+    """The members of a union (``X | None``), without None; else ``[annotation]``."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return [a for a in typing.get_args(annotation) if a is not type(None)]
     return [annotation]
 
 
-def _model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The section model of a field, and whether the field is a list of such sections."""
-    for member in _members(annotation):
+def section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The section model of a field, and whether the field is a list of such sections
+    (also read by the configuration reference, docs/hooks/config_reference.py)."""
+    for member in union_members(annotation):
         listed = typing.get_origin(member) in (tuple, list)
         inner = typing.get_args(member)[0] if listed else member
         if isinstance(inner, type) and issubclass(inner, BaseModel):
@@ -138,7 +139,7 @@ def _fields(
     lines: list[str] = []
     for name, field in model.model_fields.items():
         key = field.alias or name
-        section, listed = _model(field.annotation)
+        section, listed = section_model(field.annotation)
         given = values.get(key)
         lines += _comment(_about(key, field, not prefix), indent)
         body = _value(section, listed, given, field, prefix + key, indent)

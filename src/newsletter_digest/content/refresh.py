@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import SourceSettings
 from newsletter_digest.content.importers import (
@@ -95,33 +97,24 @@ def import_once(
     Last-Modified as a source's are, so importing it again costs one 304."""
     base_dir = config.base_dir if config is not None else Path.cwd()
     where: str | Path = source if is_url(source) else Path(source).absolute()
+    run = partial(
+        import_source,
+        where,
+        content_dir,
+        format=format,
+        added=added,
+        max_len=max_len,
+        base_dir=base_dir,
+        max_bytes=max_bytes,
+        deadline=deadline,
+    )
     if config is None or not _same_dir(content_dir, config):
-        return import_source(
-            where,
-            content_dir,
-            format=format,
-            added=added,
-            max_len=max_len,
-            base_dir=base_dir,
-            max_bytes=max_bytes,
-            deadline=deadline,
-        )
+        return run()
     with open_state(config.settings.state) as state:
         key = provenance(format or "feed", where, base_dir) if isinstance(where, str) else None
         rows = state.query("SELECT etag, last_modified FROM sources WHERE key = ?", (key,))
         etag, modified = rows[0] if rows else (None, None)
-        report = import_source(
-            where,
-            content_dir,
-            format=format,
-            added=added,
-            max_len=max_len,
-            etag=etag,
-            last_modified=modified,
-            base_dir=base_dir,
-            max_bytes=max_bytes,
-            deadline=deadline,
-        )
+        report = run(etag=etag, last_modified=modified)
         key = key or provenance(report.format, where, base_dir)
         state.execute(
             "INSERT INTO sources (key, etag, last_modified, total) VALUES (?, ?, ?, ?)"
@@ -162,7 +155,7 @@ def refresh(config: Config, now: datetime | None = None) -> list[SourceStatus]:
     s = config.settings
     if not s.sources:
         return []
-    now = now or datetime.now().astimezone()
+    now = now or local_now()
     results: list[SourceStatus] = []
     with open_state(s.state) as state:
         for source in s.sources:

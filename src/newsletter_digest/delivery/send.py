@@ -15,8 +15,15 @@ from datetime import datetime
 from email.utils import parseaddr as split_address
 from pathlib import Path
 
+from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery.loop import Pacer, Refusal, deliver_all, no_such_mailbox
+from newsletter_digest.delivery.loop import (
+    LoopResult,
+    Pacer,
+    Refusal,
+    deliver_all,
+    no_such_mailbox,
+)
 from newsletter_digest.delivery.pickup import PickupTransport
 from newsletter_digest.delivery.smtp import SmtpTransport
 from newsletter_digest.delivery.transport import Envelope, Outcome, Transport
@@ -67,14 +74,6 @@ class SendReport:
         """Someone must act: recipients still pending, or failed for good for a reason not
         handled already (a hard bounce is: its reader is marked bounced, gets no more mail)."""
         return self.pending > 0 or self.failed > self.bounced
-
-
-def _now_local() -> datetime:
-    return datetime.now().astimezone()
-
-
-def _now() -> str:
-    return _now_local().isoformat(timespec="seconds")
 
 
 def load_bodies(config: Config, state: State, record: IssueRecord) -> RenderedIssue:
@@ -180,7 +179,7 @@ def send_issue(
     _require_delivery(config)
     with process_lock(s.state, "send"), open_state(s.state) as state, stop_on_signals() as stop:
         record = _pick_issue(state, number)
-        book.sync_config(state, config.iter_recipients(), _now())
+        book.sync_config(state, config.iter_recipients(), stamp())
         with LeavingQueue(s.state) as queue:  # unsubscribes taken while the book was locked
             book.take_leaving(state, queue)
         if not state.count_deliveries(record.number):
@@ -196,11 +195,11 @@ def send_issue(
                     (r.mailbox, compose.new_message_id(s.sender, record.number))
                     for r in book.active(state)
                 ),
-                _now(),
+                stamp(),
             )
         report = SendReport(issue=record.number)
         if retry_failed:
-            report.retried = state.retry_failed(record.number, _now())
+            report.retried = state.retry_failed(record.number, stamp())
         if state.count_deliveries(record.number, UNFINISHED):
             _send_all(config, state, record, report, progress, sleep, stop)
         counts = state.delivery_counts().get(record.number, {})
@@ -244,13 +243,64 @@ def _send_all(
     """One message per pending recipient, each outcome logged the moment it comes back."""
     s = config.settings
     smtp = s.smtp if not s.per_recipient else None
-    factory = message_factory(config, load_bodies(config, state, record), _now_local())
-    bounce_to = smtp.return_path if smtp and smtp.return_path else split_address(s.sender)[1]
-    sender = headers.ascii_address(bounce_to, utf8=True)
-    local, _, domain = sender.rpartition("@")
+    factory = message_factory(config, load_bodies(config, state, record), local_now())
     total = state.count_deliveries(record.number, UNFINISHED)
     done = 0
     dead: dict[str, str] = {}  # recipient -> a 5.1.x reply: no such mailbox or domain
+
+    def log(delivery: Delivery, outcome: Outcome, tries: int) -> None:
+        nonlocal done
+        status = STATUS.get(outcome.verdict, "failed-temporary")
+        state.mark(
+            record.number, delivery.recipient, status, outcome.reply, stamp(), attempts=tries
+        )
+        if tries and outcome.verdict == "permanent" and no_such_mailbox(outcome.reply):
+            dead[delivery.recipient] = outcome.reply  # bounced once the run rules out the relay
+        if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+    signer = tokens.Tokens(tokens.server_key(s.state)) if s.base_url else None
+    unsubscribe: dict[str, str] = {}  # recipient -> token, made here, used by the workers
+    prepare = _preparer(config, factory, unsubscribe)
+    transports, connections = _transports(config, record)
+
+    def left(delivery: Delivery, why: str) -> None:
+        nonlocal done
+        reply = f"not sent: the reader is {why}"
+        state.mark(record.number, delivery.recipient, "left", reply, stamp(), attempts=0)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    with LeavingQueue(s.state) as queue:
+        result = deliver_all(
+            _still_wanted(state, record.number, queue, left, signer, unsubscribe),
+            transports=transports,
+            connections=connections,
+            prepare=prepare,
+            record=log,
+            retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
+            pacer=Pacer(smtp.rate if smtp else None, sleep),
+            sleep=sleep,
+            should_stop=should_stop,
+        )
+
+    _settle(state, report, result, dead, should_stop)
+
+
+def _preparer(
+    config: Config, factory: MessageFactory, unsubscribe: dict[str, str]
+) -> Callable[[Delivery], tuple[bytes, Envelope]]:
+    """What the workers call for each delivery: its message (the reader's own headers
+    stamped, then DKIM-signed) and its envelope (VERP, SMTPUTF8 only where needed)."""
+    s = config.settings
+    smtp = s.smtp if not s.per_recipient else None
+    bounce_to = smtp.return_path if smtp and smtp.return_path else split_address(s.sender)[1]
+    sender = headers.ascii_address(bounce_to, utf8=True)
+    local, _, domain = sender.rpartition("@")
+    dkim_key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file) if s.dkim else None
 
     def message(delivery: Delivery) -> bytes:
         token = unsubscribe.pop(delivery.recipient, "")
@@ -268,64 +318,47 @@ def _send_all(
         utf8 = not (address.isascii() and mail_from.isascii())
         return data, Envelope(mail_from, (address,), smtputf8=utf8)
 
-    def log(delivery: Delivery, outcome: Outcome, tries: int) -> None:
-        nonlocal done
-        status = STATUS.get(outcome.verdict, "failed-temporary")
-        state.mark(record.number, delivery.recipient, status, outcome.reply, _now(), attempts=tries)
-        if tries and outcome.verdict == "permanent" and no_such_mailbox(outcome.reply):
-            dead[delivery.recipient] = outcome.reply  # bounced once the run rules out the relay
-        if tries or outcome.verdict == "permanent":  # not a reader put back in the queue
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    return prepare
 
-    signer = tokens.Tokens(tokens.server_key(s.state)) if s.base_url else None
-    unsubscribe: dict[str, str] = {}  # recipient -> token, made here, used by the workers
-    dkim_key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file) if s.dkim else None
-    transports, connections = _transports(config, record)
 
-    def left(delivery: Delivery, why: str) -> None:
-        nonlocal done
-        reply = f"not sent: the reader is {why}"
-        state.mark(record.number, delivery.recipient, "left", reply, _now(), attempts=0)
-        done += 1
-        if progress is not None:
-            progress(done, total)
+def _still_wanted(
+    state: State,
+    number: int,
+    queue: LeavingQueue,
+    left: Callable[[Delivery, str], None],
+    signer: tokens.Tokens | None,
+    unsubscribe: dict[str, str],
+) -> Iterator[Delivery]:
+    """The pending deliveries whose reader still wants the digest (checked now: a reader
+    may have unsubscribed since the issue was built, or be waiting in the queue of
+    unsubscribes); the others are logged as left before their turn."""
+    for delivery in state.iter_deliveries(number, UNFINISHED):
+        reader = book.find(state, delivery.recipient)
+        if reader is None or reader.status != "active" or not reader.listed:
+            left(delivery, reader.status if reader is not None and reader.listed else "removed")
+            continue
+        if queue.holds(reader.id):
+            left(delivery, "unsubscribed")
+            continue
+        if signer is not None:
+            unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
+        yield delivery
 
-    def deliveries(queue: LeavingQueue) -> Iterator[Delivery]:
-        """The pending deliveries whose reader still wants the digest (checked now: a reader
-        may have unsubscribed since the issue was built, or be waiting in the queue of
-        unsubscribes); the others are logged as left before their turn."""
-        for delivery in state.iter_deliveries(record.number, UNFINISHED):
-            reader = book.find(state, delivery.recipient)
-            if reader is None or reader.status != "active" or not reader.listed:
-                left(delivery, reader.status if reader is not None and reader.listed else "removed")
-                continue
-            if queue.holds(reader.id):
-                left(delivery, "unsubscribed")
-                continue
-            if signer is not None:
-                unsubscribe[delivery.recipient] = signer.make(reader, "unsubscribe")
-            yield delivery
 
-    with LeavingQueue(s.state) as queue:
-        result = deliver_all(
-            deliveries(queue),
-            transports=transports,
-            connections=connections,
-            prepare=prepare,
-            record=log,
-            retries=(smtp.retries, smtp.retry_delay) if smtp else (0, 0.0),
-            pacer=Pacer(smtp.rate if smtp else None, sleep),
-            sleep=sleep,
-            should_stop=should_stop,
-        )
-
+def _settle(
+    state: State,
+    report: SendReport,
+    result: LoopResult,
+    dead: dict[str, str],
+    should_stop: Callable[[], bool],
+) -> None:
+    """After the loop: hard-bounced readers marked (not those the relay refused along with
+    everyone), and the report told how the run ended."""
     requeued = {d.recipient for d in result.requeued}
     for recipient, reply in dead.items():  # not those the relay refused along with everyone
         reader = book.find(state, recipient) if recipient not in requeued else None
         if reader is not None:
-            book.set_status(state, reader.id, "bounced", reply, _now())
+            book.set_status(state, reader.id, "bounced", reply, stamp())
     report.sent_now = result.sent
     report.refusal = result.refusal
     if result.refusal is not None:

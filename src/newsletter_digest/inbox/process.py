@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import ImapSettings
 from newsletter_digest.inbox import mailboxes
@@ -45,7 +46,7 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
     """Read the mailbox (a Maildir or mbox path, or an IMAP account) and act on every
     message not processed before."""
     s = config.settings
-    now = datetime.now().astimezone()
+    now = local_now()
     actions: list[Action] = []
     box = ImapMailbox(source) if isinstance(source, ImapSettings) else FileMailbox(source)
     with open_state(s.state, readonly=dry_run) as state, box:

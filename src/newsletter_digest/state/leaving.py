@@ -10,12 +10,12 @@ waiting here is never mailed.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from newsletter_digest.errors import StateError
+from newsletter_digest.files import private_file, private_folder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leaving (
@@ -37,9 +37,8 @@ class LeavingQueue:
     def __init__(self, state_path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = queue_path(state_path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # reader ids: private
-            os.close(fd)
+            private_folder(self.path.parent)  # reader ids: private, as the state is
+            private_file(self.path)
             self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
             self._conn.execute("PRAGMA synchronous = FULL")  # a 200 was given on its strength
             self._conn.execute(SCHEMA)

@@ -7,13 +7,10 @@ later releases can migrate old databases in place.
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from secrets import token_hex
-from typing import Any
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.errors import StateError
@@ -26,9 +23,9 @@ from newsletter_digest.models import (
     Slot,
     SlotRecord,
 )
+from newsletter_digest.state.database import Database, Migration, apply_migrations, fail, use_wal
 from newsletter_digest.state.rekey import rekey_readers
 
-Migration = str | Callable[[sqlite3.Connection], None]
 # Each entry moves the schema from version i to i + 1; never edit one that has shipped. An
 # entry is SQL, or a function of the connection for what SQL cannot say; both run in one
 # transaction that holds the write lock.
@@ -227,63 +224,8 @@ def _from_utc_key(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def _fail(path: Path | str, e: sqlite3.Error) -> StateError:
-    return StateError(
-        f"state database {path}: {e}",
-        "check the file is a digest state database and its folder is writable; "
-        "if another digest command is running, wait for it to finish",
-    )
-
-
-class State:
-    """An open state database; use as a context manager so it is always closed."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
-        self._conn = conn
-        self.path = path
-
-    def __enter__(self) -> State:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        self._conn.close()
-
-    @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Hold the database's write lock for a whole step; commit only if it succeeds.
-
-        Two builds at once then make two consecutive issues instead of one number twice.
-        """
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise _fail(self.path or ":memory:", e) from e
-        try:
-            yield
-        except BaseException:
-            self._conn.rollback()
-            raise
-        else:
-            try:
-                self._conn.commit()
-            except sqlite3.Error as e:
-                raise _fail(self.path or ":memory:", e) from e
-
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        """One transaction that takes no lock until it touches the database: for many
-        writes to this connection's temporary tables (one commit, not one per row)."""
-        self.execute("BEGIN DEFERRED")
-        try:
-            yield
-        except BaseException:
-            self._conn.rollback()
-            raise
-        self.execute("COMMIT")
+class State(Database):
+    """An open state database: the issues, picks, slots and delivery log read and written."""
 
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
@@ -327,7 +269,7 @@ class State:
                 ],
             )
         except sqlite3.Error as e:
-            raise _fail(self.path or ":memory:", e) from e
+            raise fail(self.path or ":memory:", e) from e
 
     def issues(self, number: int | None = None) -> list[IssueRecord]:
         """Recorded issues, oldest first (or just issue ``number``), with their picks."""
@@ -492,87 +434,6 @@ class State:
             ),
         )
 
-    def execute(self, sql: str, args: tuple[object, ...] = ()) -> int:
-        """Run one statement (its own transaction unless inside write_lock); rows changed."""
-        try:
-            return int(self._conn.execute(sql, args).rowcount)
-        except sqlite3.Error as e:
-            raise _fail(self.path or ":memory:", e) from e
-
-    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> int:
-        """Run one statement for many rows (inside write_lock: one transaction); rows changed."""
-        try:
-            return int(self._conn.executemany(sql, rows).rowcount)
-        except sqlite3.Error as e:
-            raise _fail(self.path or ":memory:", e) from e
-
-    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        """The rows of one query."""
-        try:
-            return list(self._conn.execute(sql, args))
-        except sqlite3.Error as e:
-            raise _fail(self.path or ":memory:", e) from e
-
-
-def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StateError(
-            f"state database {path} has schema version {version}; "
-            f"this digest knows up to {SCHEMA_VERSION}",
-            "upgrade newsletter-digest to the version that wrote this database",
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        # Each migration in its own transaction, holding the write lock, and only if the
-        # version is still below it once the lock is ours: two processes opening a new
-        # database take turns, and one never re-applies (or undoes the version of) a
-        # migration the other made while it waited; not every migration fails when re-run.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] < target:
-                _apply(conn, MIGRATIONS[target - 1])
-                conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-
-def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
-    """Switch to WAL; while several processes open a new database at once, SQLite may
-    refuse the switch at once (no busy handler on that path): try again until the timeout."""
-    deadline = time.monotonic() + busy_timeout
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
-    """One migration inside the caller's transaction: SQL statement by statement
-    (executescript would commit), or a function written in Python."""
-    if not isinstance(migration, str):
-        migration(conn)
-        return
-    for statement in _statements(migration):
-        conn.execute(statement)
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The SQL statements of a migration, one at a time (executescript would commit)."""
-    buffer = ""
-    for piece in script.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip(" \n;"):
-                yield buffer
-            buffer = ""
-
 
 def open_state(
     path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT_S
@@ -587,7 +448,7 @@ def open_state(
         if readonly:
             if not path.exists():
                 conn = sqlite3.connect(":memory:", isolation_level=None)
-                _migrate(conn, ":memory:")
+                apply_migrations(conn, MIGRATIONS, ":memory:")
                 return State(conn, None)
             # Not mode=ro: a read-only connection to a WAL database leaves -wal/-shm files
             # behind; a normal one with query_only removes them when it closes.
@@ -604,12 +465,12 @@ def open_state(
         private_folder(path.parent)
         private_file(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
-        _use_wal(conn, busy_timeout)
+        use_wal(conn, busy_timeout)
         # WAL with NORMAL: a commit survives the process being killed (-9 included); a power
         # cut may lose the last moments of commits, never corrupt the database.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        _migrate(conn, path)
+        apply_migrations(conn, MIGRATIONS, path)
         return State(conn, path)
     except OSError as e:
         raise StateError(
@@ -617,7 +478,7 @@ def open_state(
             "set 'state' in digest.yaml to a writable path",
         ) from e
     except sqlite3.Error as e:
-        raise _fail(path, e) from e
+        raise fail(path, e) from e
 
 
 def _migrated_copy(path: Path) -> State:
@@ -627,5 +488,5 @@ def _migrated_copy(path: Path) -> State:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     source.backup(conn)
     source.close()
-    _migrate(conn, path)
+    apply_migrations(conn, MIGRATIONS, path)
     return State(conn, None)

@@ -4,17 +4,27 @@ uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answer
 ``limit_concurrency`` connections, but it never times out a request head that is sent
 slowly or never finished. :class:`HeadDeadline` adds that: a connection whose request line
 and headers (and, once answered, its body) are not complete ``head`` seconds after it opened
-or after its last response is closed. The body has its own deadline in the app (408).
-docs/readers.md lists them all.
+or after its last response is closed. The body has its own deadline and size, checked by
+:func:`read_form` (408, 413); :class:`RateLimiter` bounds how many requests one client
+makes. docs/readers.md lists them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
+import anyio
 import h11
 import uvicorn
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
@@ -88,3 +98,78 @@ def server_config(
         h11_max_incomplete_event_size=limits.head_bytes,
         **options,
     )
+
+
+MAX_BODY = 4096  # bytes of a form body
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RateLimiter:
+    """At most ``limit`` requests a key (a client address) in any sliding ``window`` seconds."""
+
+    def __init__(
+        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if len(self._seen) > 10_000:  # bounded memory under a flood of addresses
+                recent = now - self._window
+                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > recent}
+            times = self._seen.setdefault(key, deque())
+            while times and times[0] <= now - self._window:
+                times.popleft()
+            if len(times) >= self._limit:
+                return False
+            times.append(now)
+            return True
+
+
+class BadFormError(Exception):
+    """A request body this server does not take: (status, reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str, str]:
+    """The posted fields, from at most MAX_BODY bytes of a form body that arrives within
+    ``deadline`` seconds; BadFormError otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in FORM_TYPES:
+        raise BadFormError(415, "send a form (application/x-www-form-urlencoded)")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BadFormError(413, "the request body is too large")
+    body = b""
+    with anyio.move_on_after(deadline) as timer:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadFormError(413, "the request body is too large")
+    if timer.cancelled_caught:
+        raise BadFormError(408, "the request body came too slowly")
+    if kind == FORM_TYPES[0]:
+        try:
+            fields = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise BadFormError(400, "the form is not valid") from e
+        return {k: v[0] for k, v in fields.items()}
+
+    async def stream() -> Any:
+        yield body
+
+    try:
+        form = await MultiPartParser(
+            Headers(raw=request.headers.raw), stream(), max_files=0, max_fields=10
+        ).parse()
+    except MultiPartException as e:
+        raise BadFormError(400, "the form is not valid") from e
+    return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -27,13 +27,15 @@ import sys
 import threading
 import traceback
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from newsletter_digest.clock import local_now
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import PreviewError
 from newsletter_digest.models import folder_name
@@ -87,11 +89,6 @@ ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _now() -> datetime:
-    """Local time with its UTC offset, as ``digest build`` dates an issue."""
-    return datetime.now().astimezone()
-
-
 def _ignore(message: str) -> None:
     """Default for ``warn``: say nothing."""
 
@@ -135,7 +132,7 @@ class PreviewServer:
         *,
         watch: bool = True,
         warn: Callable[[str], None] = _ignore,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = local_now,
     ) -> None:
         """Bind the socket (so a busy port fails here) without serving yet."""
         self.config = config
@@ -293,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """The one POST: the "Send test" button (JSON, from this preview's own page)."""
         preview = self.server.preview
-        try:
+        with self._answering(body=True):
             host = self.headers.get("Host")
             if not preview.host_allowed(host):
                 raise RequestError(403, "this preview only answers to localhost (Host refused)")
@@ -313,17 +310,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(e.status, str(e)) from e
             encoded = json.dumps(answer, ensure_ascii=False).encode()
             self._send(200, encoded, "application/json; charset=utf-8", True)
-        except RequestError as e:
-            self._send(e.status, e.reason.encode() + b"\n", "text/plain; charset=utf-8", True)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except Exception as e:
-            preview.warn(f"the preview failed on {self.path}: {e}\n{traceback.format_exc()}")
-            self._send(500, b"internal error: see the terminal\n", "text/plain", True)
 
     def _handle(self, *, body: bool) -> None:
         preview = self.server.preview
-        try:
+        with self._answering(body=body):
             if not preview.host_allowed(self.headers.get("Host")):
                 raise RequestError(403, "this preview only answers to localhost (Host refused)")
             parts = urlsplit(self.path)
@@ -334,12 +324,22 @@ class _Handler(BaseHTTPRequestHandler):
                     getattr(self, f"_{name}")(match, query, body)
                     return
             raise RequestError(404, "not found")
+
+    @contextmanager
+    def _answering(self, *, body: bool) -> Iterator[None]:
+        """What goes wrong while answering, answered: a RequestError as its status and
+        reason, a client that left in silence, anything else a 500 (the traceback goes to
+        the terminal)."""
+        try:
+            yield
         except RequestError as e:
             self._send(e.status, e.reason.encode() + b"\n", "text/plain; charset=utf-8", body)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as e:
-            preview.warn(f"the preview failed on {self.path}: {e}\n{traceback.format_exc()}")
+            self.server.preview.warn(
+                f"the preview failed on {self.path}: {e}\n{traceback.format_exc()}"
+            )
             self._send(500, b"internal error: see the terminal\n", "text/plain", body)
 
     def _send(

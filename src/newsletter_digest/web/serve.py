@@ -11,22 +11,17 @@
   configured transport, the reader active only once they confirm;
 - ``/healthz``.
 Other methods are 405. Bodies over 4 KB, wrong content types, and too many subscribe
-requests or invalid links from one client are 4xx. Slow clients meet the limits in
-:mod:`newsletter_digest.web.limits`.
+requests or invalid links from one client are 4xx (the form reader and the rate limiter are
+in :mod:`newsletter_digest.web.limits`, with the limits slow clients meet).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 import anyio
 import anyio.to_thread
@@ -34,14 +29,14 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
 from newsletter_digest.errors import StateError
@@ -52,16 +47,21 @@ from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.render.renderer import page_environment
 from newsletter_digest.state.leaving import LeavingQueue, queue_path
 from newsletter_digest.state.store import open_state
-from newsletter_digest.web.limits import LIMITS, Limits, server_config
+from newsletter_digest.web.limits import (
+    LIMITS,
+    BadFormError,
+    Limits,
+    RateLimiter,
+    read_form,
+    server_config,
+)
 from newsletter_digest.welcome import send_welcome
 
 log = logging.getLogger("newsletter_digest.serve")
-MAX_BODY = 4096
 ONE_CLICK = "one-click unsubscribe"
 WRITE_WAIT = 2.0  # seconds a one-click unsubscribe waits for the book before it is queued
 TAKE_EVERY = 1.0  # seconds between looks at the queue of unsubscribes
 WRITERS = 8  # threads that may wait for the state's write lock at once
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _ISSUE = re.compile(r"issue-\d{4,}")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -72,81 +72,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # a token in the URL must not leak to other sites
     "X-Frame-Options": "DENY",
 }
-
-
-class RateLimiter:
-    """At most ``limit`` requests a key (a client address) in any sliding ``window`` seconds."""
-
-    def __init__(
-        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._limit = limit
-        self._window = window
-        self._clock = clock
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            if len(self._seen) > 10_000:  # bounded memory under a flood of addresses
-                recent = now - self._window
-                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > recent}
-            times = self._seen.setdefault(key, deque())
-            while times and times[0] <= now - self._window:
-                times.popleft()
-            if len(times) >= self._limit:
-                return False
-            times.append(now)
-            return True
-
-
-class BadFormError(Exception):
-    """A request body this server does not take: (status, reason)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str, str]:
-    """The posted fields, from at most MAX_BODY bytes of a form body that arrives within
-    ``deadline`` seconds; BadFormError otherwise."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in FORM_TYPES:
-        raise BadFormError(415, "send a form (application/x-www-form-urlencoded)")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise BadFormError(413, "the request body is too large")
-    body = b""
-    with anyio.move_on_after(deadline) as timer:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadFormError(413, "the request body is too large")
-    if timer.cancelled_caught:
-        raise BadFormError(408, "the request body came too slowly")
-    if kind == FORM_TYPES[0]:
-        try:
-            fields = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise BadFormError(400, "the form is not valid") from e
-        return {k: v[0] for k, v in fields.items()}
-
-    async def stream() -> Any:
-        yield body
-
-    try:
-        form = await MultiPartParser(
-            Headers(raw=request.headers.raw), stream(), max_files=0, max_fields=10
-        ).parse()
-    except MultiPartException as e:
-        raise BadFormError(400, "the form is not valid") from e
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 class PublicSite:
@@ -226,12 +151,12 @@ class PublicSite:
         and every send reads. Either way it is on disk before the 200."""
         try:
             with open_state(self.s.state, busy_timeout=WRITE_WAIT) as db:
-                book.unsubscribe(db, reader_id, ONE_CLICK, _now())
+                book.unsubscribe(db, reader_id, ONE_CLICK, stamp())
                 reader: book.Reader | int = book.get(db, reader_id) or reader_id
             self.event("reader.unsubscribed", reader, via="one-click")
         except StateError:
             with LeavingQueue(self.s.state) as queue:
-                queue.add(reader_id, ONE_CLICK, _now())
+                queue.add(reader_id, ONE_CLICK, stamp())
             self.event("reader.unsubscribed", reader_id, via="one-click", queued=True)
 
     def take_leaving(self) -> int:
@@ -249,7 +174,7 @@ class PublicSite:
 
     def confirm_now(self, reader_id: int) -> bool:
         with open_state(self.s.state) as db:
-            return book.confirm(db, reader_id, _now())
+            return book.confirm(db, reader_id, stamp())
 
     async def write(self, act: Callable[[int], object], reader_id: int) -> object:
         return await anyio.to_thread.run_sync(act, reader_id, limiter=self.writers)
@@ -374,7 +299,7 @@ class PublicSite:
         mailed: never to an address that bounced or complained, nor one subscribed."""
         with open_state(self.s.state) as db:
             reader, added = book.add(
-                db, address, name=name, source="form", now=_now(), status="unconfirmed"
+                db, address, name=name, source="form", now=stamp(), status="unconfirmed"
             )
         mail = reader.status in ("unconfirmed", "unsubscribed") and self.mail_limiter.allow(
             reader.address.casefold()
@@ -388,7 +313,7 @@ class PublicSite:
         """The double opt-in email; a failure is logged (the reader can ask again)."""
         try:
             message, _ = notices.confirmation(
-                self.s.title, self.s.sender, mailbox, link, datetime.now().astimezone()
+                self.s.title, self.s.sender, mailbox, link, local_now()
             )
             outcome = send_notice(self.config, message, mailbox)
             if outcome.verdict != "sent":
