@@ -71,8 +71,8 @@ def _serve_and_post(
     server = subprocess.Popen(
         [sys.executable, "-m", "newsletter_digest", "--config", str(project / "digest.yaml"),
          *(["-v"] if verbose else []), "serve", "--port", str(port), *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, as the journal gets both
         text=True,
     )  # fmt: skip
     try:
@@ -93,7 +93,7 @@ def _serve_and_post(
             assert answer.status_code == 200
     finally:
         server.terminate()
-        _, err = server.communicate(timeout=10)
+        err, _ = server.communicate(timeout=10)
     assert token not in err and confirm not in err
     return err
 
