@@ -139,6 +139,11 @@ def test_installed_digest_starts_checks_tests_and_builds_a_project(
     started = _run(digest, "init", "news", cwd=empty)
     assert started.returncode == 0, started.stderr
     project = empty / "news"
+    # The templates README says where the shipped templates are, as a folder to copy from
+    # (no `python` of the install is on PATH under pipx, uv tool or Debian).
+    readme = (project / "templates" / "README.md").read_text(encoding="utf-8")
+    shipped = Path(re.findall(r"^ {4}(/\S+)/$", readme, re.MULTILINE)[0])
+    assert shipped.is_relative_to(venv) and (shipped / "digest.mjml.j2").is_file(), readme
     checked = _run(digest, "check", cwd=project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "everything is ready" in checked.stdout
@@ -339,3 +344,26 @@ def test_the_deploy_guide_walked_with_the_installed_package(
     assert restored.returncode == 0, restored.stdout + restored.stderr
     after = digest_("status")
     assert after.returncode == 0 and "last issue: #1 " in after.stdout, after.stdout
+
+
+@SLOW
+def test_the_deploy_guide_upgrade_replaces_a_release_of_the_same_version(
+    venv: Path, wheel: Path, tmp_path: Path
+) -> None:
+    """The guide's pip commands under Upgrades, run against an install whose files are not
+    the wheel's (an older build of the same version number): afterwards they are."""
+    upgrades = GUIDE.read_text(encoding="utf-8").split("### Upgrades", 1)[1]
+    (block,) = re.findall(r"```sh\n(.*?)```", upgrades, re.S)[:1]
+    commands = [line for line in block.splitlines() if "/bin/pip install" in line]
+    assert commands, block
+    (shipped,) = (venv / "lib").glob("python3*/site-packages/newsletter_digest/templates")
+    (shipped / "digest.mjml.j2").write_text("{# the older build #}", encoding="utf-8")
+    for command in commands:
+        words = command.removeprefix("sudo ").split("#", 1)[0].split()
+        words = [str(venv / "bin" / "pip") if w.endswith("/bin/pip") else w for w in words]
+        words = [str(wheel) if w.endswith(".whl") else w for w in words]
+        done = _run(*words, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert (shipped / "digest.mjml.j2").read_bytes() == zipfile.ZipFile(wheel).read(
+        "newsletter_digest/templates/digest.mjml.j2"
+    )

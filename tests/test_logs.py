@@ -69,7 +69,9 @@ def _serve_and_post(
     port = free_port()
     server = start_serve(
         project / "digest.yaml", port, *options, verbose=verbose,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, as the journal gets both
+        text=True,
     )  # fmt: skip
     try:
         wait_until_serving(port, headers={"X-Forwarded-For": "203.0.113.9"})
@@ -82,7 +84,7 @@ def _serve_and_post(
             assert answer.status_code == 200
     finally:
         server.terminate()
-        _, err = server.communicate(timeout=10)
+        err, _ = server.communicate(timeout=10)
     assert token not in err and confirm not in err
     return err
 

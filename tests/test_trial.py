@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import Result
 
 from smtp_helpers import READERS, Server, configure
+from test_serve import Running
 
 Digest = Callable[..., Result]
 
@@ -129,3 +130,30 @@ def test_issue_without_test_is_a_usage_error(digest: Digest) -> None:
     result = digest("send", "--issue", "1")
     assert result.exit_code == 2
     assert "--issue only works with --test" in result.output
+
+
+def test_a_test_message_unsubscribe_link_answers_on_the_server_and_changes_nothing(
+    project: Path, digest: Digest, servers: Callable[..., Server]
+) -> None:
+    # Who tries an issue on themselves is seldom a reader: their message has no reader's
+    # token, yet its unsubscribe link (footer and List-Unsubscribe) must lead somewhere real.
+    server = servers()
+    configure(project, server.port)
+    _with_base_url(project)
+    assert digest("build").exit_code == 0  # the readers are in the book
+    assert digest("send", "--test", "me@example.net").exit_code == 0
+    message = server.handler.received[-1].message
+    assert message["Subject"].startswith("[test] ")
+    link = message["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+    assert link == "https://news.example.org/unsubscribe/"
+    running = Running(project)
+    try:
+        path = link.removeprefix("https://news.example.org")
+        shown = running.client.get(path)
+        clicked = running.client.post(path, data={"List-Unsubscribe": "One-Click"})
+    finally:
+        running.stop()
+    assert shown.status_code == 200 and "test message" in shown.text, shown.text
+    assert clicked.status_code == 200 and "unsubscribes nobody" in clicked.text
+    listed = digest("readers", "list")
+    assert "unsubscribed" not in listed.output and all(r in listed.output for r in READERS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from newsletter_digest.render.markdown import to_text
 from newsletter_digest.render.wrap import MAX_LINE, WIDTH, wrap_text
 
 WORDS = st.one_of(
@@ -47,3 +48,18 @@ def test_a_url_is_never_broken_and_quotes_carry_over() -> None:
 def test_list_items_indent_their_continuation() -> None:
     wrapped = wrap_text("- " + "word " * 30).split("\n")
     assert wrapped[0].startswith("- ") and all(line.startswith("  ") for line in wrapped[1:])
+
+
+def test_a_paragraph_wrapped_in_the_source_is_filled_again() -> None:
+    # As `digest init`'s sample excerpts are written: lines of 86 columns, which the text
+    # part used to keep and then wrap again, leaving one word alone on a line.
+    source = (
+        "Each file in `content/` is one **excerpt**: a title and a few lines of Markdown, with\n"
+        "optional front matter (`url`, `author`, `source`, `tags`). Every issue picks a few of\n"
+        "them, and the rotation makes sure each one comes round before any comes back."
+    )
+    lines = wrap_text(to_text(source)).split("\n")
+    assert all(len(line) <= WIDTH for line in lines)
+    assert all(len(line) > WIDTH - 15 for line in lines[:-1]), lines  # filled, no stubs
+    assert " ".join(lines) == " ".join(to_text(source).split())
+    assert to_text("A line  \nbroken on purpose") == "A line\nbroken on purpose"

@@ -270,7 +270,8 @@ def serve(ctx: click.Context, host: str, port: int, log_format: LogFormat) -> No
     from newsletter_digest.web.serve import serve as run_server
 
     config = config_of(ctx)
-    click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
+    if log_format == "plain":  # in JSON every line is an event; uvicorn's says where it runs
+        click.echo(f"serving {config.settings.title} on http://{host}:{port}/ (Ctrl-C stops)")
     run_server(config, host, port, log_format=log_format, verbose=bool(ctx.obj.get("verbose")))
 
 

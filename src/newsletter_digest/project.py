@@ -53,7 +53,8 @@ outbox/
 
 
 def templates_readme() -> str:
-    """How to override a template, naming the ones that ship with this version."""
+    """How to override a template, naming the ones that ship with this version and where
+    they are (a shell may have no `python` of the install: pipx, uv tool, Debian)."""
     shipped = sorted(
         path.relative_to(PACKAGE_TEMPLATES).as_posix() for path in PACKAGE_TEMPLATES.rglob("*.j2")
     )
@@ -64,9 +65,10 @@ def templates_readme() -> str:
 This folder holds your changes to the design. It is empty at first: the templates that
 ship with newsletter-digest are used. To change one, copy it here under the same name
 (keeping `partials/` for the partials) and edit it; a file here wins over the shipped one,
-file by file. The shipped ones are in the installed package, in
-`newsletter_digest/templates/` (`python -c "import newsletter_digest, pathlib;
-print(pathlib.Path(newsletter_digest.__file__).parent / 'templates')"` prints where):
+file by file. The shipped ones are in the installed package, which `digest init` found
+here (after an upgrade, look for `newsletter_digest/templates/` in the new install):
+
+    {PACKAGE_TEMPLATES}/
 
 {listing}
 

@@ -157,7 +157,9 @@ def _inline(node: SyntaxTreeNode) -> str:
     kind = node.type
     if kind in ("text", "code_inline"):
         return node.content
-    if kind in ("softbreak", "hardbreak"):
+    if kind == "softbreak":  # a line end in the source is a space, as in the HTML part
+        return " "
+    if kind == "hardbreak":
         return "\n"
     if kind == "image":
         return node.content

@@ -217,6 +217,16 @@ class PublicSite:
         await self.write(self.unsubscribe_now, reader.id)
         return self.page(200, "You are unsubscribed", f"You will get no more issues of {title}.")
 
+    def test_link(self, request: Request) -> Response:
+        """The unsubscribe link of a `digest send --test` message to someone who is not a
+        reader: it carries no token, so it says what it is (not "Not found"); no change."""
+        return self.page(
+            200,
+            "This is a test message's link",
+            "It unsubscribes nobody: the message came from 'digest send --test'.",
+            f"The issues of {self.s.title} carry each reader's own unsubscribe link.",
+        )
+
     async def confirm(self, request: Request) -> Response:
         """GET/HEAD: the button; POST of it: the reader is active (see Tokens for when a
         confirmation link is valid)."""
@@ -347,6 +357,7 @@ class PublicSite:
         get, form = ["GET"], ["GET", "POST"]
         routes = [
             Route("/", self.archive_file, methods=get),
+            Route("/unsubscribe/", self.test_link, methods=form),  # before /{issue}/
             Route("/feed.xml", self.archive_file, methods=get),
             Route("/{issue}/", self.archive_file, methods=get),
             Route("/{issue}/index.html", self.archive_file, methods=get),
