@@ -98,7 +98,7 @@ def test_a_restored_newsletter_honours_links_from_before_the_move(
         cli, ["--config", str(moved / "digest.yaml"), "state", "restore", str(tmp_path / "b.db")]
     )
     assert restored.exit_code == 0, restored.output
-    assert "1 readers" in restored.output and "secret" in restored.output
+    assert "0 issues, 1 reader;" in restored.output and "secret" in restored.output
     server = Running(moved)
     try:
         answer = server.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})

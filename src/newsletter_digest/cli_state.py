@@ -15,6 +15,10 @@ def _state_path(ctx: click.Context) -> Path:
     return config.settings.state
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 @click.group()
 def state() -> None:
     """The state database: issues, deliveries, readers. Back it up, restore it."""
@@ -30,7 +34,7 @@ def backup_(ctx: click.Context, file: Path) -> None:
     """
     info = backups.backup(_state_path(ctx), file)
     click.echo(
-        f"backed up to {file}: {info.issues} issues, {info.readers} readers "
+        f"backed up to {file}: {_count(info.issues, 'issue')}, {_count(info.readers, 'reader')} "
         f"(schema {info.schema}{', with the link secret' if info.with_secret else ''})"
     )
 
@@ -47,6 +51,7 @@ def restore_(ctx: click.Context, file: Path, force: bool) -> None:
     path = _state_path(ctx)
     info = backups.restore(file, path, force=force)
     click.echo(
-        f"restored {file} into {path}: {info.issues} issues, {info.readers} readers"
+        f"restored {file} into {path}: {_count(info.issues, 'issue')}, "
+        f"{_count(info.readers, 'reader')}"
         + ("; the link secret restored too" if info.with_secret else "")
     )
