@@ -41,7 +41,9 @@ def test_run_logs_each_step_as_a_json_event(project: Path, servers: Callable[...
     assert result.exit_code == 0, result.output
     logged = events(result.stderr)
     by_event = {e["event"]: e for e in logged if "event" in e}
-    assert {"slot.due", "issue.built", "send.started", "send.finished"} <= set(by_event)
+    assert {"slot.due", "issue.built", "send.started", "send.finished", "slot.next"} <= set(
+        by_event
+    )
     assert by_event["issue.built"]["issue"] == 1
     finished = by_event["send.finished"]
     assert (finished["sent"], finished["failed"], finished["pending"]) == (5, 0, 0)

@@ -325,7 +325,11 @@ class Runner:
         upcoming = scheduler.next_slots(self.schedule, after)[0]
         if upcoming != self.announced:
             self.announced = upcoming
-            log.info("next slot at %s", self.fmt(upcoming))
+            log.info(
+                "next slot at %s",
+                self.fmt(upcoming),
+                extra={"event": "slot.next", "slot": upcoming.isoformat()},
+            )
 
 
 def run(
