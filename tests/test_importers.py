@@ -918,7 +918,10 @@ def test_kindle_reads_one_author_as_it_reads_several(tmp_path: Path) -> None:
     Thomas" beside "Fowler, Martin" reads as two conventions. A name of a company keeps its
     comma."""
     clippings = tmp_path / "My Clippings.txt"
-    entry = "{book}\n- Your Highlight on page 7 | Location 90-92 | Added on {day} March 2025\n\n{text}\n"
+    entry = (
+        "{book}\n- Your Highlight on page 7 | Location 90-92 | Added on {day} March 2025\n\n"
+        "{text}\n"
+    )
     clippings.write_text(
         "==========\n".join(
             entry.format(book=book, day=day, text=text)
