@@ -911,3 +911,35 @@ def test_overlapping_highlights_of_one_passage_come_in_once_across_imports(
     third = import_source(export, content)
     assert third.written == () and len(third.duplicates) == 1
     assert len(list(content.glob("*.md"))) == 3
+
+
+def test_kindle_reads_one_author_as_it_reads_several(tmp_path: Path) -> None:
+    """Kindle writes a single author "Last, First" too: an issue with "Andrew Hunt and David
+    Thomas" beside "Fowler, Martin" reads as two conventions. A name of a company keeps its
+    comma."""
+    clippings = tmp_path / "My Clippings.txt"
+    entry = (
+        "{book}\n- Your Highlight on page 7 | Location 90-92 | Added on {day} March 2025\n\n"
+        "{text}\n"
+    )
+    clippings.write_text(
+        "==========\n".join(
+            entry.format(book=book, day=day, text=text)
+            for book, day, text in [
+                ("Refactoring (Fowler, Martin)", 3, "Any fool can write code a computer reads."),
+                ("The Pragmatic Programmer (Hunt, Andrew; Thomas, David)", 4, "Care about it."),
+                ("Meditations (Marcus Aurelius)", 5, "You have power over your mind."),
+                ("Annual Report (Example Media, Inc.)", 6, "We grew this year."),
+            ]
+        )
+        + "==========\n",
+        encoding="utf-8",
+    )
+    import_source(clippings, tmp_path / "content")
+    authors = {str(meta.get("author")) for meta, _b in excerpts(tmp_path / "content").values()}
+    assert authors == {
+        "Martin Fowler",
+        "Andrew Hunt and David Thomas",
+        "Marcus Aurelius",
+        "Example Media, Inc.",
+    }

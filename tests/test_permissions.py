@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,3 +115,20 @@ def test_check_warns_about_private_files_others_can_read(
     fixed = digest("check")
     assert "readable by other users" not in fixed.output
     assert "go-rwx" not in fixed.output
+
+
+def test_check_warns_about_a_dkim_key_others_can_read(project: Path, digest: Digest) -> None:
+    """The DKIM private key signs mail as the domain: whoever reads it can too."""
+    key = project / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text() + "dkim:\n  domain: example.org\n  selector: digest\n"
+        "  key_file: dkim.pem\n"
+    )
+    key.chmod(0o600)
+    assert "readable by other users" not in digest("check").output
+    key.chmod(0o644)  # as a copy or an unpacked backup leaves it
+    result = digest("check")
+    assert f"{key} is readable by other users (mode 0644)" in result.output
+    assert f"chmod 600 {key}" in result.output

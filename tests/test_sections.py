@@ -288,3 +288,37 @@ def test_new_posts_that_missed_their_issue_still_go_out_and_history_says_so(
     assert digest("build", "--no-send").exit_code == 0
     after = digest("build", "--dry-run").output
     assert "Blog post 2  [blog-2, New this week: new (" in after
+
+
+NEWS_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Example News</title><link>https://example.org/</link>
+<description>d</description><item><title>Launch day</title><link>https://example.org/1</link>
+<guid>https://example.org/1</guid><description>We launched. It went well.</description></item>
+</channel></rss>
+"""
+
+
+def test_a_section_naming_a_configured_source_by_its_file_says_how_to_pick_it(
+    project: Path, digest: Digest
+) -> None:
+    """`from: {sources: [...]}` matches an excerpt's `source` (the feed's title), so a section
+    written with the feed's file or URL, as the source is configured, finds nothing: the
+    warning says what `sources` matches and that the source's `tags` pick what it brought."""
+    (project / "news.xml").write_text(NEWS_FEED, encoding="utf-8")
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text()
+        + "sources:\n  - feed: news.xml\n    tags: [news]\n"
+        + "sections:\n  - title: News\n    from: {sources: [news.xml]}\n    count: 1\n"
+        + "  - title: From the archive\n    count: 2\n"
+    )
+    assert digest("sources", "--refresh").exit_code == 0
+    dry = digest("build", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "section 'News' found no excerpts and is left out" in dry.output
+    assert "no excerpt's source is news.xml" in dry.output
+    assert "'Example News'" in dry.output  # the source an excerpt of that feed has
+    assert "give that source 'tags' and use 'from: {tags: ...}'" in dry.output
+    config.write_text(config.read_text().replace("[news.xml]", "['Example News']"))
+    fixed = digest("build", "--dry-run")
+    assert "Launch day" in fixed.output and "left out" not in fixed.output

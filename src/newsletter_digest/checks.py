@@ -52,7 +52,8 @@ def _others_can_read(path: Path) -> int | None:
 
 def _private_files(config: Config, report: CheckReport) -> None:
     """Warn when other users can read what holds readers' addresses or secrets: the state
-    (and its WAL files), the key that signs links, notices and per-reader messages."""
+    (and its WAL files), the key that signs links, the DKIM key, notices and per-reader
+    messages."""
     s = config.settings
     what = {
         s.state: "it holds readers' addresses",
@@ -60,6 +61,8 @@ def _private_files(config: Config, report: CheckReport) -> None:
         s.state.with_name(f"{s.state.name}-shm"): "it holds readers' addresses",
         s.state.parent / "secret": "it signs readers' unsubscribe and confirmation links",
     }
+    if s.dkim is not None:
+        what[s.dkim.key_file] = f"whoever reads it can sign mail as {s.dkim.domain}"
     for path, why in what.items():
         mode = _others_can_read(path)
         if mode is not None:

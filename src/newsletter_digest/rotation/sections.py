@@ -80,6 +80,23 @@ def _take_new(
     return section, waiting[size:] if issue_dates else []
 
 
+def _left_out(spec: SectionSpec, excerpts: Sequence[Excerpt]) -> str:
+    """The warning for a section that found nothing. When its ``sources`` name no excerpt's
+    source at all (a feed's URL or a file's path, as ``sources:`` configures it), it says what
+    they match and how to pick what a configured source brought in."""
+    message = f"section '{spec.title}' found no excerpts and is left out"
+    known = sorted({e.source for e in excerpts if e.source})
+    if not spec.sources or set(spec.sources) & set(known):
+        return message
+    names = ", ".join(f"'{name}'" for name in known[:5]) + (", ..." if len(known) > 5 else "")
+    return (
+        f"{message}: no excerpt's source is {', '.join(spec.sources)} ('from: sources' "
+        f"matches an excerpt's source, a feed's or a book's title: {names or 'none has one'});"
+        " to take what a configured source brings in, give that source 'tags' and use "
+        "'from: {tags: ...}'"
+    )
+
+
 def _why_new(excerpt: Excerpt, issue_dates: Sequence[date]) -> str:
     """Why a new excerpt is in: new since the last issue, or its turn after waiting."""
     dated = excerpt.dated
@@ -148,7 +165,7 @@ def select_sections(
                     f"section '{spec.title}' found no excerpts for this issue",
                     "import or write excerpts its 'from' matches, or set 'required: false'",
                 )
-            warnings.append(f"section '{spec.title}' found no excerpts and is left out")
+            warnings.append(_left_out(spec, excerpts))
             continue
         if len(section) < spec.size:
             warnings.append(f"section '{spec.title}' has {len(section)} of {spec.size}")

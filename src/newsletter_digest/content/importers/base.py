@@ -108,18 +108,25 @@ class ImportReport:
     adopted: tuple[Path, ...] = ()
 
 
+# What follows the comma in a company's name ("Example Media, Inc."), not a first name.
+_COMPANY = {"inc", "ltd", "llc", "llp", "plc", "co", "corp", "gmbh", "ag", "sa", "bv", "srl"}
+
+
 def natural_authors(names: str) -> str:
-    """Several authors as a reader says them: Kindle and Readwise join them with ";", Kindle
+    """Authors as a reader says them: Kindle and Readwise join several with ";", Kindle
     writes each "Last, First"; "Hunt, Andrew; Thomas, David" reads "Andrew Hunt and David
-    Thomas". One author stays as written."""
+    Thomas", and "Fowler, Martin" alone "Martin Fowler" (a company's ", Inc." is kept)."""
     parts = [" ".join(part.split()) for part in names.split(";")]
     parts = [part for part in parts if part]
-    if len(parts) < 2:
+    if not parts:
         return " ".join(names.split())
     natural = []
     for part in parts:
         last, comma, first = part.partition(", ")
-        natural.append(f"{first} {last}" if comma and first and "," not in first else part)
+        person = first and "," not in first and first.rstrip(".").lower() not in _COMPANY
+        natural.append(f"{first} {last}" if comma and person else part)
+    if len(natural) == 1:
+        return natural[0]
     return f"{', '.join(natural[:-1])} and {natural[-1]}"
 
 
