@@ -4,6 +4,7 @@ its peak memory can be measured."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -50,10 +51,8 @@ class _Coded(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Encoding", self.server.encoding)
         self.send_header("Content-Length", str(len(self.server.body)))
         self.end_headers()
-        try:
+        with contextlib.suppress(OSError):  # the client stopped reading, as it should
             self.wfile.write(self.server.body)
-        except OSError:  # the client stopped reading, as it should
-            pass
 
     def log_message(self, *args: object) -> None:
         pass

@@ -19,7 +19,6 @@ from typing import BinaryIO, NamedTuple
 from newsletter_digest.errors import DigestError
 from newsletter_digest.inbox.classify import MAX_BYTES
 
-
 _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 
 
