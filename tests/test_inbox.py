@@ -8,14 +8,18 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsletter_digest.config.loading import load_config
+from newsletter_digest.inbox import mailboxes
 from newsletter_digest.inbox.classify import classify
 from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
@@ -399,3 +403,44 @@ def test_mime_bombs_in_an_mbox_are_recorded_once(project: Path, digest: Digest) 
     assert "2 messages: 2 processed" in first.output, first.output
     again = digest("inbox", str(mbox_path))
     assert "0 messages: 0 processed" in again.output
+
+
+def test_an_mbox_of_many_short_lines_is_read_quickly_every_run(
+    project: Path, digest: Digest
+) -> None:
+    """An mbox is read again on every run: a stranger's 3,000,000-line message must not make
+    each one pay 10-20 s to find where the messages start."""
+    mbox_path = project / "returns.mbox"
+    box = mailbox.mbox(mbox_path)
+    for shape in ("lines", "wide"):
+        box.add(mime_bomb(shape))
+    box.close()
+    for run in ("first", "again"):
+        started = time.monotonic()
+        result = digest("inbox", str(mbox_path))
+        took = time.monotonic() - started
+        assert result.exit_code == 0, result.output
+        assert took < 6, f"{run} run: {took:.1f} s"
+    assert "0 messages: 0 processed" in result.output
+
+
+mbox_lines = st.lists(
+    st.sampled_from([b"From a@b Sat Jan  1 00:00:00 2000", b"", b"x", b">From x", b"From"])
+    | st.binary(max_size=8).filter(lambda line: b"\n" not in line),
+    max_size=12,
+)
+
+
+@given(mbox_lines, st.booleans())
+def test_the_mbox_reader_splits_as_the_standard_library_does(
+    lines: list[bytes], last_newline: bool
+) -> None:
+    """The same messages, byte for byte, as mailbox.mbox: a message's key stays the same."""
+    text = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "returns.mbox"
+        path.write_bytes(text)
+        box = mailbox.mbox(path, create=False)
+        expected = [box.get_bytes(key) for key in box.iterkeys()]
+        box.close()
+        assert [item.raw for item in mailboxes.read(path)] == expected

@@ -91,8 +91,11 @@ class PublicSite:
         self.env = page_environment(s.templates)
         self.public = s.archive.folder.resolve()  # only the public archive: never the outbox
         # Writes wait for the book's lock in threads of their own, so however many wait,
-        # the archive and /healthz keep their threads.
+        # the archive and /healthz keep their threads. One-click unsubscribes have threads
+        # of their own too: sign-ups and confirmations (anyone can send them) wait up to the
+        # state's busy timeout under a build's lock, and must not hold up someone leaving.
         self.writers = anyio.CapacityLimiter(WRITERS)
+        self.leavers = anyio.CapacityLimiter(WRITERS)
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -176,8 +179,10 @@ class PublicSite:
         with open_state(self.s.state) as db:
             return book.confirm(db, reader_id, stamp())
 
-    async def write(self, act: Callable[[int], object], reader_id: int) -> object:
-        return await anyio.to_thread.run_sync(act, reader_id, limiter=self.writers)
+    async def write(
+        self, act: Callable[[int], object], reader_id: int, limiter: anyio.CapacityLimiter
+    ) -> object:
+        return await anyio.to_thread.run_sync(act, reader_id, limiter=limiter)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -214,7 +219,7 @@ class PublicSite:
         problem = await self.pressed(request, one_click=True)
         if problem is not None:
             return problem
-        await self.write(self.unsubscribe_now, reader.id)
+        await self.write(self.unsubscribe_now, reader.id, self.leavers)
         return self.page(200, "You are unsubscribed", f"You will get no more issues of {title}.")
 
     def test_link(self, request: Request) -> Response:
@@ -240,7 +245,7 @@ class PublicSite:
         if problem is not None:
             return problem
         try:
-            confirmed = await self.write(self.confirm_now, reader.id)
+            confirmed = await self.write(self.confirm_now, reader.id, self.writers)
         except StateError:
             return self.busy()
         if not confirmed:  # bounced, complained or confirmed since the link was checked
