@@ -14,7 +14,14 @@ import pytest
 from click.testing import Result
 
 from conftest import wait_for
-from test_serve import ONE_CLICK, Running, configure, hold_write_lock, reader_and_token, status
+from test_serve import (
+    ONE_CLICK,
+    Running,
+    configure,
+    hold_write_lock,
+    reader_and_token,
+    status,
+)
 
 pytestmark = pytest.mark.timeout(120)
 Digest = Callable[..., Result]
@@ -54,3 +61,25 @@ def test_sign_ups_under_a_build_lock_do_not_hold_up_a_one_click_unsubscribe(
             thread.join(60)
         running.stop()
     wait_for(lambda: status(project) == "unsubscribed", 10)
+
+
+@pytest.mark.parametrize("size", [20_000, 100_000])
+def test_a_request_head_over_the_limit_is_refused_whole_or_in_pieces(
+    project: Path, digest: Digest, size: int
+) -> None:
+    """A head over 16 KiB is refused, whether it arrives in one read (431 from the app) or
+    in pieces (h11's own 400), and the reader stays as they were; normal heads still pass."""
+    configure(project)
+    _, token = reader_and_token(project)
+    served = Running(project)
+    try:
+        big = {"X-Padding": "a" * size}
+        answer = served.client.post(f"/unsubscribe/{token}", data=ONE_CLICK, headers=big)
+        assert answer.status_code in (400, 431)
+        assert status(project) == "active"
+        normal = served.client.get("/healthz", headers={"X-Padding": "a" * 8_000})
+        assert normal.status_code == 200
+        assert served.client.post(f"/unsubscribe/{token}", data=ONE_CLICK).status_code == 200
+    finally:
+        served.stop()
+    assert status(project) == "unsubscribed"

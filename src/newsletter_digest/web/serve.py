@@ -50,6 +50,7 @@ from newsletter_digest.state.store import open_state
 from newsletter_digest.web.limits import (
     LIMITS,
     BadFormError,
+    HeadSize,
     Limits,
     RateLimiter,
     read_form,
@@ -401,7 +402,9 @@ def create_app(config: Config, limits: Limits = LIMITS, *, verbose: bool = False
     """The public app for one config (``verbose``: readers' addresses in the log)."""
     site = PublicSite(config, limits, verbose=verbose)
     app = Starlette(
-        routes=site.routes(), middleware=[Middleware(SecurityHeaders)], lifespan=site.lifespan
+        routes=site.routes(),
+        middleware=[Middleware(HeadSize, limit=limits.head_bytes), Middleware(SecurityHeaders)],
+        lifespan=site.lifespan,
     )
     app.router.redirect_slashes = False  # /digest.yaml must be a 404, not a redirect
     return app
