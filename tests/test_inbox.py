@@ -342,15 +342,19 @@ def mime_bomb(shape: str, newline: bytes = b"\n") -> bytes:
 
 
 BOMBS = ("lines", "deep", "wide", "parts")
+# Peak memory as VmHWM, this process's own high-water mark: ru_maxrss would start at the
+# size of the (forked) test runner and hide any growth below it.
 _MEASURE = """
-import resource, sys, time
+import re, sys, time
 from newsletter_digest.inbox.classify import classify
+def peak_kib():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 raw = open(sys.argv[1], "rb").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 started = time.monotonic()
 finding = classify(raw)
 seconds = time.monotonic() - started
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+grown = peak_kib() - before
 print(seconds, grown // 1024, finding.unread, finding.reason)
 """
 
