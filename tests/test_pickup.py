@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import tracemalloc
 from collections.abc import Callable
+from datetime import date
 from email import policy
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from click.testing import Result
 
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.delivery.pickup import message_name
+from newsletter_digest.models import IssueRecord
 from newsletter_digest.state.store import UNFINISHED, State, open_state
 
 Digest = Callable[..., Result]
@@ -98,8 +100,8 @@ def test_the_delivery_log_streams_a_recipients_file(tmp_path: Path) -> None:
     config = load_config(tmp_path / "digest.yaml")
     assert config.recipient_count == count
     with open_state(config.settings.state) as state:
-        state._conn.execute(
-            "INSERT INTO issues VALUES (1, '2026-11-30', 'now', 's', '<m@x>', 'issue-0001')"
+        state.record_issue(
+            IssueRecord(1, date(2026, 11, 30), "now", "s", "<m@x>", "issue-0001", (), ())
         )
         tracemalloc.start()
         state.add_deliveries(1, ((r, f"<{r}>") for r in config.iter_recipients()), "now")

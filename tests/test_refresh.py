@@ -5,6 +5,7 @@ while the issue goes out, and `digest sources` says how each one stands."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -363,8 +364,9 @@ def test_after_the_upgrade_a_source_reads_its_unchanged_file_once_to_adopt(
     assert tagged(project, "book") == []
     stat = (project / "My Clippings.txt").stat()
     config = load_config(project / "digest.yaml")
-    with open_state(config.settings.state) as state:  # the stamp as the refresh wrote it then
-        state.execute("UPDATE sources SET file_stamp = ?", (f"{stat.st_size}:{stat.st_mtime_ns}",))
+    with sqlite3.connect(config.settings.state) as db:  # the stamp as the refresh wrote it then
+        db.execute("UPDATE sources SET file_stamp = ?", (f"{stat.st_size}:{stat.st_mtime_ns}",))
+    db.close()
     assert "now: 0 new, 3 adopted" in digest("sources", "--refresh").output
     assert len(tagged(project, "book")) == 3
     assert "now: unchanged" in digest("sources", "--refresh").output

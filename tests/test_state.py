@@ -13,8 +13,8 @@ import pytest
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
 from newsletter_digest.readers import book
-from newsletter_digest.state.rekey import rekey_readers
-from newsletter_digest.state.store import MIGRATIONS, SCHEMA_VERSION, open_state
+from fixtures.state.legacy import MIGRATIONS, rekey_readers
+from newsletter_digest.state.store import SCHEMA_VERSION, open_state
 
 
 def record(number: int, *ids: str) -> IssueRecord:

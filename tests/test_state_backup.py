@@ -108,7 +108,9 @@ def test_a_restored_newsletter_honours_links_from_before_the_move(
     with open_state(moved / ".digest" / "state.db") as state:
         reader = book.find(state, "r0@example.org")
         assert reader is not None and reader.status == "unsubscribed"
-        assert not state.query("SELECT name FROM sqlite_master WHERE name = 'digest_backup'")
+    db = sqlite3.connect(moved / ".digest" / "state.db")
+    assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'digest_backup'").fetchall()
+    db.close()
 
 
 def test_a_backup_never_overwrites_a_file(project: Path, digest: Digest, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from newsletter_digest.content.importers import (
     provenance,
 )
 from newsletter_digest.models import Excerpt
+from newsletter_digest.state.sources import SourceRow
 from newsletter_digest.state.store import State, open_state
 
 
@@ -112,16 +113,11 @@ def import_once(
         return run()
     with open_state(config.settings.state) as state:
         key = provenance(format or "feed", where, base_dir) if isinstance(where, str) else None
-        rows = state.query("SELECT etag, last_modified FROM sources WHERE key = ?", (key,))
-        etag, modified = rows[0] if rows else (None, None)
+        row = state.source(key) if key is not None else None
+        etag, modified = (row.etag, row.last_modified) if row else (None, None)
         report = run(etag=etag, last_modified=modified)
         key = key or provenance(report.format, where, base_dir)
-        state.execute(
-            "INSERT INTO sources (key, etag, last_modified, total) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET etag = excluded.etag,"
-            " last_modified = excluded.last_modified, total = total + excluded.total",
-            (key, report.etag, report.last_modified, len(report.written)),
-        )
+        state.record_source_import(key, report.etag, report.last_modified, len(report.written))
     return report
 
 
@@ -167,14 +163,8 @@ def _refresh_one(
     config: Config, state: State, source: SourceSettings, now: datetime
 ) -> SourceStatus:
     key = source_key(source, config.base_dir)
-    rows = state.query(
-        "SELECT etag, last_modified, file_stamp, added, total, notes, skipped FROM sources"
-        " WHERE key = ?",
-        (key,),
-    )
-    etag, modified, old_stamp, old_added, total, old_notes, old_skipped = (
-        rows[0] if rows else (None, None, None, 0, 0, "", 0)
-    )
+    row = state.source(key) or SourceRow(None, None, None, None, 0, 0, "", "", 0)
+    etag, modified, old_stamp, _, old_added, total, _, old_notes, old_skipped = row
     # Nothing read (a file unchanged, a feed not modified): the last notes still hold.
     notes, skipped = _split(str(old_notes)), int(old_skipped)
     target = _target(config, source)
@@ -197,12 +187,7 @@ def _refresh_one(
             )
         except Exception as e:
             error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
-            state.execute(
-                "INSERT INTO sources (key, refreshed_at, error) VALUES (?, ?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET refreshed_at = excluded.refreshed_at,"
-                " error = excluded.error",
-                (key, when, error[:500]),
-            )
+            state.record_source_error(key, when, error)
             return SourceStatus(
                 key, source.kind, str(source.location), when, 0, int(total), error, "failed"
             )
@@ -218,14 +203,8 @@ def _refresh_one(
             skipped = len(report.skipped)
         etag, modified, error = report.etag, report.last_modified, ""
         total = int(total) + added + len(report.adopted)
-    state.execute(
-        "INSERT INTO sources (key, etag, last_modified, file_stamp, refreshed_at, added, total,"
-        " error, notes, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT(key) DO"
-        " UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
-        " file_stamp = excluded.file_stamp, refreshed_at = excluded.refreshed_at,"
-        " added = excluded.added, total = excluded.total, error = '',"
-        " notes = excluded.notes, skipped = excluded.skipped",
-        (key, etag, modified, stamp, when, added, total, "\n".join(notes), skipped),
+    state.record_source(
+        key, SourceRow(etag, modified, stamp, when, added, total, "", "\n".join(notes), skipped)
     )
     return SourceStatus(
         key, source.kind, str(source.location), when, added, int(total), error, outcome
@@ -242,11 +221,10 @@ def statuses(config: Config, state: State) -> list[SourceStatus]:
     listed: list[SourceStatus] = []
     for source in config.settings.sources:
         key = source_key(source, config.base_dir)
-        rows = state.query(
-            "SELECT refreshed_at, added, total, error, notes, skipped FROM sources WHERE key = ?",
-            (key,),
+        row = state.source(key)
+        when, added, total, error, notes, skipped = (
+            row[3:] if row else (None, 0, 0, "", "", 0)
         )
-        when, added, total, error, notes, skipped = rows[0] if rows else (None, 0, 0, "", "", 0)
         listed.append(
             SourceStatus(
                 key, source.kind, str(source.location), when, int(added), int(total), str(error)

@@ -52,7 +52,7 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
     with open_state(s.state, readonly=dry_run) as state, box:
         tokens = Tokens(server_key(s.state)) if not dry_run or s.state.exists() else None
         for item in box.items():
-            if state.query("SELECT 1 FROM inbox_seen WHERE key = ?", (item.key,)):
+            if state.inbox_seen(item.key):
                 if not dry_run:  # processed before a crash: finish the move
                     box.done(item)
                 continue
@@ -63,9 +63,8 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
             with state.write_lock():
                 if change is not None:
                     _apply(state, change, now)
-                state.execute(
-                    "INSERT INTO inbox_seen (key, outcome, processed_at) VALUES (?, ?, ?)",
-                    (item.key, f"{action.kind}: {action.outcome}"[:500], now.isoformat()),
+                state.mark_inbox_seen(
+                    item.key, f"{action.kind}: {action.outcome}", now.isoformat()
                 )
             box.done(item)
         if not dry_run:
@@ -121,17 +120,17 @@ def _decide(
 
 def _evidence(state: State, finding: Finding) -> tuple[book.Reader | None, str]:
     """The reader a report is about, found through a delivery we made; else why not."""
-    rows: list[tuple[object, ...]] = []
+    rows: list[str] = []
     for token in finding.verp:
-        rows += state.query("SELECT recipient FROM deliveries WHERE token = ?", (token,))
+        rows += state.delivery_recipients(token=token)
     by_token = bool(rows)
     for message_id in finding.message_ids:
-        rows += state.query("SELECT recipient FROM deliveries WHERE message_id = ?", (message_id,))
+        rows += state.delivery_recipients(message_id=message_id)
     if not rows:
         if finding.message_ids or finding.verp:
             return None, "it is about a message this digest never sent"
         return None, "it names no message of ours (no VERP address, no Message-ID)"
-    reader = book.find(state, str(rows[0][0]))
+    reader = book.find(state, rows[0])
     if reader is None:
         return None, "the reader of that delivery is not in the book"
     if not by_token and finding.recipients and reader.address.lower() not in finding.recipients:
@@ -162,11 +161,7 @@ def _apply(state: State, change: _Change, now: datetime) -> None:
     if change.status != "soft":
         book.set_status(state, change.reader_id, change.status, change.reason, stamp)
         return
-    state.execute(
-        "INSERT OR IGNORE INTO soft_bounces (reader_id, day, reply) VALUES (?, ?, ?)",
-        (change.reader_id, now.date().isoformat(), change.reason[:500]),
-    )
-    days = state.query("SELECT COUNT(*) FROM soft_bounces WHERE reader_id = ?", (change.reader_id,))
-    if int(days[0][0]) >= SOFT_BOUNCE_DAYS:
+    days = state.soft_bounce(change.reader_id, now.date().isoformat(), change.reason)
+    if days >= SOFT_BOUNCE_DAYS:
         reason = f"temporary failures on {SOFT_BOUNCE_DAYS} different days; last: {change.reason}"
         book.set_status(state, change.reader_id, "bounced", reason, stamp)

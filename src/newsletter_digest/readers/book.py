@@ -20,9 +20,6 @@ from newsletter_digest.state.store import State
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
 SOURCES = ("config", "import", "form", "api", "cli")
-_COLUMNS = (
-    "id, address, name, status, source, listed, consent_at, created_at, changed_at, reason, secret"
-)
 
 
 class Reader(NamedTuple):
@@ -72,13 +69,13 @@ def _reader(row: tuple[object, ...]) -> Reader:
 
 def find(state: State, address: str) -> Reader | None:
     """The reader with this mailbox (any spelling of its case), if the book has one."""
-    rows = state.query(f"SELECT {_COLUMNS} FROM readers WHERE key = ?", (mailbox_key(address),))
-    return _reader(rows[0]) if rows else None
+    row = state.reader_by_key(mailbox_key(address))
+    return _reader(row) if row else None
 
 
 def get(state: State, reader_id: int) -> Reader | None:
-    rows = state.query(f"SELECT {_COLUMNS} FROM readers WHERE id = ?", (reader_id,))
-    return _reader(rows[0]) if rows else None
+    row = state.reader_by_id(reader_id)
+    return _reader(row) if row else None
 
 
 def add(
@@ -98,22 +95,19 @@ def add(
     """
     display, address = split_mailbox(value)
     name = clean_name(name if name is not None else display)
-    with state.write_lock():
-        added = state.execute(
-            "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
-            " created_at, changed_at, secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                address,
-                mailbox_key(address),
-                name,
-                status,
-                source,
-                consent_at or now,
-                now,
-                now,
-                new_secret(),
-            ),
-        )
+    added = state.add_reader(
+        {
+            "address": address,
+            "key": mailbox_key(address),
+            "name": name,
+            "status": status,
+            "source": source,
+            "consent_at": consent_at or now,
+            "created_at": now,
+            "changed_at": now,
+            "secret": new_secret(),
+        }
+    )
     reader = find(state, address)
     assert reader is not None
     return reader, bool(added)
@@ -127,23 +121,22 @@ def _nonces(text: str) -> Iterator[str]:
 def stage(state: State, entries: list[Entry]) -> None:
     """Put readers to add aside in this connection's staging table (the book is not
     touched, nor locked): :func:`add_staged` adds them, :func:`unstage` forgets them."""
-    state.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming"
-        " (address TEXT, key TEXT, name TEXT, status TEXT, consent_at TEXT, secret TEXT)"
-    )
     nonces = secrets.token_hex(8 * len(entries))  # one system call for the batch
-    with state.deferred():
-        state.executemany(
-            "INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (e.address, mailbox_key(e.address), e.name, e.status, e.consent_at, nonce)
-                for e, nonce in zip(entries, _nonces(nonces), strict=True)
-            ),
-        )
+    state.stage_readers(
+        {
+            "address": e.address,
+            "key": mailbox_key(e.address),
+            "name": e.name,
+            "status": e.status,
+            "consent_at": e.consent_at,
+            "secret": nonce,
+        }
+        for e, nonce in zip(entries, _nonces(nonces), strict=True)
+    )
 
 
 def unstage(state: State) -> None:
-    state.execute("DROP TABLE IF EXISTS temp.incoming")
+    state.unstage_readers()
 
 
 class Outcomes(NamedTuple):
@@ -166,80 +159,22 @@ def add_staged(
     Set-wise statements, so the book's checks run once per batch, not once per row (SQLite
     builds each ``IN (...)`` list anew for every statement run).
     """
-    rows = state.query("SELECT COALESCE(MAX(rowid), 0) FROM incoming")[0][0]
-    # Up to 64 MiB of pages cached (not SQLite's 2 MiB), so the book's key index stays in
-    # memory while a large import adds to it; only for this connection.
-    state.execute("PRAGMA cache_size = -65536")
+    rows = state.staged_readers()
     for first in range(1, rows + 1, batch):
         span = (first, min(first + batch, rows + 1) - 1)
-        with state.write_lock():
-            yield Outcomes(span[1] - span[0] + 1, *_add_span(state, span, source, reason, now))
-
-
-def _add_span(
-    state: State, span: tuple[int, int], source: str, reason: str, now: str
-) -> tuple[Counter[str], Counter[str], Counter[str]]:
-    """One batch of :func:`add_staged` (the caller holds the lock): new, changed, kept."""
-    last_id = state.query("SELECT COALESCE(MAX(id), 0) FROM readers")[0][0]
-    state.execute(
-        "INSERT OR IGNORE INTO readers (address, key, name, status, source, consent_at,"
-        " created_at, changed_at, secret) SELECT address, key, name, status, ?,"
-        " COALESCE(consent_at, ?), ?, ?, secret FROM incoming"
-        " WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-        (source, now, now, now, *span),
-    )
-    new = Counter(
-        dict(
-            state.query(
-                "SELECT status, COUNT(*) FROM readers WHERE id > ? GROUP BY status", (last_id,)
-            )
-        )
-    )
-    kept = Counter(
-        dict(
-            state.query(
-                "SELECT r.status, COUNT(*) FROM incoming AS i JOIN readers AS r ON r.key = i.key"
-                f" WHERE i.rowid BETWEEN ? AND ? AND i.status NOT IN {SUPPRESSED}"
-                f" AND r.status IN {SUPPRESSED} GROUP BY r.status",
-                span,
-            )
-        )
-    )
-    changed = Counter(
-        {
-            status: state.execute(
-                "UPDATE readers SET status = ?, reason = ?, changed_at = ?"
-                f" WHERE status NOT IN {SUPPRESSED} AND key IN"
-                # the first refusal of each reader in the batch, in file order
-                " (SELECT key FROM (SELECT key, status, MIN(rowid) FROM incoming"
-                f" WHERE rowid BETWEEN ? AND ? AND status IN {SUPPRESSED}"
-                " GROUP BY key) WHERE status = ?)",
-                (status, reason, now, *span, status),
-            )
-            for status in SUPPRESSED
-        }
-    )
-    return new, +changed, kept
+        new, changed, kept = state.add_staged_readers(span, source, reason, now)
+        yield Outcomes(span[1] - span[0] + 1, Counter(new), Counter(changed), Counter(kept))
 
 
 def set_status(state: State, reader_id: int, status: str, reason: str, now: str) -> bool:
     """Change a reader's status (unsubscribe, bounce, complaint); False if it was already so."""
-    changed = state.execute(
-        "UPDATE readers SET status = ?, reason = ?, changed_at = ? WHERE id = ? AND status != ?",
-        (status, reason[:500], now, reader_id, status),
-    )
-    return changed > 0
+    return state.set_reader_status(reader_id, status, reason, now)
 
 
 def unsubscribe(state: State, reader_id: int, reason: str, now: str) -> bool:
     """The reader asked to leave: unsubscribed, unless already suppressed (a bounce or a
     complaint is kept as it is: it says more, and they get no mail either way)."""
-    changed = state.execute(
-        "UPDATE readers SET status = 'unsubscribed', reason = ?, changed_at = ?"
-        " WHERE id = ? AND status IN ('active', 'unconfirmed')",
-        (reason[:500], now, reader_id),
-    )
-    return changed > 0
+    return state.unsubscribe_reader(reader_id, reason, now)
 
 
 def take_leaving(state: State, queue: LeavingQueue) -> int:
@@ -259,13 +194,7 @@ def confirm(state: State, reader_id: int, now: str) -> bool:
     """The reader confirmed a subscription: active from now, with a new secret (so links
     from an earlier subscription stay void). Only a reader still waiting to be confirmed,
     or one who left and asked again, is made active: never a bounced or complained one."""
-    changed = state.execute(
-        "UPDATE readers SET status = 'active', reason = 'confirmed', consent_at = ?,"
-        " changed_at = ?, secret = ?, listed = 1"
-        " WHERE id = ? AND status IN ('unconfirmed', 'unsubscribed')",
-        (now, now, new_secret(), reader_id),
-    )
-    return changed > 0
+    return state.confirm_reader(reader_id, now, new_secret())
 
 
 def sync_config(state: State, entries: Iterable[str], now: str) -> None:
@@ -275,35 +204,29 @@ def sync_config(state: State, entries: Iterable[str], now: str) -> None:
     getting the digest but keeps its row; suppressed readers stay suppressed.
     """
 
-    def rows() -> Iterator[tuple[object, ...]]:
+    def rows() -> Iterator[dict[str, object]]:
         for entry in entries:
             name, address = split_mailbox(entry)
-            yield (address, mailbox_key(address), clean_name(name), now, now, now, new_secret())
+            yield {
+                "address": address,
+                "key": mailbox_key(address),
+                "name": clean_name(name),
+                "consent_at": now,
+                "created_at": now,
+                "changed_at": now,
+                "secret": new_secret(),
+            }
 
-    with state.write_lock():
-        state.execute("UPDATE readers SET listed = 0 WHERE source = 'config'")
-        state.executemany(
-            "INSERT INTO readers (address, key, name, status, source, listed, consent_at,"
-            " created_at, changed_at, secret) VALUES (?, ?, ?, 'active', 'config', 1, ?, ?, ?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET listed = 1",
-            rows(),
-        )
+    state.sync_config_readers(rows())
 
 
 def readers(
     state: State, statuses: tuple[str, ...] = (), *, listed_only: bool = False, batch: int = 1000
 ) -> Iterator[Reader]:
     """Readers in book order (optionally only some statuses), streamed in batches."""
-    where = [f"status IN ({', '.join('?' * len(statuses))})"] if statuses else []
-    if listed_only:
-        where.append("listed = 1")
-    clause = " AND ".join(["id > ?", *where])
     after = 0
     while True:
-        rows = state.query(
-            f"SELECT {_COLUMNS} FROM readers WHERE {clause} ORDER BY id LIMIT ?",
-            (after, *statuses, batch),
-        )
+        rows = state.reader_page(after, statuses, listed_only=listed_only, batch=batch)
         if not rows:
             return
         after = int(rows[-1][0])
@@ -317,7 +240,4 @@ def active(state: State) -> Iterator[Reader]:
 
 def counts(state: State) -> dict[str, int]:
     """How many readers are in each status."""
-    return {
-        str(s): int(n)
-        for s, n in state.query("SELECT status, COUNT(*) FROM readers GROUP BY status")
-    }
+    return state.reader_counts()

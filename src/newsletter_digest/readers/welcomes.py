@@ -18,28 +18,19 @@ from newsletter_digest.state.store import State
 
 def claim(state: State, reader_id: int, message_id: str, now: str) -> bool:
     """Claim the reader's welcome; False if it was claimed (or sent) before."""
-    with state.write_lock():
-        added = state.execute(
-            "INSERT OR IGNORE INTO welcomes (reader_id, message_id, claimed_at) VALUES (?, ?, ?)",
-            (reader_id, message_id, now),
-        )
-    return added > 0
+    return state.claim_welcome(reader_id, message_id, now)
 
 
 def sent(state: State, reader_id: int, reply: str, now: str) -> None:
     """The transport took the welcome."""
-    state.execute(
-        "UPDATE welcomes SET sent_at = ?, reply = ? WHERE reader_id = ?",
-        (now, reply[:500], reader_id),
-    )
+    state.welcome_sent(reader_id, reply, now)
 
 
 def release(state: State, reader_id: int) -> None:
     """The transport did not take it: the next confirmation may try again."""
-    state.execute("DELETE FROM welcomes WHERE reader_id = ? AND sent_at IS NULL", (reader_id,))
+    state.release_welcome(reader_id)
 
 
 def sent_at(state: State, reader_id: int) -> str | None:
     """When the reader's welcome went out, if it did."""
-    rows = state.query("SELECT sent_at FROM welcomes WHERE reader_id = ?", (reader_id,))
-    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+    return state.welcome_sent_at(reader_id)

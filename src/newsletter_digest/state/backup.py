@@ -173,8 +173,8 @@ def _guard(state_path: Path, force: bool) -> None:
     if not state_path.exists():
         return
     with open_state(state_path) as live:
-        held = live.query("SELECT (SELECT COUNT(*) FROM issues) + (SELECT COUNT(*) FROM readers)")
-    if not held[0][0]:
+        held = live.last_number() or sum(live.reader_counts().values())
+    if not held:
         return
     if not force:
         raise StateError(

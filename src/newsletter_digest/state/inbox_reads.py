@@ -16,15 +16,10 @@ class InboxRead(NamedTuple):
 
 def record_inbox_read(state: State, read: InboxRead) -> None:
     """Keep ``read`` as the inbox's last read (one row, replaced each time)."""
-    with state.write_lock():
-        state.execute(
-            "INSERT OR REPLACE INTO inbox_reads (id, read_at, messages, processed, needs_you)"
-            " VALUES (1, ?, ?, ?, ?)",
-            tuple(read),
-        )
+    state.record_inbox_read(tuple(read))  # type: ignore[arg-type]
 
 
 def last_inbox_read(state: State) -> InboxRead | None:
     """The last read recorded, or None before the first."""
-    rows = state.query("SELECT read_at, messages, processed, needs_you FROM inbox_reads")
-    return InboxRead(str(rows[0][0]), *(int(n) for n in rows[0][1:])) if rows else None
+    found = state.last_inbox_read()
+    return InboxRead(*found) if found is not None else None
