@@ -18,7 +18,6 @@ from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
-from newsletter_digest.state.store import open_state
 from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]

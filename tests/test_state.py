@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.state.legacy import MIGRATIONS, rekey_readers
 from newsletter_digest.errors import StateError
 from newsletter_digest.models import IssueRecord, Pick
 from newsletter_digest.readers import book
-from fixtures.state.legacy import MIGRATIONS, rekey_readers
 from newsletter_digest.state.store import SCHEMA_VERSION, open_state
 
 

@@ -54,7 +54,9 @@ def shape(path: Path) -> dict[str, Any]:
                     (i["name"], tuple(i["column_names"]), bool(i["unique"]))
                     for i in seen.get_indexes(name)
                 ),
-                "unique": sorted(tuple(u["column_names"]) for u in seen.get_unique_constraints(name)),
+                "unique": sorted(
+                    tuple(u["column_names"]) for u in seen.get_unique_constraints(name)
+                ),
                 # SQLite's own account: the inspector misses an ON DELETE on some layouts
                 "foreign keys": sorted(
                     row[2:] for row in raw.execute(f"PRAGMA foreign_key_list({name})")

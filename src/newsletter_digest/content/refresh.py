@@ -222,9 +222,7 @@ def statuses(config: Config, state: State) -> list[SourceStatus]:
     for source in config.settings.sources:
         key = source_key(source, config.base_dir)
         row = state.source(key)
-        when, added, total, error, notes, skipped = (
-            row[3:] if row else (None, 0, 0, "", "", 0)
-        )
+        when, added, total, error, notes, skipped = row[3:] if row else (None, 0, 0, "", "", 0)
         listed.append(
             SourceStatus(
                 key, source.kind, str(source.location), when, int(added), int(total), str(error)

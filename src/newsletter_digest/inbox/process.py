@@ -63,9 +63,7 @@ def process(config: Config, source: Path | ImapSettings, *, dry_run: bool = Fals
             with state.write_lock():
                 if change is not None:
                     _apply(state, change, now)
-                state.mark_inbox_seen(
-                    item.key, f"{action.kind}: {action.outcome}", now.isoformat()
-                )
+                state.mark_inbox_seen(item.key, f"{action.kind}: {action.outcome}", now.isoformat())
             box.done(item)
         if not dry_run:
             record_inbox_read(

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Row
-
 from newsletter_digest.state import inbox, readers, sources, welcomes
 from newsletter_digest.state.database import Database
 from newsletter_digest.state.sources import SourceRow
@@ -18,12 +16,12 @@ __all__ = ["ReaderBook", "SourceRow"]
 class ReaderBook(Database):
     """Readers, welcomes, inbox and sources, read and written one step at a time."""
 
-    def reader_by_key(self, key: str) -> Row[Any] | None:
+    def reader_by_key(self, key: str) -> tuple[Any, ...] | None:
         """The reader row with this mailbox key (see ``readers.book``), if any."""
         with self.unit() as conn:
             return readers.by_key(conn, key)
 
-    def reader_by_id(self, reader_id: int) -> Row[Any] | None:
+    def reader_by_id(self, reader_id: int) -> tuple[Any, ...] | None:
         with self.unit() as conn:
             return readers.by_id(conn, reader_id)
 
@@ -81,7 +79,7 @@ class ReaderBook(Database):
 
     def reader_page(
         self, after: int, statuses: tuple[str, ...] = (), *, listed_only: bool, batch: int
-    ) -> list[Row[Any]]:
+    ) -> list[tuple[Any, ...]]:
         """Up to ``batch`` reader rows after id ``after``, in book order."""
         with self.unit() as conn:
             return readers.page(conn, after, statuses, listed_only, batch)

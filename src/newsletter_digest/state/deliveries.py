@@ -63,9 +63,7 @@ def _of(number: int, statuses: tuple[str, ...]) -> list[Any]:
 def listed(conn: Connection, number: int, statuses: tuple[str, ...], limit: int) -> list[Delivery]:
     """The delivery log of one issue (optionally only some statuses), in insert order."""
     query: Select[Any] = (
-        select(*_COLUMNS)
-        .where(*_of(number, statuses))
-        .order_by(insert_order(conn, deliveries))
+        select(*_COLUMNS).where(*_of(number, statuses)).order_by(insert_order(conn, deliveries))
     )
     if limit >= 0:
         query = query.limit(limit)

@@ -17,7 +17,6 @@ from sqlalchemy.pool import NullPool
 from newsletter_digest.files import private_file, private_folder
 from newsletter_digest.state.database import emit_begin
 
-
 _handed = threading.local()  # the sqlite3 connection the shared engine takes next
 
 

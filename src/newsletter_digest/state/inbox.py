@@ -36,7 +36,9 @@ def soft_bounce(conn: Connection, reader_id: int, day: str, reply: str) -> int:
 
 def record_read(conn: Connection, read: tuple[str, int, int, int]) -> None:
     """Keep ``read`` (when, messages, processed, needs you) as the inbox's last read."""
-    values: dict[str, Any] = dict(zip(("read_at", "messages", "processed", "needs_you"), read))
+    values: dict[str, Any] = dict(
+        zip(("read_at", "messages", "processed", "needs_you"), read, strict=True)
+    )
     conn.execute(upsert(conn, inbox_reads, [inbox_reads.c.id], values).values(id=1, **values))
 
 

@@ -80,7 +80,9 @@ def recorded(conn: Connection, number: int | None = None) -> list[IssueRecord]:
             subject=row.subject,
             message_id=row.message_id,
             folder=row.folder,
-            picks=tuple(Pick(p.excerpt_id, p.cycle, p.section) for p in grouped.get(row.number, [])),
+            picks=tuple(
+                Pick(p.excerpt_id, p.cycle, p.section) for p in grouped.get(row.number, [])
+            ),
             titles=tuple(p.title for p in grouped.get(row.number, [])),
         )
         for row in conn.execute(query)

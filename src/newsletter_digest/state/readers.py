@@ -13,7 +13,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     MetaData,
-    Row,
     Table,
     Text,
     and_,
@@ -59,13 +58,15 @@ incoming = Table(
 _i = incoming.c
 
 
-def by_key(conn: Connection, key: str) -> Row[Any] | None:
+def by_key(conn: Connection, key: str) -> tuple[Any, ...] | None:
     """The reader with this mailbox key, if the book has one."""
-    return conn.execute(select(*COLUMNS).where(_r.key == key)).first()
+    row = conn.execute(select(*COLUMNS).where(_r.key == key)).first()
+    return None if row is None else tuple(row)
 
 
-def by_id(conn: Connection, reader_id: int) -> Row[Any] | None:
-    return conn.execute(select(*COLUMNS).where(_r.id == reader_id)).first()
+def by_id(conn: Connection, reader_id: int) -> tuple[Any, ...] | None:
+    row = conn.execute(select(*COLUMNS).where(_r.id == reader_id)).first()
+    return None if row is None else tuple(row)
 
 
 def add(conn: Connection, values: Mapping[str, Any]) -> bool:
@@ -118,7 +119,11 @@ def add_span(
     )
     # The first refusal of each reader in the batch, in file order.
     first = (
-        select(_i.key, _i.status, func.row_number().over(partition_by=_i.key, order_by=_i.n).label("nth"))
+        select(
+            _i.key,
+            _i.status,
+            func.row_number().over(partition_by=_i.key, order_by=_i.n).label("nth"),
+        )
         .where(in_span, _i.status.in_(SUPPRESSED))
         .subquery()
     )
@@ -188,7 +193,7 @@ def sync_config(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
 
 def page(
     conn: Connection, after: int, statuses: tuple[str, ...], listed_only: bool, batch: int
-) -> list[Row[Any]]:
+) -> list[tuple[Any, ...]]:
     """Up to ``batch`` readers after id ``after`` in book order."""
     where = [_r.id > after]
     if statuses:
@@ -196,7 +201,7 @@ def page(
     if listed_only:
         where.append(_r.listed == 1)
     query = select(*COLUMNS).where(and_(*where)).order_by(_r.id).limit(batch)
-    return list(conn.execute(query))
+    return [tuple(row) for row in conn.execute(query)]
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -4,6 +4,7 @@ compared changes (SQL alone cannot compute them: the key is :func:`mailbox_key`)
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, select, table, update
 
@@ -16,9 +17,7 @@ _REFUSED = ("unsubscribed", "bounced", "complained")
 # The tables as this migration found them (not state/tables.py, which may change later).
 _readers = table("readers", column("id"), column("address"), column("key"), column("status"))
 _readers_reason = table("readers", column("id"), column("status"), column("reason"))
-_deliveries = table(
-    "deliveries", column("issue_number"), column("recipient"), column("address")
-)
+_deliveries = table("deliveries", column("issue_number"), column("recipient"), column("address"))
 
 
 def rekey_readers(conn: Connection) -> None:
@@ -68,12 +67,10 @@ def rekey_readers(conn: Connection) -> None:
 def _rekey_deliveries(conn: Connection) -> None:
     """Each delivery's mailbox anew, in the log's order; a row whose new mailbox another
     row of its issue holds already keeps its old one (as ``UPDATE OR IGNORE`` did)."""
-    order = [column("rowid")] if conn.dialect.name == "sqlite" else []
+    order: list[Any] = [column("rowid")] if conn.dialect.name == "sqlite" else []
     d = _deliveries.c
     rows = conn.execute(
-        select(d.issue_number, d.recipient, d.address).order_by(
-            *order, d.issue_number, d.recipient
-        )
+        select(d.issue_number, d.recipient, d.address).order_by(*order, d.issue_number, d.recipient)
     ).all()
     taken = {(row.issue_number, row.address) for row in rows if row.address is not None}
     moves = []

@@ -44,7 +44,9 @@ _VERSION_TABLE = Table(
 MIGRATIONS = Path(__file__).with_name("migrations")
 _REVISION = re.compile(r"(\d{4})_\w+\.py")
 SCHEMA_VERSION = max(
-    int(m.group(1)) for p in (MIGRATIONS / "versions").iterdir() if (m := _REVISION.fullmatch(p.name))
+    int(m.group(1))
+    for p in (MIGRATIONS / "versions").iterdir()
+    if (m := _REVISION.fullmatch(p.name))
 )
 
 

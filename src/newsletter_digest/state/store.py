@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """"Bob <bob@example.org>" and "BOB@example.org" are one reader: a mailbox column."""
+    """ "Bob <bob@example.org>" and "BOB@example.org" are one reader: a mailbox column."""
     op.add_column("deliveries", sa.Column("address", sa.Text))
     op.create_index("deliveries_address", "deliveries", ["issue_number", "address"], unique=True)
 

@@ -7,10 +7,10 @@ Revises: 0004
 from __future__ import annotations
 
 from collections.abc import Sequence
+from secrets import token_hex
 
 import sqlalchemy as sa
 from alembic import op
-from secrets import token_hex
 
 revision: str = "0005"
 down_revision: str | None = "0004"

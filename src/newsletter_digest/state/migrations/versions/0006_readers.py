@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("address", sa.Text, nullable=False),
         sa.Column("key", sa.Text, nullable=False, unique=True),
         sa.Column("name", sa.Text, nullable=False, server_default=sa.text("''")),
-        sa.Column(
-            "status", sa.Text, sa.CheckConstraint(f"status IN ({statuses})"), nullable=False
-        ),
+        sa.Column("status", sa.Text, sa.CheckConstraint(f"status IN ({statuses})"), nullable=False),
         sa.Column(
             "source",
             sa.Text,

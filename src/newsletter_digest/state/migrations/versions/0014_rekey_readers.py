@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
 from newsletter_digest.state.rekey import rekey_readers
 
 revision: str = "0014"
