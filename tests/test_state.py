@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -230,3 +231,38 @@ def test_an_old_reader_book_is_keyed_anew_and_keeps_every_reader(tmp_path: Path)
             "Ann@Example.org",
             "kim@example.com",
         ]
+
+
+def test_a_write_takes_the_lock_when_it_starts_and_waits_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    """The write lock is SQLite's, taken by BEGIN IMMEDIATE at the start of the step (not at
+    its first write), and a step waits ``busy_timeout`` for another holder, then fails."""
+    path = tmp_path / "state.db"
+    with open_state(path, busy_timeout=0.3) as state:
+        with state.write_lock():
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # nothing written yet, the lock is held
+            other.close()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StateError, match="locked"), state.write_lock():
+            pass
+        assert 0.25 < time.monotonic() - started < 5
+        holder.execute("ROLLBACK")
+        holder.close()
+        with state.write_lock():
+            state.record_issue(record(1, "a"))
+        assert state.last_number() == 1
+
+
+def test_staging_no_readers_adds_nothing(tmp_path: Path) -> None:
+    """An import whose rows fill whole batches stages an empty last one: it adds no reader."""
+    with open_state(tmp_path / "state.db") as state:
+        book.stage(state, [book.Entry("ann@example.org", "Ann", "active", None)])
+        book.stage(state, [])
+        outcomes = list(book.add_staged(state, 10, source="import", reason="x", now="now"))
+        assert [o.rows for o in outcomes] == [1]
+        assert [r.address for r in book.readers(state)] == ["ann@example.org"]

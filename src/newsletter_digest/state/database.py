@@ -81,11 +81,11 @@ class Database:
             yield
 
     @contextmanager
-    def deferred(self) -> Iterator[Connection]:
+    def deferred(self) -> Iterator[None]:
         """One transaction that takes no lock until it writes: for many writes to this
         connection's temporary tables (one commit, not one per row)."""
         with self._transaction("BEGIN" if self.dialect == "sqlite" else None):
-            yield self._conn
+            yield
 
     @contextmanager
     def _transaction(self, begin: str | None) -> Iterator[None]:
@@ -107,7 +107,7 @@ class Database:
             raise fail(self._where, e) from e
 
     @contextmanager
-    def unit(self) -> Iterator[Connection]:
+    def _unit(self) -> Iterator[Connection]:
         """The connection for one repository call: inside a write lock, part of its
         transaction; outside, each statement its own (as SQLite's autocommit does)."""
         inside = self._conn.in_transaction()

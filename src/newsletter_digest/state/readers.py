@@ -77,7 +77,9 @@ def add(conn: Connection, values: Mapping[str, Any]) -> bool:
 def stage(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     """Put readers to add aside in the staging table (made on first use)."""
     conn.execute(CreateTable(incoming, if_not_exists=True))
-    conn.execute(incoming.insert(), list(rows))
+    values = list(rows)
+    if values:  # (no rows to a Core INSERT would be one row of NULLs)
+        conn.execute(incoming.insert(), values)
 
 
 def unstage(conn: Connection) -> None:

@@ -34,37 +34,37 @@ class State(ReaderBook):
 
     def ping(self) -> None:
         """Reach the database (a health check); StateError if it cannot be read."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             conn.execute(select(1))
 
     def history(self) -> list[tuple[Pick, ...]]:
         """Every issue's picks, oldest issue first, each in display order."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return issues.history(conn)
 
     def last_number(self) -> int:
         """The highest issue number recorded, 0 when there is none."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return issues.last_number(conn)
 
     def record_issue(self, record: IssueRecord) -> None:
         """Insert an issue and its picks; the caller holds :meth:`write_lock`."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             issues.record(conn, record)
 
     def issues(self, number: int | None = None) -> list[IssueRecord]:
         """Recorded issues, oldest first (or just issue ``number``), with their picks."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return issues.recorded(conn, number)
 
     def record_bodies(self, number: int, rendered: RenderedIssue) -> None:
         """Keep the rendered issue (with personal-field markers) for sending it later."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             issues.record_bodies(conn, number, rendered)
 
     def bodies(self, number: int) -> RenderedIssue | None:
         """The rendered issue kept by :meth:`record_bodies`, if any."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return issues.bodies(conn, number)
 
     def add_deliveries(self, number: int, entries: Iterable[tuple[str, str]], now: str) -> None:
@@ -73,14 +73,14 @@ class State(ReaderBook):
         Recipients already in the log keep their row, so nothing sent is ever reset, and a
         mailbox listed twice (another spelling or display name) gets one row: the first.
         """
-        with self.write_lock(), self.unit() as conn:
+        with self.write_lock(), self._unit() as conn:
             deliveries.add(conn, number, entries, now)
 
     def deliveries(
         self, number: int, statuses: tuple[str, ...] = (), limit: int = -1
     ) -> list[Delivery]:
         """The delivery log of one issue (optionally only some statuses), in insert order."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return deliveries.listed(conn, number, statuses, limit)
 
     def iter_deliveries(
@@ -89,7 +89,7 @@ class State(ReaderBook):
         """Stream the delivery log in batches, so 100,000 recipients never sit in memory."""
         after = None
         while True:
-            with self.unit() as conn:
+            with self._unit() as conn:
                 rows, after = deliveries.page(conn, number, statuses, after, batch)
             if not rows:
                 return
@@ -97,29 +97,29 @@ class State(ReaderBook):
 
     def count_deliveries(self, number: int, statuses: tuple[str, ...] = ()) -> int:
         """How many deliveries of an issue are in these statuses (all when none given)."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return deliveries.count(conn, number, statuses)
 
     def mark(
         self, number: int, recipient: str, status: str, reply: str, now: str, *, attempts: int
     ) -> None:
         """Record one delivery attempt's outcome at once (its own transaction)."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             deliveries.mark(conn, number, recipient, status, reply, now, attempts)
 
     def retry_failed(self, number: int, now: str) -> int:
         """Put an issue's permanently failed deliveries back in the queue; how many."""
-        with self.write_lock(), self.unit() as conn:
+        with self.write_lock(), self._unit() as conn:
             return deliveries.retry_failed(conn, number, now)
 
     def delivery_counts(self) -> dict[int, dict[str, int]]:
         """Per issue, how many deliveries are in each status."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return deliveries.counts(conn)
 
     def delivery_recipients(self, *, token: str = "", message_id: str = "") -> list[str]:
         """Who the delivery with this VERP token (or this Message-ID) went to."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return deliveries.recipients(conn, token=token, message_id=message_id)
 
     def last_slot(self) -> SlotRecord | None:
@@ -128,12 +128,12 @@ class State(ReaderBook):
 
     def slots(self, limit: int = -1) -> list[SlotRecord]:
         """Recorded slots, latest first."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             return slots.recorded(conn, limit)
 
     def record_slot(self, slot: Slot, issue_number: int | None, now: str) -> None:
         """Record a slot as made (with its issue) or skipped; the caller holds the lock."""
-        with self.unit() as conn:
+        with self._unit() as conn:
             slots.record(conn, slot, issue_number, now)
 
 
@@ -164,7 +164,7 @@ def _open_readonly(path: Path, busy_timeout: float) -> State:
         return _brought_up(State(engine.sqlite_memory(), None), ":memory:")
     state = State(engine.sqlite_readonly(path, busy_timeout), path)
     try:
-        with state.unit() as conn:
+        with state._unit() as conn:
             if schema.current(conn):
                 return state
             version = schema.version(conn, path)
@@ -189,10 +189,10 @@ def _brought_up(state: State, where: Path | str) -> State:
 
 
 def _upgrade(state: State, where: Path | str) -> None:
-    with state.unit() as conn:
+    with state._unit() as conn:
         if schema.current(conn):
             return  # the usual case, read without taking the lock
     # Holding the lock, and only if still behind once it is ours: processes opening a new
     # database at once take turns, and none re-applies what another made while it waited.
-    with state.write_lock(), state.unit() as conn:
+    with state.write_lock(), state._unit() as conn:
         schema.upgrade(conn, where)
