@@ -7,7 +7,7 @@ from itertools import islice
 from secrets import token_hex
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 
 from newsletter_digest.addresses import mailbox_key
 from newsletter_digest.models import Delivery
@@ -89,16 +89,37 @@ def count(conn: Connection, number: int, statuses: tuple[str, ...]) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+# Built once: a send marks every message (building a statement costs more than running it).
+_MARK = (
+    update(deliveries)
+    .where(
+        _d.issue_number == bindparam("b_number"),
+        _d.recipient == bindparam("b_recipient"),
+        _d.status != "sent",
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=_d.attempts + bindparam("b_attempts"),
+        last_reply=bindparam("b_reply"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def mark(
     conn: Connection, number: int, recipient: str, status: str, reply: str, now: str, attempts: int
 ) -> None:
     """Record one delivery attempt's outcome (a sent delivery stays sent)."""
     conn.execute(
-        update(deliveries)
-        .where(_d.issue_number == number, _d.recipient == recipient, _d.status != "sent")
-        .values(
-            status=status, attempts=_d.attempts + attempts, last_reply=reply[:500], updated_at=now
-        )
+        _MARK,
+        {
+            "b_number": number,
+            "b_recipient": recipient,
+            "b_status": status,
+            "b_attempts": attempts,
+            "b_reply": reply[:500],
+            "b_now": now,
+        },
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     literal,
     select,
@@ -58,14 +59,20 @@ incoming = Table(
 _i = incoming.c
 
 
+# Built once: a send looks a reader up for every message (building a statement costs more
+# than running it).
+_BY_KEY = select(*COLUMNS).where(_r.key == bindparam("b_key"))
+_BY_ID = select(*COLUMNS).where(_r.id == bindparam("b_id"))
+
+
 def by_key(conn: Connection, key: str) -> tuple[Any, ...] | None:
     """The reader with this mailbox key, if the book has one."""
-    row = conn.execute(select(*COLUMNS).where(_r.key == key)).first()
+    row = conn.execute(_BY_KEY, {"b_key": key}).first()
     return None if row is None else tuple(row)
 
 
 def by_id(conn: Connection, reader_id: int) -> tuple[Any, ...] | None:
-    row = conn.execute(select(*COLUMNS).where(_r.id == reader_id)).first()
+    row = conn.execute(_BY_ID, {"b_id": reader_id}).first()
     return None if row is None else tuple(row)
 
 
