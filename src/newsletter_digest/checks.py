@@ -133,12 +133,12 @@ def _next_issue(config: Config, report: CheckReport) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
 
+    from newsletter_digest.app.issues import dry_run, outbox_message
     from newsletter_digest.mail import mailcheck
-    from newsletter_digest.pipeline import dry_run, outbox_message
 
     now = local_now()
     try:
-        plan, _ = dry_run(config, now.date())
+        plan = dry_run(config, now.date()).plan
         eml = outbox_message(config, plan.rendered, "<check@example.invalid>", now)
     except DigestError:
         return  # content, template or state problems are listed on their own
@@ -165,9 +165,9 @@ def _welcome(config: Config, report: CheckReport) -> None:
 
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
+    from newsletter_digest.app.issues import make_renderer
     from newsletter_digest.archive import pages as archive
     from newsletter_digest.content.loading import load_content
-    from newsletter_digest.pipeline import make_renderer
 
     s = config.settings
     report = CheckReport()
@@ -273,7 +273,7 @@ def _recipients(config: Config, report: CheckReport, listed: set[str], active: i
     the config's readers' mailbox keys; ``active``: the count from the book, None without one."""
     s = config.settings
     total = len(listed) if active is None else active
-    delivers = s.smtp is not None or s.per_recipient
+    delivers = s.delivers
     if not total:
         report.lines.append("recipients: none (outbox only)")
         if delivers:

@@ -42,6 +42,8 @@ class SourceStatus(NamedTuple):
     outcome: str = ""  # this refresh: 'N new', 'not modified', 'unchanged', 'failed'
     notes: tuple[str, ...] = ()  # what the last refresh that read the source noted
     skipped: int = 0  # entries that refresh left out (`digest import` names each, and why)
+    adopted: int = 0  # this refresh: excerpts a one-off import brought in, now the source's
+    updated: int = 0  # this refresh: excerpts rewritten
 
     @property
     def read_now(self) -> bool:
@@ -180,6 +182,7 @@ def _refresh_one(
     target = _target(config, source)
     stamp = _stamp(target)
     when = now.isoformat(timespec="seconds")
+    read = False
     if stamp is not None and stamp == old_stamp:
         outcome, added, error = "unchanged", int(old_added), ""
     else:
@@ -216,6 +219,7 @@ def _refresh_one(
             outcome += f", {len(report.skipped)} skipped" if report.skipped else ""
             notes = tuple(note[:300] for note in report.notes[:MAX_NOTES])
             skipped = len(report.skipped)
+            read = True
         etag, modified, error = report.etag, report.last_modified, ""
         total = int(total) + added + len(report.adopted)
     state.execute(
@@ -227,9 +231,10 @@ def _refresh_one(
         " notes = excluded.notes, skipped = excluded.skipped",
         (key, etag, modified, stamp, when, added, total, "\n".join(notes), skipped),
     )
+    adopted, updated = (len(report.adopted), len(report.updated)) if read else (0, 0)
     return SourceStatus(
         key, source.kind, str(source.location), when, added, int(total), error, outcome
-    )._replace(notes=notes, skipped=skipped)
+    )._replace(notes=notes, skipped=skipped, adopted=adopted, updated=updated)
 
 
 def _split(notes: str) -> tuple[str, ...]:
