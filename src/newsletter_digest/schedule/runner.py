@@ -349,8 +349,8 @@ def look_lines(
     seen = look(config, runner.schedule, now, send=send)
     last, decision = seen.last, seen.decision
     if last is not None and seen.resume is not None:
-        slot, number = runner.fmt(last.slot.at), seen.resume
-        yield f"slot {slot}: issue #{number} would be sent to those not reached"
+        at, number = runner.fmt(last.slot.at), seen.resume
+        yield f"slot {at}: issue #{number} would be sent to those not reached"
     earlier = decision.missed_count - len(decision.missed)
     if earlier:
         yield f"{earlier} earlier slots would be skipped: missed while not running"
