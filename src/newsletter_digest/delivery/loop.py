@@ -9,11 +9,13 @@ everyone) stops the loop instead of failing every reader one by one.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -261,22 +263,20 @@ def deliver_all(
     sessions = _Sessions(transports)
     sender = _Sender(sessions, prepare, retries, pacer, sleep, should_stop)
     settle = _Settler(record, sender.halt)
-    source = iter(deliveries)
-    running: dict[Future[Answer], Delivery] = {}
+    pending = _Pending(iter(deliveries), sender, 2 * connections)
     try:
         with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="send") as pool:
             try:
-                while _hand_out(pool, sender, source, running, 2 * connections):
-                    done, _ = wait(running, timeout=WAIT_S, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        settle(running.pop(future), future)
+                while pending.hand_out(pool):
+                    with contextlib.suppress(queue.Empty):  # short waits: a signal gets in
+                        settle(*pending.answer(WAIT_S))
             finally:
                 # Whatever ended the loop (the source raising included): stop the workers,
                 # and log every answer that comes back, so no reader the relay accepted is
                 # left pending.
                 sender.halt.set()
-                for future in as_completed(running):
-                    settle(running[future], future)
+                while pending.running:
+                    settle(*pending.answer(None))
     finally:
         sessions.close()
     result = settle.result
@@ -286,21 +286,33 @@ def deliver_all(
     return result
 
 
-def _hand_out(
-    pool: ThreadPoolExecutor,
-    sender: _Sender,
-    source: Iterator[Delivery],
-    running: dict[Future[Answer], Delivery],
-    ahead: int,
-) -> bool:
-    """Keep the connections busy: up to ``ahead`` deliveries in the pool; False once none
-    are left in it (all sent, or the loop is stopping)."""
-    while len(running) < ahead and not sender.stopping():
-        delivery = next(source, None)
-        if delivery is None:
-            break
-        running[pool.submit(sender, delivery)] = delivery
-    return bool(running)
+class _Pending:
+    """The deliveries handed to the pool and not answered yet, and the answers as they
+    come (in the order they come)."""
+
+    def __init__(self, source: Iterator[Delivery], sender: _Sender, ahead: int) -> None:
+        self.source = source
+        self.sender = sender
+        self.ahead = ahead
+        self.running: dict[Future[Answer], Delivery] = {}
+        self.answers: queue.SimpleQueue[Future[Answer]] = queue.SimpleQueue()
+
+    def hand_out(self, pool: ThreadPoolExecutor) -> bool:
+        """Keep the connections busy: up to ``ahead`` deliveries in the pool; False once
+        none are left in it (all answered, or the loop is stopping)."""
+        while len(self.running) < self.ahead and not self.sender.stopping():
+            delivery = next(self.source, None)
+            if delivery is None:
+                break
+            future = pool.submit(self.sender, delivery)
+            self.running[future] = delivery
+            future.add_done_callback(self.answers.put)
+        return bool(self.running)
+
+    def answer(self, timeout: float | None) -> tuple[Delivery, Future[Answer]]:
+        """The next answer and its delivery (queue.Empty after ``timeout`` seconds)."""
+        future = self.answers.get(timeout=timeout)
+        return self.running.pop(future), future
 
 
 class _Settler:
