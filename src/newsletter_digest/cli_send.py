@@ -4,12 +4,15 @@ next issue to a few addresses; `digest build` ends with the same send."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter_digest.cli_common import config_of
 from newsletter_digest.clock import local_now
+
+if TYPE_CHECKING:  # loaded lazily: `digest --help` does not pay for the use cases
+    from newsletter_digest.app.sending import SendReport
 
 
 @click.command()
@@ -106,7 +109,7 @@ def send_and_report(
     report_send(report)
 
 
-def report_send(report: Any) -> None:
+def report_send(report: SendReport) -> None:
     """The summary of a send; exit 1 naming the cause if what is left needs a person
     (pending recipients, a relay's refusal, a failure other than a hard bounce)."""
     from newsletter_digest.errors import DeliveryError
@@ -129,7 +132,7 @@ def report_send(report: Any) -> None:
         )
 
 
-def _summary(report: Any) -> None:
+def _summary(report: SendReport) -> None:
     """What a send did: the counts and rate, a few failed and pending recipients, bounces."""
     if report.retried:
         click.echo(f"  {report.retried} failed recipients put back in the queue")
