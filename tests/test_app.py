@@ -17,7 +17,7 @@ from click.testing import Result
 
 from newsletter_digest.app.issues import IssueMade
 from newsletter_digest.app.schedule import TickEvents, tick
-from newsletter_digest.app.sending import SendReport
+from newsletter_digest.app.sending import SendReport, delivers
 from newsletter_digest.app.sources import SourcesRefreshed, refresh_sources
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.delivery.send import send_deliveries
@@ -45,11 +45,11 @@ def kindle_source(project: Path) -> None:
 def test_whether_a_config_delivers_is_decided_in_one_place(project: Path) -> None:
     config = project / "digest.yaml"
     plain = config.read_text()
-    assert not load_config(config).settings.delivers  # the outbox copy is the delivery
+    assert not delivers(load_config(config))  # the outbox copy is the delivery
     config.write_text(plain + "per_recipient: true\n")
-    assert load_config(config).settings.delivers  # the pickup folder
+    assert delivers(load_config(config))  # the pickup folder
     config.write_text(plain + "smtp:\n  host: 127.0.0.1\n  security: none\n")
-    assert load_config(config).settings.delivers
+    assert delivers(load_config(config))
 
 
 def test_refreshing_sources_says_in_numbers_what_each_one_brought(project: Path) -> None:

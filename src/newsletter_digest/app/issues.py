@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from newsletter_digest.app.sending import Progress, SendReport, send_issue
+from newsletter_digest.app.sending import Progress, SendReport, delivers, send_issue
 from newsletter_digest.app.sources import SourcesRefreshed, refresh_sources
 from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config
@@ -395,7 +395,7 @@ def make_next_issue(
     if events is not None:
         events.refreshed(sources)
     built = build(config, now, slot=slot)
-    return IssueMade(sources=sources, build=built, delivers=config.settings.delivers)
+    return IssueMade(sources=sources, build=built, delivers=delivers(config))
 
 
 def publish_next_issue(

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from newsletter_digest.app.issues import IssueEvents, IssueMade, Plan, dry_run, make_next_issue
-from newsletter_digest.app.sending import SendReport, send_issue
+from newsletter_digest.app.sending import SendReport, delivers, send_issue
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import DigestError, SlotTakenError
 from newsletter_digest.models import Slot, SlotRecord
@@ -121,7 +121,7 @@ def tick(
 ) -> TickResult:
     """Everything due at ``now``: resume the latest issue's sending, make or skip a slot."""
     events = events or _Quiet()
-    send = send and config.settings.delivers
+    send = send and delivers(config)
     now = now.astimezone(schedule.zone)
     try:
         with open_state(config.settings.state, readonly=True) as state:
@@ -258,7 +258,7 @@ class Look:
 def look(config: Config, schedule: Schedule, now: datetime, *, send: bool = True) -> Look:
     """``digest run --once --now``: what a tick at ``now`` would do; nothing is made, sent
     or recorded (the state is opened read-only, the caches are read but not added to)."""
-    send = send and config.settings.delivers
+    send = send and delivers(config)
     now = now.astimezone(schedule.zone)
     with open_state(config.settings.state, readonly=True) as state:
         last = state.last_slot()

@@ -62,9 +62,16 @@ class SendReport:
         return self.pending > 0 or self.failed > self.bounced
 
 
+def delivers(config: Config) -> bool:
+    """Whether issues are sent after they are made (over SMTP or into the pickup folder);
+    without either, the outbox copy is the delivery. Decided here only."""
+    s = config.settings
+    return s.smtp is not None or s.per_recipient
+
+
 def require_delivery(config: Config) -> None:
     """Sending needs somewhere to send to: an SMTP server or the pickup folder."""
-    if not config.settings.delivers:
+    if not delivers(config):
         raise DeliveryError(
             "there is no smtp section in the config",
             "add one (docs/sending.md), or 'per_recipient: true' for a pickup "

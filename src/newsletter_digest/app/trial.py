@@ -15,7 +15,7 @@ from datetime import datetime
 
 from newsletter_digest.addresses import split_mailbox
 from newsletter_digest.app import issues
-from newsletter_digest.app.sending import load_bodies
+from newsletter_digest.app.sending import delivers, load_bodies
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import message_factory, send_one
 from newsletter_digest.delivery.transport import Outcome
@@ -48,7 +48,7 @@ class TrialResult:
 def require_transport(config: Config) -> str:
     """Where a test goes: the SMTP server, or the pickup folder; else say what to do."""
     s = config.settings
-    if s.delivers:
+    if delivers(config):
         return f"{s.smtp.host}:{s.smtp.effective_port}" if s.smtp else str(s.outbox / FOLDER)
     raise DeliveryError(
         "a test send needs an smtp section in the config: without one there is nowhere to send it",

@@ -529,12 +529,6 @@ class Settings(BaseModel):
             )
         return self
 
-    @property
-    def delivers(self) -> bool:
-        """Whether issues are sent after they are made (over SMTP or into the pickup folder);
-        without either, the outbox copy is the delivery."""
-        return self.smtp is not None or self.per_recipient
-
 
 _MESSAGES = {
     "missing": "required key is missing",

@@ -23,7 +23,7 @@ from newsletter_digest.app.schedule import (
     tick,
     upcoming,
 )
-from newsletter_digest.app.sending import SendReport
+from newsletter_digest.app.sending import SendReport, delivers
 from newsletter_digest.app.sources import SourcesRefreshed
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ConfigError, DigestError, shorten
@@ -71,7 +71,7 @@ class Runner(TickEvents):
         self.config = config
         self.before_issue = before_issue  # e.g. reading returned mail: the caller's to give
         self.schedule = require_schedule(config)
-        self.send = send and config.settings.delivers
+        self.send = send and delivers(config)
         self.should_stop = should_stop
         self.retry = retry
         self.verbose = verbose
