@@ -40,8 +40,8 @@ def make_project(root: Path, excerpts: int) -> Path:
 
 def run_one(excerpts: int, issues: int) -> dict[str, float]:
     """Measure in this process: first build (cold cache), then ``issues`` more builds."""
+    from newsletter_digest.app.issues import build
     from newsletter_digest.config.loading import load_config
-    from newsletter_digest.pipeline import build
 
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(make_project(Path(tmp), excerpts))

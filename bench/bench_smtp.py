@@ -39,9 +39,9 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=1000)
     args = parser.parse_args()
 
+    from newsletter_digest.app.issues import build
+    from newsletter_digest.app.sending import send_issue
     from newsletter_digest.config.loading import load_config
-    from newsletter_digest.delivery.send import send_issue
-    from newsletter_digest.pipeline import build
 
     sink = Sink()
     with socket.socket() as probe:

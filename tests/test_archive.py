@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_excerpt
-from newsletter_digest import pipeline as build
+from newsletter_digest.app import issues as build
 from newsletter_digest.archive import feed
 from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config, load_config

@@ -23,10 +23,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import wait_for, write_excerpt
+from newsletter_digest.app.issues import Plan, outbox_recipient, plan_next
 from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.pipeline import Plan, outbox_recipient, plan_next
 from newsletter_digest.render.personal import personalize
 from newsletter_digest.state.store import open_state
 from newsletter_digest.web.preview import PreviewServer

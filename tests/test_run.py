@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner, Result
 
+from newsletter_digest.app.issues import build
 from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.errors import SlotTakenError, StateError
 from newsletter_digest.models import Slot
-from newsletter_digest.pipeline import build
 from newsletter_digest.schedule import runner
 from newsletter_digest.schedule.runner import Runner
 from newsletter_digest.state import store as state_module
@@ -417,7 +417,7 @@ def test_builds_of_one_slot_in_parallel_processes_make_one_issue(weekly: Path) -
     """The guard below the run lock: the slot is checked inside the state's write lock."""
     code = (
         "from datetime import datetime\n"
-        "from newsletter_digest.pipeline import build\n"
+        "from newsletter_digest.app.issues import build\n"
         "from newsletter_digest.config.loading import load_config\n"
         "from newsletter_digest.errors import SlotTakenError\n"
         "from newsletter_digest.models import Slot\n"

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_excerpt
+from newsletter_digest.app.issues import plan_next
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.errors import ContentError
 from newsletter_digest.models import Excerpt, IssueRecord, Pick, SectionSpec
-from newsletter_digest.pipeline import plan_next
 from newsletter_digest.rotation.sections import select_sections
 from newsletter_digest.state.store import open_state
 

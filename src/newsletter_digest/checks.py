@@ -133,12 +133,12 @@ def _next_issue(config: Config, report: CheckReport) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
 
+    from newsletter_digest.app.issues import dry_run, outbox_message
     from newsletter_digest.mail import mailcheck
-    from newsletter_digest.pipeline import dry_run, outbox_message
 
     now = local_now()
     try:
-        plan, _ = dry_run(config, now.date())
+        plan = dry_run(config, now.date()).plan
         eml = outbox_message(config, plan.rendered, "<check@example.invalid>", now)
     except DigestError:
         return  # content, template or state problems are listed on their own
@@ -163,27 +163,34 @@ def _welcome(config: Config, report: CheckReport) -> None:
     report.lines.append(f"welcome: {path} is sent once to each reader who confirms")
 
 
+def _dkim(config: Config, report: CheckReport) -> None:
+    """The DKIM key, if one is configured, must load; its DNS record is shown to publish."""
+    s = config.settings
+    if s.dkim is None:
+        return
+    from newsletter_digest.mail import dkim
+
+    try:
+        key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file)
+    except DigestError as e:
+        report.problems.append(f"{e.message} (hint: {e.hint})")
+        return
+    name, value = dkim.dns_record(key)
+    report.lines.append(f"dkim: {s.dkim.key_file} signs; publish this DNS TXT record:")
+    strings = " ".join(f'"{part}"' for part in dkim.txt_strings(value))
+    report.lines.append(f"  {name}  TXT  {strings}")
+
+
 def run_checks(config: Config) -> CheckReport:
     """Config is already valid when this runs; check content, templates, outbox and state."""
+    from newsletter_digest.app.issues import make_renderer
     from newsletter_digest.archive import pages as archive
     from newsletter_digest.content.loading import load_content
-    from newsletter_digest.pipeline import make_renderer
 
     s = config.settings
     report = CheckReport()
     report.lines.append(f"config: {config.path} is valid")
-    if s.dkim is not None:
-        from newsletter_digest.mail import dkim
-
-        try:
-            key = dkim.load_key(s.dkim.domain, s.dkim.selector, s.dkim.key_file)
-        except DigestError as e:
-            report.problems.append(f"{e.message} (hint: {e.hint})")
-        else:
-            name, value = dkim.dns_record(key)
-            report.lines.append(f"dkim: {s.dkim.key_file} signs; publish this DNS TXT record:")
-            strings = " ".join(f'"{part}"' for part in dkim.txt_strings(value))
-            report.lines.append(f"  {name}  TXT  {strings}")
+    _dkim(config, report)
     if not s.base_url:
         report.warnings.append(
             "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
@@ -271,9 +278,10 @@ def _recipients(config: Config, report: CheckReport, listed: set[str], active: i
     readers and the config's lists (a config reader the book has as unsubscribed, bounced
     or complained is not one; one the book does not have yet comes in active). ``listed``:
     the config's readers' mailbox keys; ``active``: the count from the book, None without one."""
-    s = config.settings
+    from newsletter_digest.app.sending import delivers as sends
+
     total = len(listed) if active is None else active
-    delivers = s.smtp is not None or s.per_recipient
+    delivers = sends(config)
     if not total:
         report.lines.append("recipients: none (outbox only)")
         if delivers:

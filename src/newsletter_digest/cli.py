@@ -1,4 +1,4 @@
-"""The ``digest`` command: a thin click layer, one pipeline function per command (the
+"""The ``digest`` command: a thin click layer, one use case per command (the
 larger ones in modules of their own: cli_send, cli_content, cli_run, cli_readers, cli_state).
 
 User errors (:class:`DigestError`) are caught once here and printed as a message and a hint
@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from newsletter_digest import __version__
 from newsletter_digest.cli_common import LOG_FORMAT, config_of, rel, warn
-from newsletter_digest.cli_send import send_and_report
+from newsletter_digest.cli_send import SendProgress, report_send
 from newsletter_digest.clock import local_now
 from newsletter_digest.errors import DigestError
 from newsletter_digest.logs import LogFormat
+
+if TYPE_CHECKING:  # loaded lazily: `digest --help` does not pay for the use cases
+    from newsletter_digest.app.issues import DryRun, IssueMade
+    from newsletter_digest.app.sources import SourcesRefreshed
+    from newsletter_digest.config.loading import Config
 
 
 class DigestGroup(click.Group):
@@ -91,84 +96,103 @@ def build(ctx: click.Context, dry_run: bool, no_send: bool) -> None:
 
     With an smtp section in the config, the new issue is then sent to every recipient.
     """
-    from newsletter_digest import pipeline
-    from newsletter_digest.report import issue_lines, rotation_line
+    from newsletter_digest.app import issues
 
     config = config_of(ctx)
     now = local_now()
     if dry_run:
-        plan, pending = pipeline.dry_run(config, now.date())
-        if pending:
-            numbers = ", ".join(f"#{record.number}" for record in pending)
-            click.echo(
-                f"The next build records issue {numbers}, already in the outbox (an "
-                "interrupted build wrote it), and makes no new issue. The one after it:"
-            )
-        for problem in plan.problems:
-            warn(f"{problem} (skipped)")
-        for warning in plan.warnings:
-            warn(warning)
-        click.echo(f"Next issue #{plan.info.number} (dry run: nothing written)")
-        click.echo(f"  subject: {plan.rendered.subject}")
-        for line in issue_lines(plan.selection):
-            click.echo(f"  {line}")
-        folder = config.settings.outbox / plan.folder_name
-        click.echo(f"  would be written to {rel(folder)}/")
-        click.echo(rotation_line(plan.selection))
-        if config.settings.sources:
-            click.echo(
-                "sources are refreshed when the issue is built, not in a dry run: "
-                "'digest sources --refresh' brings in what they have new now"
-            )
+        _show_dry_run(config, issues.dry_run(config, now.date()))
         return
-    _refresh_sources(config)
-    result = pipeline.build(config, now)
-    for problem in result.problems:
-        warn(f"{problem} (skipped)")
-    for warning in result.warnings:
-        warn(warning)
-    if result.recovered and result.sendable:
-        warn(
-            f"issue #{result.record.number} was written by an interrupted build; "
-            "it is recorded now and no new issue was made"
+    with SendProgress() as progress:
+        published = issues.publish_next_issue(
+            config, now, send=not no_send, events=_BuildShown(progress)
         )
-    elif result.recovered:
-        numbers = ", ".join(f"#{r.number}" for r in result.recovered)
-        warn(
-            f"issues {numbers} were in the outbox but not in the state (left by an interrupted "
-            "build, or the state was deleted or replaced); they are recorded again from their "
-            "manifests, not sent, and no new issue was made"
-        )
-    record = result.record
-    click.echo(f"Issue #{record.number} ({record.date.isoformat()}): {record.subject}")
-    for position, title in enumerate(record.titles, 1):
-        click.echo(f"  {position}. {title}")
-    click.echo(f"  written to {rel(result.folder)}/")
-    delivers = config.settings.smtp is not None or config.settings.per_recipient
-    if delivers and not result.sendable:
+    if published.report is not None:
+        report_send(published.report)
+
+
+def _show_dry_run(config: Config, found: DryRun) -> None:
+    """What the next build would make, and what it would record first."""
+    from newsletter_digest.report import issue_lines, rotation_line
+
+    plan = found.plan
+    if found.pending:
+        numbers = ", ".join(f"#{record.number}" for record in found.pending)
         click.echo(
-            f"  not sent: it may have gone out before; if not, run 'digest send {record.number}'"
+            f"The next build records issue {numbers}, already in the outbox (an "
+            "interrupted build wrote it), and makes no new issue. The one after it:"
         )
-    elif delivers and not no_send:
-        send_and_report(config, record.number)
+    for problem in plan.problems:
+        warn(f"{problem} (skipped)")
+    for warning in plan.warnings:
+        warn(warning)
+    click.echo(f"Next issue #{plan.info.number} (dry run: nothing written)")
+    click.echo(f"  subject: {plan.rendered.subject}")
+    for line in issue_lines(plan.selection):
+        click.echo(f"  {line}")
+    folder = config.settings.outbox / plan.folder_name
+    click.echo(f"  would be written to {rel(folder)}/")
+    click.echo(rotation_line(plan.selection))
+    if config.settings.sources:
+        click.echo(
+            "sources are refreshed when the issue is built, not in a dry run: "
+            "'digest sources --refresh' brings in what they have new now"
+        )
 
 
-def _refresh_sources(config: Any) -> None:
-    """Bring in what the configured sources have new; a failing one is a warning only."""
-    if not config.settings.sources:
-        return
-    from newsletter_digest.content.refresh import refresh
+class _BuildShown:
+    """``digest build`` on the terminal: the sources' news, the issue made, the send's
+    progress (the issue's events, see app/issues.py)."""
 
-    for status in refresh(config):
-        if status.error:
-            warn(f"source {status.key}: {status.error} (the issue goes out without it)")
-            continue
-        if not status.read_now:
-            continue  # its notes were shown when it was read
-        if status.outcome != "0 new":  # something came in, or was updated or skipped
-            click.echo(f"source {status.key}: {status.outcome}")
-        for note in status.notes:
-            warn(f"source {status.key}: {note}")
+    def __init__(self, progress: SendProgress) -> None:
+        self._progress = progress
+
+    def progress(self, done: int, total: int) -> None:
+        """The send's progress bar (or a line per thousand)."""
+        self._progress(done, total)
+
+    def refreshed(self, sources: SourcesRefreshed) -> None:
+        """A failing source is a warning only; one read now says what it brought in."""
+        for source in sources.sources:
+            if source.error:
+                warn(f"source {source.key}: {source.error} (the issue goes out without it)")
+                continue
+            if not source.read:
+                continue  # its notes were shown when it was read
+            if source.changed:  # something came in, or was updated or skipped
+                click.echo(f"source {source.key}: {source.outcome}")
+            for note in source.notes:
+                warn(f"source {source.key}: {note}")
+
+    def made(self, made: IssueMade) -> None:
+        """The issue, its picks and where it is; whether it goes out."""
+        result = made.build
+        for problem in result.problems:
+            warn(f"{problem} (skipped)")
+        for warning in result.warnings:
+            warn(warning)
+        if result.recovered and result.sendable:
+            warn(
+                f"issue #{result.record.number} was written by an interrupted build; "
+                "it is recorded now and no new issue was made"
+            )
+        elif result.recovered:
+            numbers = ", ".join(f"#{r.number}" for r in result.recovered)
+            warn(
+                f"issues {numbers} were in the outbox but not in the state (left by an "
+                "interrupted build, or the state was deleted or replaced); they are recorded "
+                "again from their manifests, not sent, and no new issue was made"
+            )
+        record = result.record
+        click.echo(f"Issue #{record.number} ({record.date.isoformat()}): {record.subject}")
+        for position, title in enumerate(record.titles, 1):
+            click.echo(f"  {position}. {title}")
+        click.echo(f"  written to {rel(result.folder)}/")
+        if made.delivers and not result.sendable:
+            click.echo(
+                f"  not sent: it may have gone out before; if not, run "
+                f"'digest send {record.number}'"
+            )
 
 
 @cli.command()

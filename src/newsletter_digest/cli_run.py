@@ -60,17 +60,13 @@ def run(
     runner.require_schedule(config)
     now = _when(ctx, config, now_text)
     if now is not None:  # never an issue for a time that is not now: only a look
-        for line in runner.look(config, now, send=not no_send):
+        for line in runner.look_lines(config, now, send=not no_send):
             click.echo(line)
         return
     verbose = bool(ctx.obj.get("verbose"))
 
-    def before_issue() -> None:  # what came back, and what the sources have new
-        log = logging.getLogger("newsletter_digest.run")
-        if config.settings.inbox is not None:
-            _read_inbox(config, log, verbose)
-        if config.settings.sources:
-            _refresh_sources(config, log)
+    def before_issue() -> None:  # what came back (the sources are the issue's to refresh)
+        _read_inbox(config, logging.getLogger("newsletter_digest.run"), verbose)
 
     with logging_to(log_format):
         code = runner.run(
@@ -78,9 +74,7 @@ def run(
             once=once,
             send=not no_send,
             verbose=verbose,
-            before_issue=before_issue
-            if config.settings.inbox is not None or config.settings.sources
-            else None,
+            before_issue=before_issue if config.settings.inbox is not None else None,
         )
     ctx.exit(code)
 
@@ -102,24 +96,6 @@ def _read_inbox(config: Any, log: logging.Logger, verbose: bool) -> None:
     )  # fmt: skip
     for action in actions:
         _log_reader_change(log, action.kind, action.outcome, action.reader, verbose)
-
-
-def _refresh_sources(config: Any, log: logging.Logger) -> None:
-    """Before a scheduled issue: refresh the sources, logging each one's outcome."""
-    from newsletter_digest.content.refresh import refresh
-
-    for status in refresh(config):
-        event = "source.failed" if status.error else "source.refreshed"
-        log.log(
-            logging.WARNING if status.error else logging.INFO,
-            "source %s: %s %s",
-            status.key,
-            status.outcome,
-            status.error,
-            extra={"event": event, "source": status.key, "outcome": status.outcome},
-        )
-        for note in status.notes if status.read_now else ():
-            log.warning("source %s: %s", status.key, note)
 
 
 @click.command("next")

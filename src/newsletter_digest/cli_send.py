@@ -4,12 +4,15 @@ next issue to a few addresses; `digest build` ends with the same send."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter_digest.cli_common import config_of
 from newsletter_digest.clock import local_now
+
+if TYPE_CHECKING:  # loaded lazily: `digest --help` does not pay for the use cases
+    from newsletter_digest.app.sending import SendReport
 
 
 @click.command()
@@ -18,6 +21,12 @@ from newsletter_digest.clock import local_now
     "--retry-failed",
     is_flag=True,
     help="Also try again the recipients whose delivery failed for good (after a config fix).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    metavar="N",
+    help="Send over N connections at once (default: smtp.connections).",
 )
 @click.option(
     "--test",
@@ -39,6 +48,7 @@ def send(
     ctx: click.Context,
     issue: int | None,
     retry_failed: bool,
+    workers: int | None,
     test_addresses: tuple[str, ...],
     test_issue: int | None,
 ) -> None:
@@ -48,42 +58,62 @@ def send(
     --test ADDRESS: try the next issue on yourself first; nothing is recorded.
     """
     if test_addresses:
-        if issue is not None or retry_failed:
-            raise click.UsageError("--test takes --issue N (not ISSUE or --retry-failed)")
+        if issue is not None or retry_failed or workers is not None:
+            raise click.UsageError(
+                "--test takes --issue N (not ISSUE, --retry-failed or --workers)"
+            )
         _send_test(config_of(ctx), test_addresses, test_issue)
         return
     if test_issue is not None:
         raise click.UsageError("--issue only works with --test; give the issue as ISSUE")
-    send_and_report(config_of(ctx), issue, retry_failed=retry_failed)
+    send_and_report(config_of(ctx), issue, retry_failed=retry_failed, workers=workers)
 
 
-def send_and_report(config: Any, number: int | None, *, retry_failed: bool = False) -> None:
-    """Send an issue with progress (a bar with rate and time left on a terminal, else a line
-    per thousand), then the summary; exit 1 naming the cause if what is left needs a person
-    (pending recipients, a relay's refusal, a failure other than a hard bounce)."""
-    from newsletter_digest.delivery.send import send_issue
-    from newsletter_digest.errors import DeliveryError
+class SendProgress:
+    """A send's progress on stderr: a bar with rate and time left on a terminal, else a
+    line per thousand recipients."""
 
-    bar: Any = None
+    def __init__(self) -> None:
+        self.bar: Any = None
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
+    def __call__(self, done: int, total: int) -> None:
         if not sys.stderr.isatty():
             if done % 1000 == 0 or done == total:
                 click.echo(f"  sent or settled {done:,} of {total:,}", err=True)
             return
-        if bar is None:
-            bar = click.progressbar(
+        if self.bar is None:
+            self.bar = click.progressbar(
                 length=total, label="sending", file=sys.stderr, show_eta=True, show_pos=True
             )
-            bar.__enter__()
-        bar.update(1)
+            self.bar.__enter__()
+        self.bar.update(1)
 
-    try:
-        report = send_issue(config, number, progress=progress, retry_failed=retry_failed)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+    def __enter__(self) -> SendProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def send_and_report(
+    config: Any, number: int | None, *, retry_failed: bool = False, workers: int | None = None
+) -> None:
+    """Send an issue with progress, then the summary (see :func:`report_send`)."""
+    from newsletter_digest.app.sending import send_issue
+
+    with SendProgress() as progress:
+        report = send_issue(
+            config, number, progress=progress, retry_failed=retry_failed, workers=workers
+        )
+    report_send(report)
+
+
+def report_send(report: SendReport) -> None:
+    """The summary of a send; exit 1 naming the cause if what is left needs a person
+    (pending recipients, a relay's refusal, a failure other than a hard bounce)."""
+    from newsletter_digest.errors import DeliveryError
+
     _summary(report)
     if report.refusal is not None:
         raise DeliveryError(
@@ -102,7 +132,7 @@ def send_and_report(config: Any, number: int | None, *, retry_failed: bool = Fal
         )
 
 
-def _summary(report: Any) -> None:
+def _summary(report: SendReport) -> None:
     """What a send did: the counts and rate, a few failed and pending recipients, bounces."""
     if report.retried:
         click.echo(f"  {report.retried} failed recipients put back in the queue")
@@ -132,8 +162,8 @@ def _summary(report: Any) -> None:
 
 def _send_test(config: Any, addresses: tuple[str, ...], number: int | None) -> None:
     """Send a test and say where it went; exit 1 naming anyone it did not reach."""
+    from newsletter_digest.app.trial import send_test
     from newsletter_digest.errors import DeliveryError
-    from newsletter_digest.trial import send_test
 
     result = send_test(config, addresses, local_now(), number)
     which = f"issue #{result.number}" if result.recorded else f"the next issue (#{result.number})"

@@ -17,9 +17,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from conftest import write_excerpt
+from newsletter_digest.app.issues import outbox_recipient, plan_next
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.models import RenderedIssue
-from newsletter_digest.pipeline import outbox_recipient, plan_next
 from newsletter_digest.render.personal import personalize
 from newsletter_digest.render.renderer import PACKAGE_TEMPLATES
 from newsletter_digest.state.store import open_state

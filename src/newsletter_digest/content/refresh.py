@@ -43,6 +43,8 @@ class SourceStatus(NamedTuple):
     outcome: str = ""  # this refresh: 'N new', 'not modified', 'unchanged', 'failed'
     notes: tuple[str, ...] = ()  # what the last refresh that read the source noted
     skipped: int = 0  # entries that refresh left out (`digest import` names each, and why)
+    adopted: int = 0  # this refresh: excerpts a one-off import brought in, now the source's
+    updated: int = 0  # this refresh: excerpts rewritten
 
     @property
     def read_now(self) -> bool:
@@ -170,21 +172,12 @@ def _refresh_one(
     target = _target(config, source)
     stamp = _stamp(target)
     when = now.isoformat(timespec="seconds")
+    counts = (0, 0)  # adopted and updated, when this refresh read the source
     if stamp is not None and stamp == old_stamp:
         outcome, added, error = "unchanged", int(old_added), ""
     else:
         try:
-            report = import_source(
-                target,
-                config.settings.content,
-                format=source.kind,
-                added=now.date(),
-                etag=etag,
-                last_modified=modified,
-                imported_from=key,
-                max_bytes=config.settings.imports.max_bytes,
-                deadline=config.settings.imports.fetch_deadline,
-            )
+            report = _import(config, source, target, key, (etag, modified), now)
         except Exception as e:
             error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
             state.record_source_error(key, when, error)
@@ -192,15 +185,11 @@ def _refresh_one(
                 key, source.kind, str(source.location), when, 0, int(total), error, "failed"
             )
         added = len(report.written)
-        if report.not_modified:
-            outcome = "not modified"
-        else:
-            outcome = f"{added} new"
-            outcome += f", {len(report.adopted)} adopted" if report.adopted else ""
-            outcome += f", {len(report.updated)} updated" if report.updated else ""
-            outcome += f", {len(report.skipped)} skipped" if report.skipped else ""
+        outcome = _outcome(report)
+        if not report.not_modified:
             notes = tuple(note[:300] for note in report.notes[:MAX_NOTES])
             skipped = len(report.skipped)
+            counts = (len(report.adopted), len(report.updated))
         etag, modified, error = report.etag, report.last_modified, ""
         total = int(total) + added + len(report.adopted)
     state.record_source(
@@ -208,7 +197,41 @@ def _refresh_one(
     )
     return SourceStatus(
         key, source.kind, str(source.location), when, added, int(total), error, outcome
-    )._replace(notes=notes, skipped=skipped)
+    )._replace(notes=notes, skipped=skipped, adopted=counts[0], updated=counts[1])
+
+
+def _import(
+    config: Config,
+    source: SourceSettings,
+    target: str | Path,
+    key: str,
+    validators: tuple[str | None, str | None],
+    now: datetime,
+) -> ImportReport:
+    """Read one source into the content folder (a feed asked only for what changed)."""
+    etag, modified = validators
+    return import_source(
+        target,
+        config.settings.content,
+        format=source.kind,
+        added=now.date(),
+        etag=etag,
+        last_modified=modified,
+        imported_from=key,
+        max_bytes=config.settings.imports.max_bytes,
+        deadline=config.settings.imports.fetch_deadline,
+    )
+
+
+def _outcome(report: ImportReport) -> str:
+    """What a refresh that read the source brought in, as the user reads it."""
+    if report.not_modified:
+        return "not modified"
+    outcome = f"{len(report.written)} new"
+    outcome += f", {len(report.adopted)} adopted" if report.adopted else ""
+    outcome += f", {len(report.updated)} updated" if report.updated else ""
+    outcome += f", {len(report.skipped)} skipped" if report.skipped else ""
+    return outcome
 
 
 def _split(notes: str) -> tuple[str, ...]:

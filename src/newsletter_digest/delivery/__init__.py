@@ -1,6 +1,6 @@
 """Delivery stage: where an issue goes. The outbox folder (atomic issue folders), and
 transports behind one small protocol (SMTP relay, pickup folder) driven by the send loop,
-which keeps a delivery log in the state.
+which gives each outcome to the delivery log its caller (the send use case) passes in.
 
-Takes rendered messages and readers; gives delivery outcomes recorded in the state.
+Takes a rendered issue and its deliveries; gives each delivery's outcome as it comes back.
 """

@@ -1,18 +1,22 @@
 """The send loop: deliveries out over one or more transports, each outcome back to be logged.
 
-Worker threads only talk to the relay; the caller's thread does all the bookkeeping (the
-delivery log is SQLite), one outcome at a time, the moment it comes back. A refusal that
+A thread pool (``concurrent.futures``) of one worker per connection only talks to the relay;
+the caller's thread does all the bookkeeping (the delivery log it passes in), one outcome at
+a time, the moment it comes back. A refusal that
 is the relay's and not the reader's (the sender, the login, "relay access denied" for
 everyone) stops the loop instead of failing every reader one by one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -157,10 +161,85 @@ class _RelayWatch:
         return list(self.streak) if len(self.streak) >= RELAY_REFUSALS else None
 
 
-# A worker's answer for each delivery it took: the outcome and tries; None when it was not
-# sent because the loop is stopping; or the error that ended the worker.
-Job = tuple[Delivery, Outcome | BaseException | None, int]
-_FINISHED = object()  # a worker is gone
+# A worker's answer for each delivery it took: the outcome and tries, or None when it was
+# not sent because the loop is stopping.
+Answer = tuple[Outcome | None, int]
+Record = Callable[[Delivery, Outcome, int], None]
+WAIT_S = 0.2  # short waits for answers: a signal handler in the calling thread gets to run
+
+
+class _Sessions:
+    """One transport per worker thread, opened at its first message and kept for the run;
+    all closed once the pool is done."""
+
+    def __init__(self, transports: Callable[[], Transport]) -> None:
+        self._make = transports
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open = ExitStack()
+
+    def mine(self) -> Transport:
+        """This thread's transport."""
+        transport: Transport | None = getattr(self._local, "transport", None)
+        if transport is None:
+            opened = self._make()
+            with self._lock:
+                transport = self._open.enter_context(opened)
+            self._local.transport = transport
+        return transport
+
+    def close(self) -> None:
+        """Close every transport (QUIT for SMTP sessions); the pool's threads are done."""
+        self._open.close()
+
+
+class _Sender:
+    """What each worker does with a delivery: make its message and send it with retries,
+    unless the loop is stopping."""
+
+    def __init__(
+        self,
+        sessions: _Sessions,
+        prepare: Callable[[Delivery], tuple[bytes, Envelope]],
+        retries: tuple[int, float],
+        pacer: Pacer,
+        sleep: Callable[[float], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.sessions = sessions
+        self.prepare = prepare
+        self.retries = retries
+        self.pacer = pacer
+        self.sleep = sleep
+        self.should_stop = should_stop
+        self.halt = threading.Event()
+        self.stopped = ""  # a transport that stopped answering, and its reply
+
+    def stopping(self) -> bool:
+        """A stop was asked for (a signal), or the loop is ending (the relay refused)."""
+        return self.halt.is_set() or self.should_stop()
+
+    def __call__(self, delivery: Delivery) -> Answer:
+        if self.stopping():
+            return None, 0
+        try:
+            return self._send(delivery)
+        except BaseException:  # a session that cannot start (TLS, login, a folder)
+            self.halt.set()
+            raise
+
+    def _send(self, delivery: Delivery) -> Answer:
+        transport = self.sessions.mine()
+        try:
+            message = self.prepare(delivery)
+        except ComposeError as e:  # this reader's message cannot be made: they fail alone
+            return Outcome("permanent", f"{e.message} ({e.hint})"), 0
+        outcome, tries = attempt(
+            transport, self.retries, message, self.pacer, self.sleep, self.stopping
+        )
+        if outcome.verdict == "connection":
+            self.stopped = f"{transport.where} stopped answering ({outcome.reply})"
+        return outcome, tries
 
 
 def deliver_all(
@@ -169,7 +248,7 @@ def deliver_all(
     transports: Callable[[], Transport],
     connections: int,
     prepare: Callable[[Delivery], tuple[bytes, Envelope]],
-    record: Callable[[Delivery, Outcome, int], None],
+    record: Record,
     retries: tuple[int, float],
     pacer: Pacer,
     sleep: Callable[[float], None],
@@ -178,123 +257,105 @@ def deliver_all(
     """Send every delivery once over ``connections`` transports; ``record`` each outcome.
 
     ``prepare`` makes a reader's message (ComposeError: that reader fails alone). ``record``
-    runs in the calling thread, in the order outcomes arrive.
+    runs in the calling thread, in the order outcomes arrive; at most two deliveries per
+    connection are handed out ahead, so a stop leaves the rest untouched.
     """
-    result = LoopResult()
-    halt = threading.Event()
-    todo: queue.Queue[Delivery | None] = queue.Queue()
-    done: queue.Queue[Job | BaseException | object] = queue.Queue()
-
-    def stopping() -> bool:
-        return halt.is_set() or should_stop()
-
-    def send(transport: Transport, delivery: Delivery) -> tuple[Outcome, int]:
-        try:
-            message = prepare(delivery)
-        except ComposeError as e:  # this reader's message cannot be made: they fail alone
-            return Outcome("permanent", f"{e.message} ({e.hint})"), 0
-        outcome, tries = attempt(transport, retries, message, pacer, sleep, stopping)
-        if outcome.verdict == "connection":
-            result.stopped = f"{transport.where} stopped answering ({outcome.reply})"
-        return outcome, tries
-
-    def work() -> None:
-        try:
-            with transports() as transport:
-                while (delivery := todo.get()) is not None:
-                    if stopping():
-                        done.put((delivery, None, 0))
-                        continue
-                    try:
-                        done.put((delivery, *send(transport, delivery)))
-                    except BaseException as e:  # a session that cannot start (TLS, login)
-                        halt.set()
-                        done.put((delivery, e, 0))
-        except BaseException as e:
-            halt.set()
-            done.put(e)
-        finally:
-            done.put(_FINISHED)
-
-    workers = [threading.Thread(target=work, daemon=True) for _ in range(connections)]
-    for worker in workers:
-        worker.start()
-    watch = _RelayWatch()
-    source = iter(deliveries)
-    in_flight, alive = 0, len(workers)
-    errors: list[BaseException] = []
+    sessions = _Sessions(transports)
+    sender = _Sender(sessions, prepare, retries, pacer, sleep, should_stop)
+    settle = _Settler(record, sender.halt)
+    pending = _Pending(iter(deliveries), sender, 2 * connections)
     try:
-        while alive:
-            while in_flight < 2 * connections and not stopping():  # keep connections busy
-                delivery = next(source, None)
-                if delivery is None:
-                    break
-                todo.put(delivery)
-                in_flight += 1
-            if in_flight == 0:
-                break
+        with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="send") as pool:
             try:
-                item = done.get(timeout=0.2)  # short waits: a signal handler gets to run
-            except queue.Empty:
-                continue
-            if item is _FINISHED:
-                alive -= 1
-            elif isinstance(item, BaseException):
-                errors.append(item)
-            elif isinstance(item, tuple):
-                in_flight -= 1
-                _settle(item, record, watch, result, halt, errors)
+                while pending.hand_out(pool):
+                    with contextlib.suppress(queue.Empty):  # short waits: a signal gets in
+                        settle(*pending.answer(WAIT_S))
+            finally:
+                # Whatever ended the loop (the source raising included): stop the workers,
+                # and log every answer that comes back, so no reader the relay accepted is
+                # left pending.
+                sender.halt.set()
+                while pending.running:
+                    settle(*pending.answer(None))
     finally:
-        # Whatever ended the loop (the source raising included): stop the workers, and log
-        # every answer that came back, so no reader the relay accepted is left pending.
-        halt.set()
-        for _ in workers:
-            todo.put(None)
-        for worker in workers:
-            worker.join()
-        while not done.empty():
-            item = done.get()
-            if isinstance(item, BaseException):
-                errors.append(item)
-            elif isinstance(item, tuple):
-                _settle(item, record, watch, result, halt, errors)
-    if errors and result.refusal is None:
-        raise errors[0]
+        sessions.close()
+    result = settle.result
+    result.stopped = sender.stopped
+    if settle.errors and result.refusal is None:
+        raise settle.errors[0]
     return result
 
 
-def _settle(
-    job: Job,
-    record: Callable[[Delivery, Outcome, int], None],
-    watch: _RelayWatch,
-    result: LoopResult,
-    halt: threading.Event,
-    errors: list[BaseException],
-) -> None:
-    """Log one outcome; stop the loop when the relay, not the reader, is refusing."""
-    delivery, outcome, tries = job
-    if outcome is None:  # not sent: stopping
-        return
-    if isinstance(outcome, BaseException):
-        errors.append(outcome)
-        return
-    if outcome.verdict == "session":
-        record(delivery, Outcome("temporary", outcome.reply), tries)
-        hint = relay_hint(outcome.reply, at_sender=True)
-        result.refusal = result.refusal or Refusal(outcome.reply, hint)
-        halt.set()
-        return
-    record(delivery, outcome, tries)
-    if outcome.verdict == "sent":
-        result.sent += 1
-        watch.sent()
-    elif outcome.verdict == "connection":
-        halt.set()
-    elif outcome.verdict == "permanent":
-        streak = watch.refused(delivery, outcome.reply)
-        if streak is not None:
-            for refused in streak:  # not these readers' fault: back in the queue
-                record(refused, Outcome("temporary", outcome.reply), 0)
-            result.requeued = streak
-            result.refusal = Refusal(outcome.reply, relay_hint(outcome.reply))
-            halt.set()
+class _Pending:
+    """The deliveries handed to the pool and not answered yet, and the answers as they
+    come (in the order they come)."""
+
+    def __init__(self, source: Iterator[Delivery], sender: _Sender, ahead: int) -> None:
+        self.source = source
+        self.sender = sender
+        self.ahead = ahead
+        self.running: dict[Future[Answer], Delivery] = {}
+        self.answers: queue.SimpleQueue[Future[Answer]] = queue.SimpleQueue()
+
+    def hand_out(self, pool: ThreadPoolExecutor) -> bool:
+        """Keep the connections busy: up to ``ahead`` deliveries in the pool; False once
+        none are left in it (all answered, or the loop is stopping)."""
+        while len(self.running) < self.ahead and not self.sender.stopping():
+            delivery = next(self.source, None)
+            if delivery is None:
+                break
+            future = pool.submit(self.sender, delivery)
+            self.running[future] = delivery
+            future.add_done_callback(self.answers.put)
+        return bool(self.running)
+
+    def answer(self, timeout: float | None) -> tuple[Delivery, Future[Answer]]:
+        """The next answer and its delivery (queue.Empty after ``timeout`` seconds)."""
+        future = self.answers.get(timeout=timeout)
+        return self.running.pop(future), future
+
+
+class _Settler:
+    """Logs each answer in the calling thread; stops the loop when the relay, not the
+    reader, is refusing."""
+
+    def __init__(self, record: Record, halt: threading.Event) -> None:
+        self.record = record
+        self.halt = halt
+        self.watch = _RelayWatch()
+        self.result = LoopResult()
+        self.errors: list[BaseException] = []
+
+    def __call__(self, delivery: Delivery, future: Future[Answer]) -> None:
+        error = future.exception()
+        if error is not None:
+            self.halt.set()
+            self.errors.append(error)
+            return
+        outcome, tries = future.result()
+        if outcome is not None:  # None: not sent, the loop is stopping
+            self.settle(delivery, outcome, tries)
+
+    def settle(self, delivery: Delivery, outcome: Outcome, tries: int) -> None:
+        """Log one outcome; a refusal of the session or of everyone alike ends the loop."""
+        result = self.result
+        if outcome.verdict == "session":
+            self.record(delivery, Outcome("temporary", outcome.reply), tries)
+            hint = relay_hint(outcome.reply, at_sender=True)
+            result.refusal = result.refusal or Refusal(outcome.reply, hint)
+            self.halt.set()
+            return
+        self.record(delivery, outcome, tries)
+        if outcome.verdict == "sent":
+            result.sent += 1
+            self.watch.sent()
+        elif outcome.verdict == "connection":
+            self.halt.set()
+        elif outcome.verdict == "permanent":
+            streak = self.watch.refused(delivery, outcome.reply)
+            if streak is not None:
+                for refused in streak:  # not these readers' fault: back in the queue
+                    self.record(refused, Outcome("temporary", outcome.reply), 0)
+                result.requeued = streak
+                result.refusal = Refusal(outcome.reply, relay_hint(outcome.reply))
+                self.halt.set()

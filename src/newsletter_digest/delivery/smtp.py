@@ -77,72 +77,79 @@ class SmtpTransport:
     def connect(self) -> None:
         """Open, secure and authenticate a session; DeliveryError says what went wrong."""
         self.close()
-        s = self.settings
         try:
-            conn: smtplib.SMTP
-            if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(
-                    s.host,
-                    s.effective_port,
-                    local_hostname=self._helo,
-                    timeout=s.timeout,
-                    context=self._context,
-                )
-            else:
-                conn = smtplib.SMTP(
-                    s.host, s.effective_port, local_hostname=self._helo, timeout=s.timeout
-                )
-            self._conn = conn
-            _no_delay(conn)
-            code, reply = conn.ehlo()
-            if code != 250:
-                refused = _reply(code, reply)
-                raise DeliveryError(
-                    f"the SMTP server {self.where} refused EHLO {self._helo}: {refused}",
-                    "set smtp.helo to this machine's fully qualified name (one that resolves)",
-                )
-            if s.security == "starttls":
-                if not conn.has_extn("starttls"):
-                    raise DeliveryError(
-                        f"the SMTP server {self.where} does not offer STARTTLS",
-                        "use the server's submission port (587) or 'security: ssl' (465); "
-                        "'security: none' sends in plain text and is only for local relays",
-                    )
-                conn.starttls(context=self._context)
-                _no_delay(conn)
-                conn.ehlo()
-            if s.username:
-                if self._password is None:
-                    raise DeliveryError(
-                        f"smtp.username is set but ${s.password_env} is empty",
-                        f"export {s.password_env} with the SMTP password before sending",
-                    )
-                conn.login(s.username, self._password)
+            self._open()
         except DeliveryError:
             self.close()
             raise
-        except ssl.SSLCertVerificationError as e:
+        except (OSError, smtplib.SMTPException) as e:
             self.close()
+            raise self._failure(e) from e
+
+    def _open(self) -> None:
+        """Connect (TLS from the start with ``security: ssl``), EHLO, STARTTLS, login."""
+        s = self.settings
+        conn: smtplib.SMTP
+        if s.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                s.host,
+                s.effective_port,
+                local_hostname=self._helo,
+                timeout=s.timeout,
+                context=self._context,
+            )
+        else:
+            conn = smtplib.SMTP(
+                s.host, s.effective_port, local_hostname=self._helo, timeout=s.timeout
+            )
+        self._conn = conn
+        _no_delay(conn)
+        code, reply = conn.ehlo()
+        if code != 250:
+            refused = _reply(code, reply)
             raise DeliveryError(
+                f"the SMTP server {self.where} refused EHLO {self._helo}: {refused}",
+                "set smtp.helo to this machine's fully qualified name (one that resolves)",
+            )
+        if s.security == "starttls":
+            if not conn.has_extn("starttls"):
+                raise DeliveryError(
+                    f"the SMTP server {self.where} does not offer STARTTLS",
+                    "use the server's submission port (587) or 'security: ssl' (465); "
+                    "'security: none' sends in plain text and is only for local relays",
+                )
+            conn.starttls(context=self._context)
+            _no_delay(conn)
+            conn.ehlo()
+        if s.username:
+            if self._password is None:
+                raise DeliveryError(
+                    f"smtp.username is set but ${s.password_env} is empty",
+                    f"export {s.password_env} with the SMTP password before sending",
+                )
+            conn.login(s.username, self._password)
+
+    def _failure(self, e: OSError | smtplib.SMTPException) -> Exception:
+        """What a failed connect raises: a DeliveryError that says what to fix, or a
+        ConnectionError (the server could not be reached: tried again later)."""
+        s = self.settings
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return DeliveryError(
                 f"the TLS certificate of {self.where} is not trusted: {e.verify_message}",
                 "if the relay uses a private CA, set smtp.ca_file to its certificate (PEM)",
-            ) from e
-        except smtplib.SMTPAuthenticationError as e:
-            self.close()
-            raise DeliveryError(
+            )
+        if isinstance(e, smtplib.SMTPAuthenticationError):
+            return DeliveryError(
                 f"the SMTP server {self.where} refused the login for {shorten(s.username)}: "
                 f"{_reply(e.smtp_code, e.smtp_error)}",
                 f"check smtp.username and the password in ${s.password_env}",
-            ) from e
-        except smtplib.SMTPNotSupportedError as e:
-            self.close()
-            raise DeliveryError(
+            )
+        if isinstance(e, smtplib.SMTPNotSupportedError):
+            return DeliveryError(
                 f"the SMTP server {self.where} does not support login: {e}",
                 "remove smtp.username if the server needs no login, or use another port",
-            ) from e
-        except (OSError, smtplib.SMTPException) as e:
-            self.close()
-            raise ConnectionError(f"cannot talk to {self.where}: {e or type(e).__name__}") from e
+            )
+        return ConnectionError(f"cannot talk to {self.where}: {e or type(e).__name__}")
 
     def close(self) -> None:
         """Say QUIT if the session is alive; never raises."""

@@ -1,8 +1,8 @@
 """The scheduler at work: ``digest run`` (a loop on the ``schedule`` library) and ``run --once``.
 
-Every decision comes from :func:`scheduler.decide` and the slots recorded in the state; this
-module does the I/O around it: building, sending, recording skipped slots, logging one line
-per event, and sleeping between ticks.
+An adapter: each tick is the use case's (app/schedule.py: resume a send, skip or make a slot,
+with the same use cases as ``digest build`` and ``digest send``); this module keeps the beat,
+sleeps between ticks, holds the run lock and logs one line per event.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from newsletter_digest.app.issues import IssueMade
+from newsletter_digest.app.schedule import (
+    LockedError,
+    TickEvents,
+    TickResult,
+    look,
+    run_lock,
+    tick,
+    upcoming,
+)
+from newsletter_digest.app.sending import SendReport, delivers
+from newsletter_digest.app.sources import SourcesRefreshed
 from newsletter_digest.config.loading import Config
-from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError, shorten
-from newsletter_digest.models import Slot, SlotRecord
+from newsletter_digest.errors import ConfigError, DigestError, shorten
 from newsletter_digest.schedule import slots as scheduler
 from newsletter_digest.schedule.slots import Schedule, format_duration
-from newsletter_digest.state.locks import LockedError, process_lock
-from newsletter_digest.state.store import UNFINISHED, State, open_state
 
 log = logging.getLogger("newsletter_digest.run")
 
@@ -46,23 +54,9 @@ def require_schedule(config: Config) -> Schedule:
     return section.to_schedule()
 
 
-def delivers(config: Config) -> bool:
-    """Whether issues are sent after they are made (SMTP or the pickup folder)."""
-    s = config.settings
-    return s.smtp is not None or s.per_recipient
-
-
-@dataclass
-class StepResult:
-    """What one look at the clock did."""
-
-    made: int | None = None  # the issue made for the due slot
-    failed: bool = False  # an error: the slot (or its sending) is tried again after RETRY
-    incomplete: bool = False  # an issue was sent, but some recipients need a person
-
-
-class Runner:
-    """Makes the issue of each due slot; keeps only a cache of the state in memory."""
+class Runner(TickEvents):
+    """Ticks with the clock and logs what each tick does; keeps only a cache of the state in
+    memory (the tick itself is the use case's: app/schedule.py)."""
 
     def __init__(
         self,
@@ -132,50 +126,31 @@ class Runner:
             sleep(min(max(jobs.idle_seconds or 0.0, 0.0), TICK_S))
         log.info("stopped by a signal; nothing was left half-written")
 
-    # One step ---------------------------------------------------------------------------
-
-    def step(self, now: datetime) -> StepResult:
-        """Everything due at ``now``: resume the latest issue's sending, make or skip a slot."""
-        now = now.astimezone(self.schedule.zone)
-        result = StepResult()
-        try:
-            with open_state(self.config.settings.state, readonly=True) as state:
-                last = state.last_slot()
-                resume = self._resumable(state, last, now)
-        except DigestError as e:
-            log.error("cannot read the state: %s", e.message)
-            result.failed = True
-            return result
-        self.looked = True
-        self.known_last = last.slot.at if last is not None else None
-        self.resume = False
-        if last is not None and resume is not None:
-            log.info("slot %s: issue #%d not sent to everyone yet", self.fmt(last.slot.at), resume)
-            self._send(last.slot.at, resume, result)
-            if self.should_stop():
-                return result
-        decision = scheduler.decide(self.schedule, now, self.known_last)
-        if decision.due is None:
-            return result
-        self._log_missed(decision)
-        if decision.skip:
-            self._skip(decision.due, decision.reason, now, result)
-            return result
-        self._make(decision.due, now, result)
+    def step(self, now: datetime) -> TickResult:
+        """Everything due at ``now`` (the tick use case), and what it found kept in memory."""
+        result = tick(
+            self.config,
+            self.schedule,
+            now,
+            send=self.send,
+            events=self,
+            should_stop=self.should_stop,
+        )
+        if result.looked:
+            self.looked = True
+            self.known_last = result.last
+            self.resume = result.resume
         return result
 
-    def _resumable(self, state: State, last: SlotRecord | None, now: datetime) -> int | None:
-        """The latest slot's issue, if it is within grace and not sent to everyone yet."""
-        if not self.send or last is None or last.issue_number is None:
-            return None
-        if now - last.slot.at > self.schedule.grace:
-            return None
-        number = last.issue_number
-        if state.count_deliveries(number) and not state.count_deliveries(number, UNFINISHED):
-            return None
-        return number
+    # What a tick does, in the log ---------------------------------------------------------
 
-    def _log_missed(self, decision: scheduler.Decision) -> None:
+    def unreadable(self, error: DigestError) -> None:
+        log.error("cannot read the state: %s", error.message)
+
+    def resuming(self, slot: datetime, number: int) -> None:
+        log.info("slot %s: issue #%d not sent to everyone yet", self.fmt(slot), number)
+
+    def missed(self, decision: scheduler.Decision) -> None:
         if decision.due == self.missed_logged or not decision.missed_count:
             return
         self.missed_logged = decision.due
@@ -190,100 +165,88 @@ class Runner:
         for slot in decision.missed:
             log.info("slot %s skipped: missed while not running; %s", self.fmt(slot), why)
 
-    def _skip(self, due: datetime, reason: str, now: datetime, result: StepResult) -> None:
-        """Record a slot that passed too long ago, so it is never made (nor logged again)."""
-        stamp = now.isoformat(timespec="seconds")
-        try:
-            with open_state(self.config.settings.state) as state, state.write_lock():
-                last = state.last_slot()
-                if last is None or last.slot.at < due:
-                    state.record_slot(Slot(due, self.schedule.timezone), None, stamp)
-        except DigestError as e:
-            log.error("slot %s: cannot record it as skipped: %s", self.fmt(due), e.message)
-            result.failed = True
-            return
-        self.known_last = due
+    def not_skipped(self, slot: datetime, error: DigestError) -> None:
+        log.error("slot %s: cannot record it as skipped: %s", self.fmt(slot), error.message)
+
+    def skipped(self, slot: datetime, reason: str) -> None:
         log.info(
             "slot %s skipped: %s",
-            self.fmt(due),
+            self.fmt(slot),
             reason,
-            extra={"event": "slot.skipped", "slot": due.isoformat()},
+            extra={"event": "slot.skipped", "slot": slot.isoformat()},
         )
 
-    def _make(self, due: datetime, now: datetime, result: StepResult) -> None:
-        """Build the slot's issue (slot and issue recorded together), then send it."""
-        from newsletter_digest.pipeline import build
-
-        log.info("slot %s due", self.fmt(due), extra={"event": "slot.due", "slot": due.isoformat()})
+    def due(self, slot: datetime) -> None:
+        log.info(
+            "slot %s due", self.fmt(slot), extra={"event": "slot.due", "slot": slot.isoformat()}
+        )
         if self.before_issue is not None:
             try:
                 self.before_issue()
             except Exception as e:  # what came back is read again next time; the issue goes
-                log.warning("before slot %s: %s", self.fmt(due), getattr(e, "message", e))
-        try:
-            built = build(self.config, now, slot=Slot(due, self.schedule.timezone))
-        except SlotTakenError as e:
-            log.info("slot %s: nothing to do, %s", self.fmt(due), e.message)
-            self.known_last = due
-            return
-        except Exception as e:
-            self._failed(due, "making the issue", e)
-            result.failed = True
-            return
-        self.known_last = due
-        record = built.record
-        result.made = record.number
+                log.warning("before slot %s: %s", self.fmt(slot), getattr(e, "message", e))
+
+    def refreshed(self, sources: SourcesRefreshed) -> None:
+        for source in sources.sources:
+            event = "source.failed" if source.error else "source.refreshed"
+            log.log(
+                logging.WARNING if source.error else logging.INFO,
+                "source %s: %s %s",
+                source.key,
+                source.outcome,
+                source.error,
+                extra={"event": event, "source": source.key, "outcome": source.outcome},
+            )
+            for note in source.notes if source.read else ():
+                log.warning("source %s: %s", source.key, note)
+
+    def taken(self, slot: datetime, message: str) -> None:
+        log.info("slot %s: nothing to do, %s", self.fmt(slot), message)
+
+    def built(self, slot: datetime, made: IssueMade) -> None:
+        built, due = made.build, self.fmt(slot)
         for problem in built.problems:
-            log.warning("slot %s: %s (skipped)", self.fmt(due), problem)
+            log.warning("slot %s: %s (skipped)", due, problem)
         for warning in built.warnings:
-            log.warning("slot %s: %s", self.fmt(due), warning)
+            log.warning("slot %s: %s", due, warning)
+        number = built.record.number
         if built.recovered:
             log.info(
                 "slot %s: issue #%d made (recovered from an interrupted build): %s",
-                self.fmt(due),
-                record.number,
+                due,
+                number,
                 built.folder,
             )
-        else:
-            log.info(
-                "slot %s: issue #%d made: %s",
-                self.fmt(due),
-                record.number,
-                built.folder,
-                extra={"event": "issue.built", "issue": record.number, "slot": due.isoformat()},
-            )
-        if not self.send:
             return
-        if not built.sendable:
-            log.warning(
-                "slot %s: issue #%d came back from the outbox after the state lost track of "
-                "it; it may have gone out before, so it is not sent (digest send %d sends it)",
-                self.fmt(due),
-                record.number,
-                record.number,
-            )
-            return
-        if self.should_stop():
-            log.info("stopping before sending issue #%d; the next run sends it", record.number)
-            return
-        self._send(due, record.number, result)
+        log.info(
+            "slot %s: issue #%d made: %s",
+            due,
+            number,
+            built.folder,
+            extra={"event": "issue.built", "issue": number, "slot": slot.isoformat()},
+        )
 
-    def _send(self, due: datetime, number: int, result: StepResult) -> None:
-        from newsletter_digest.delivery.send import send_issue
+    def held(self, slot: datetime, number: int, *, stopping: bool) -> None:
+        if stopping:
+            log.info("stopping before sending issue #%d; the next run sends it", number)
+            return
+        log.warning(
+            "slot %s: issue #%d came back from the outbox after the state lost track of "
+            "it; it may have gone out before, so it is not sent (digest send %d sends it)",
+            self.fmt(slot),
+            number,
+            number,
+        )
 
+    def sending(self, slot: datetime, number: int) -> None:
         log.info(
             "issue #%d: sending",
             number,
-            extra={"event": "send.started", "issue": number, "slot": due.isoformat()},
+            extra={"event": "send.started", "issue": number, "slot": slot.isoformat()},
         )
-        try:
-            report = send_issue(self.config, number)
-        except Exception as e:
-            self._failed(due, f"sending issue #{number}", e)
-            result.failed = True
-            self.resume = True
-            return
-        line = f"slot {self.fmt(due)}: issue #{number} sent to {report.sent}/{report.total}"
+
+    def sent(self, slot: datetime, number: int, report: SendReport) -> None:
+        line = f"slot {self.fmt(slot)}: issue #{number} sent to {report.sent}/{report.total}"
         if report.failed or report.pending:
             line += f" ({report.failed} failed for good, {report.pending} pending)"
         if report.bounced:
@@ -300,23 +263,19 @@ class Runner:
             line,
             extra={"event": "send.finished", "issue": number, "total": report.total, **counts},
         )
-        if report.pending:
-            result.failed = True  # try the pending ones again after RETRY, within grace
-            self.resume = True
-        if report.needs_person:
-            result.incomplete = True
 
-    def _failed(self, due: datetime, what: str, e: Exception) -> None:
+    def failed(self, slot: datetime, what: str, error: Exception) -> None:
+        e = error
         message = e.message if isinstance(e, DigestError) else f"{type(e).__name__}: {e}"
         hint = f" (hint: {e.hint})" if isinstance(e, DigestError) and e.hint else ""
         log.error(
             "slot %s: %s failed: %s%s",
-            self.fmt(due),
+            self.fmt(slot),
             what,
             message,
             hint,
             exc_info=self.verbose or not isinstance(e, DigestError),
-            extra={"event": "slot.failed", "slot": due.isoformat(), "step": what},
+            extra={"event": "slot.failed", "slot": slot.isoformat(), "step": what},
         )
 
     def announce_next(self, now: datetime) -> None:
@@ -351,7 +310,7 @@ def run(
     runner = Runner(config, send=send, verbose=verbose, before_issue=before_issue)
     with ExitStack() as stack:
         try:
-            stack.enter_context(process_lock(config.settings.state, "run"))
+            stack.enter_context(run_lock(config))
         except LockedError as e:
             if not once:
                 raise
@@ -368,7 +327,7 @@ def run(
     return 0  # pragma: no cover - ExitStack does not swallow exceptions
 
 
-def look(
+def look_lines(
     config: Config, now: datetime, *, send: bool = True, clock: Clock = utc_now
 ) -> Iterator[str]:
     """``digest run --once --now``: what the scheduler would do at ``now``, changing nothing.
@@ -377,7 +336,6 @@ def look(
     it: mail goes out when it is sent, whatever ``now`` says, so only a run at the real time
     makes, sends or records a slot (docs/scheduling.md gives the reasons).
     """
-    from newsletter_digest.pipeline import dry_run
     from newsletter_digest.report import issue_lines
 
     runner = Runner(config, send=send)
@@ -388,12 +346,11 @@ def look(
         f"dry run as if it were {runner.fmt(now)}, {format_duration(abs(offset), coarse=True)} "
         f"{when} the real clock: nothing is made, sent or recorded"
     )
-    with open_state(config.settings.state, readonly=True) as state:
-        last = state.last_slot()
-        resume = runner._resumable(state, last, now)
-    if last is not None and resume is not None:
-        yield f"slot {runner.fmt(last.slot.at)}: issue #{resume} would be sent to those not reached"
-    decision = scheduler.decide(runner.schedule, now, last.slot.at if last else None)
+    seen = look(config, runner.schedule, now, send=send)
+    last, decision = seen.last, seen.decision
+    if last is not None and seen.resume is not None:
+        at, number = runner.fmt(last.slot.at), seen.resume
+        yield f"slot {at}: issue #{number} would be sent to those not reached"
     earlier = decision.missed_count - len(decision.missed)
     if earlier:
         yield f"{earlier} earlier slots would be skipped: missed while not running"
@@ -401,10 +358,10 @@ def look(
         yield f"slot {runner.fmt(slot)} would be skipped: missed while not running"
     if decision.due is None:
         yield "no slot would be due"
-    elif decision.skip:
+    elif seen.plan is None:
         yield f"slot {runner.fmt(decision.due)} would be recorded as skipped: {decision.reason}"
     else:
-        plan, _ = dry_run(config, now.date())
+        plan = seen.plan
         sent = " and sent" if runner.send else ""
         yield f"slot {runner.fmt(decision.due)} due: issue #{plan.info.number} would be made{sent}"
         yield f"  subject: {plan.rendered.subject}"
@@ -418,8 +375,8 @@ def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:
     """``digest next``: the schedule, the latest slot, what is due now, the next slots."""
     sched = require_schedule(config)
     now = now.astimezone(sched.zone)
-    with open_state(config.settings.state, readonly=True) as state:
-        last = state.last_slot()
+    found = upcoming(config, sched, now, count)
+    last, decision = found.last, found.decision
     yield f"schedule: {sched.describe()}"
 
     def fmt(slot: datetime) -> str:
@@ -430,7 +387,6 @@ def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:
     else:
         what = f"issue #{last.issue_number}" if last.issue_number is not None else "skipped"
         yield f"last slot: {fmt(last.slot.at)}: {what}"
-    decision = scheduler.decide(sched, now, last.slot.at if last else None)
     if decision.due is None:
         yield "due now: nothing"
     elif decision.make:
@@ -438,9 +394,8 @@ def next_lines(config: Config, now: datetime, count: int = 3) -> Iterator[str]:
         yield f"due now: {fmt(decision.due)}, {late} ago: 'digest run --once' makes it"
     else:
         yield f"due now: nothing; {fmt(decision.due)} will be skipped ({decision.reason})"
-    after = max(now, last.slot.at) if last is not None else now
     yield "next slots:"
-    for slot in scheduler.next_slots(sched, after, count):
+    for slot in found.slots:
         yield f"  {fmt(slot)}  in {format_duration(slot - now, coarse=True)}"
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from newsletter_digest.addresses import split_mailbox
+from newsletter_digest.app.trial import send_test
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.errors import DigestError
-from newsletter_digest.trial import send_test
 
 MAX_BODY = 4096
 MAX_ADDRESSES = 10

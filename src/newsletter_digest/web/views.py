@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Literal
 
-from newsletter_digest import pipeline
+from newsletter_digest.app import issues as pipeline
 from newsletter_digest.config.loading import Config, load_config
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, PreviewError

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
-from newsletter_digest import pipeline
 from newsletter_digest.addresses import split_mailbox
+from newsletter_digest.app import issues
+from newsletter_digest.app.sending import delivers, load_bodies
 from newsletter_digest.config.loading import Config
-from newsletter_digest.delivery.send import load_bodies, message_factory, send_one
+from newsletter_digest.delivery.send import message_factory, send_one
 from newsletter_digest.delivery.transport import Outcome
 from newsletter_digest.errors import DeliveryError
 from newsletter_digest.mail import compose, dkim
@@ -28,7 +29,8 @@ PREFIX = "[test] "
 FOLDER = "test"  # outbox/test/: where a test goes with the pickup folder (per_recipient)
 
 
-class TrialResult(NamedTuple):
+@dataclass(frozen=True)
+class TrialResult:
     """What a test send did: which issue, its subject, and each address's outcome."""
 
     number: int
@@ -46,10 +48,8 @@ class TrialResult(NamedTuple):
 def require_transport(config: Config) -> str:
     """Where a test goes: the SMTP server, or the pickup folder; else say what to do."""
     s = config.settings
-    if s.smtp is not None:
-        return f"{s.smtp.host}:{s.smtp.effective_port}"
-    if s.per_recipient:
-        return str(s.outbox / FOLDER)
+    if delivers(config):
+        return f"{s.smtp.host}:{s.smtp.effective_port}" if s.smtp else str(s.outbox / FOLDER)
     raise DeliveryError(
         "a test send needs an smtp section in the config: without one there is nowhere to send it",
         "add an smtp section (see docs/sending.md), or look at the next issue with "
@@ -82,8 +82,8 @@ def _issue(
                 "'digest history' lists the issues; without --issue the next one is sent",
             )
         return number, load_bodies(config, state, records[0])
-    renderer = pipeline.make_renderer(config, cache=True, save_cache=False)
-    plan = pipeline.plan_next(config, state, now.date(), renderer, save_cache=False)
+    renderer = issues.make_renderer(config, cache=True, save_cache=False)
+    plan = issues.plan_next(config, state, now.date(), renderer, save_cache=False)
     return plan.info.number, plan.rendered
 
 

@@ -1,16 +1,22 @@
-"""The pipeline from config to a recorded issue: load, rotate, render, compose, write, record.
+"""Make the next issue (``digest build``, and the scheduler at a slot): refresh the sources,
+then load, rotate, render, compose, write and record the issue, bring the web archive up to
+date, and send it where the config delivers.
 
-``plan_next`` is shared by ``build``, ``build --dry-run`` and the preview, which is why the
-preview shows exactly the issue that the next build makes.
+``plan_next`` is shared by ``build``, ``build --dry-run``, the test send and the preview,
+which is why the preview shows exactly the issue that the next build makes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Protocol
 
+from newsletter_digest.app.sending import Progress, SendReport, delivers, send_issue
+from newsletter_digest.app.sources import SourcesRefreshed, refresh_sources
 from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config
 from newsletter_digest.content.loading import load_content
@@ -35,7 +41,8 @@ from newsletter_digest.rotation.sections import forecast_sections, specs_of
 from newsletter_digest.state.store import State, open_state
 
 
-class Plan(NamedTuple):
+@dataclass(frozen=True)
+class Plan:
     """The next issue, fully rendered, before anything is written."""
 
     info: IssueInfo
@@ -55,7 +62,8 @@ class Plan(NamedTuple):
         return folder_name(self.info.number)
 
 
-class BuildResult(NamedTuple):
+@dataclass(frozen=True)
+class BuildResult:
     """What ``build`` did: the issue it made (or recovered) and what it warned about."""
 
     record: IssueRecord
@@ -220,16 +228,16 @@ def publish_archive(config: Config, result: BuildResult) -> BuildResult:
     except DigestError as e:
         warning = f"the web archive was not updated: {e.message}"
         hint = f"{e.hint}; then run 'digest archive'" if e.hint else "then run 'digest archive'"
-        return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+        return dataclasses.replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
     except Exception as e:
         # Deliberately broad: the issue is recorded already, and the CLI and the runner send
         # it only once this returns, so an archive failure of any kind (even a bug here) must
         # not stop it from going out. 'digest -v archive' shows the traceback.
         warning = f"the web archive was not updated: {type(e).__name__}: {e}"
         hint = "run 'digest -v archive' to see what failed"
-        return result._replace(warnings=(*result.warnings, f"{warning} (hint: {hint})"))
+        return dataclasses.replace(result, warnings=(*result.warnings, f"{warning} (hint: {hint})"))
     moved = archive.retired_warning(config, rebuilt)
-    return result._replace(warnings=(*result.warnings, moved)) if moved else result
+    return dataclasses.replace(result, warnings=(*result.warnings, moved)) if moved else result
 
 
 def make_issue(
@@ -307,7 +315,16 @@ def _check_slot_free(state: State, slot: Slot) -> None:
     raise SlotTakenError(message, "nothing to do: each slot gets at most one issue")
 
 
-def dry_run(config: Config, today: date) -> tuple[Plan, list[IssueRecord]]:
+@dataclass(frozen=True)
+class DryRun:
+    """What the next build would make: the new issue's plan, and the unrecorded issues it
+    records first (an interrupted build wrote them)."""
+
+    plan: Plan
+    pending: tuple[IssueRecord, ...]
+
+
+def dry_run(config: Config, today: date) -> DryRun:
     """The next new issue's plan, and the unrecorded issues the next build records first.
 
     Touches neither the outbox, the state nor the caches (it reads them: each is keyed by
@@ -317,4 +334,80 @@ def dry_run(config: Config, today: date) -> tuple[Plan, list[IssueRecord]]:
     with open_state(config.settings.state, readonly=True) as state:
         pending = unrecorded(config, state)
         plan = plan_next(config, state, today, renderer, save_cache=False)
-        return plan, pending
+        return DryRun(plan, tuple(pending))
+
+
+class IssueEvents(Protocol):
+    """What an adapter shows while an issue is made and sent (each says nothing unless the
+    adapter says otherwise)."""
+
+    def refreshed(self, sources: SourcesRefreshed) -> None:
+        """The sources were refreshed; the issue is made next."""
+        return None
+
+    def made(self, made: IssueMade) -> None:
+        """The issue is made (or recovered) and recorded; it is sent next, if it goes out."""
+        return None
+
+    def progress(self, done: int, total: int) -> None:
+        """``done`` of the ``total`` recipients sent or settled."""
+        return None
+
+
+class _Quiet(IssueEvents):
+    """Shows nothing."""
+
+
+@dataclass(frozen=True)
+class IssueMade:
+    """What making the next issue did: the sources refreshed, the issue made or recovered,
+    and whether it goes out now (the config delivers, and it cannot have gone out before)."""
+
+    sources: SourcesRefreshed
+    build: BuildResult
+    delivers: bool
+
+    @property
+    def goes_out(self) -> bool:
+        """Sent right after it is made: the config delivers, and if it came back from the
+        outbox it was a plain crash (it cannot have been sent before)."""
+        return self.delivers and self.build.sendable
+
+
+@dataclass(frozen=True)
+class Published:
+    """``digest build``: the issue made, and how sending it went (None: not sent now)."""
+
+    made: IssueMade
+    report: SendReport | None
+
+
+def make_next_issue(
+    config: Config,
+    now: datetime,
+    *,
+    slot: Slot | None = None,
+    events: IssueEvents | None = None,
+) -> IssueMade:
+    """Refresh the sources (a failing one is only reported), make the next issue (for
+    ``slot``, if given) and bring the web archive up to date."""
+    sources = refresh_sources(config)
+    if events is not None:
+        events.refreshed(sources)
+    built = build(config, now, slot=slot)
+    return IssueMade(sources=sources, build=built, delivers=delivers(config))
+
+
+def publish_next_issue(
+    config: Config, now: datetime, *, send: bool = True, events: IssueEvents | None = None
+) -> Published:
+    """``digest build``: make the next issue (see :func:`make_next_issue`), then send it
+    where the config delivers, unless ``send`` is False."""
+    events = events or _Quiet()
+    made = make_next_issue(config, now, events=events)
+    events.made(made)
+    if not (send and made.goes_out):
+        return Published(made=made, report=None)
+    progress: Progress = events.progress
+    report = send_issue(config, made.build.record.number, progress=progress)
+    return Published(made=made, report=report)
