@@ -11,7 +11,6 @@ import click
 
 from newsletter_digest.cli_common import config_of, rel, warn
 from newsletter_digest.clock import local_now
-from newsletter_digest.errors import DigestError
 
 
 @click.command("import")
@@ -50,36 +49,24 @@ def import_(
     Kindle's My Clippings.txt, Readwise and Instapaper CSV exports. Anything already in the
     content folder is not added again.
     """
-    from newsletter_digest.config.schema import ImportSettings
-    from newsletter_digest.content.refresh import import_once
+    from newsletter_digest.app.content import import_sources
 
-    config = _import_config(ctx, target)
-    limits = config.settings.imports if config is not None else ImportSettings()
-    content_dir = target if target is not None else config.settings.content
-    failed: list[DigestError] = []
-    added = local_now().date()
-    for source in sources:
-        try:
-            report = import_once(
-                config,
-                source,
-                content_dir,
-                format=fmt,
-                added=added,
-                max_len=max_length,
-                max_bytes=limits.max_bytes,
-                deadline=limits.fetch_deadline,
-            )
-        except DigestError as e:
-            if len(sources) == 1:
-                raise
-            click.secho(f"error: {source}: {e.message}", fg="red", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
-            failed.append(e)
-            continue
-        _say(source, report)
-    if failed:
+    imported = import_sources(
+        _import_config(ctx, target),
+        sources,
+        fmt=fmt,
+        target=target,
+        max_length=max_length,
+        added=local_now().date(),
+    )
+    for one in imported.sources:
+        if one.error is not None:
+            click.secho(f"error: {one.source}: {one.error.message}", fg="red", err=True)
+            if one.error.hint:
+                click.echo(f"hint: {one.error.hint}", err=True)
+        else:
+            _say(one.source, one.report)
+    if imported.failed:
         sys.exit(1)
 
 
@@ -124,28 +111,25 @@ def _say(source: str, report: Any) -> None:
 @click.pass_context
 def sources(ctx: click.Context, refresh: bool) -> None:
     """The sources that fill the content folder: last refresh, excerpts added, last error."""
-    from newsletter_digest.content.refresh import refresh as refresh_now
-    from newsletter_digest.content.refresh import statuses
-    from newsletter_digest.state.store import open_state
+    from newsletter_digest.app.content import list_sources
 
     config = config_of(ctx)
     if not config.settings.sources:
         click.echo("no sources: add some under 'sources' in digest.yaml (see docs/sources.md)")
         return
-    now = {s.key: s.outcome for s in refresh_now(config)} if refresh else {}
-    with open_state(config.settings.state) as state:
-        for status in statuses(config, state):
-            when = status.refreshed_at or "never refreshed"
-            line = f"{status.key}\n  last refresh: {when}; {status.total} excerpts in all"
-            if status.key in now:
-                line += f"; now: {now[status.key]}"
-            click.echo(line)
-            if status.error:
-                click.echo(f"  last error: {status.error}")
-            if status.skipped:
-                click.echo(
-                    f"  skipped {status.skipped} entries when last read "
-                    f"(`digest import {status.location}` names each, and why)"
-                )
-            for note in status.notes:
-                click.echo(f"  note: {note}")
+    listed = list_sources(config, refresh_now=refresh)
+    for status in listed.sources:
+        when = status.refreshed_at or "never refreshed"
+        line = f"{status.key}\n  last refresh: {when}; {status.total} excerpts in all"
+        if status.key in listed.now:
+            line += f"; now: {listed.now[status.key]}"
+        click.echo(line)
+        if status.error:
+            click.echo(f"  last error: {status.error}")
+        if status.skipped:
+            click.echo(
+                f"  skipped {status.skipped} entries when last read "
+                f"(`digest import {status.location}` names each, and why)"
+            )
+        for note in status.notes:
+            click.echo(f"  note: {note}")

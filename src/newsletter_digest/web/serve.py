@@ -56,7 +56,7 @@ from newsletter_digest.web.limits import (
     read_form,
     server_config,
 )
-from newsletter_digest.welcome import send_welcome
+from newsletter_digest.app.welcome import send_welcome
 
 log = logging.getLogger("newsletter_digest.serve")
 ONE_CLICK = "one-click unsubscribe"
