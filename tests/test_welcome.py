@@ -17,11 +17,11 @@ import httpx
 import pytest
 from click.testing import Result
 
+from newsletter_digest.app.welcome import send_welcome
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book, welcomes
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
-from newsletter_digest.app.welcome import send_welcome
 from serve_helpers import start_serve, wait_until_serving
 from smtp_helpers import Server, configure, free_port
 

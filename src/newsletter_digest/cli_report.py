@@ -145,8 +145,7 @@ def history_lines(history: History) -> Iterator[str]:
         cycle, shown, size = history.position
         left = size - shown
         yield (
-            f"rotation: cycle {cycle + 1}, {shown} of {size} shown; {left} to go before any "
-            "repeats"
+            f"rotation: cycle {cycle + 1}, {shown} of {size} shown; {left} to go before any repeats"
             if left
             else f"rotation: cycle {cycle + 1} complete; the next issue starts a new cycle"
         )

@@ -29,7 +29,8 @@ def backup_(ctx: click.Context, file: Path) -> None:
     """
     info = backup_state(config_of(ctx), file)
     click.echo(
-        f"backed up to {info.target}: {_count(info.issues, 'issue')}, {_count(info.readers, 'reader')} "
+        f"backed up to {info.target}: {_count(info.issues, 'issue')}, "
+        f"{_count(info.readers, 'reader')} "
         f"(schema {info.schema}{', with the link secret' if info.with_secret else ''})"
     )
 

@@ -1,4 +1,5 @@
-"""The use case of ``digest check``: look at everything a build needs and list every problem at once."""
+"""The use case of ``digest check``: look at everything a build needs and list every
+problem at once."""
 
 from __future__ import annotations
 

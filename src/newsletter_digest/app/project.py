@@ -1,4 +1,5 @@
-"""The use case of ``digest init [DIR]``: start a project: digest.yaml, two sample excerpts, a templates README.
+"""The use case of ``digest init [DIR]``: start a project: digest.yaml, two sample
+excerpts, a templates README.
 
 The digest.yaml comes from the settings model (config/sample.py): every key with its
 default and description, the optional ones commented out. An existing project is never

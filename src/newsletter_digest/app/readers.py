@@ -18,6 +18,7 @@ from newsletter_digest.readers import book, csvio
 from newsletter_digest.readers.book import Reader
 from newsletter_digest.state.store import State, open_state
 
+
 class ReaderError(DigestError):
     """A reader command cannot do what was asked (bad address, unreadable file)."""
 

@@ -63,9 +63,7 @@ def gather(config: Config, now: datetime) -> Status:
     if last is not None:
         by_status = counts.get(last.number, {})
         pending = sum(by_status.get(status, 0) for status in UNFINISHED)
-        last_issue = LastIssue(
-            last.number, last.date.isoformat(), last.subject, by_status, pending
-        )
+        last_issue = LastIssue(last.number, last.date.isoformat(), last.subject, by_status, pending)
     schedule_text, next_slot, due, zone = None, None, None, "UTC"
     if s.schedule is not None:
         sched = s.schedule.to_schedule()
