@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter_digest.cli_common import config_of, rel, warn
 from newsletter_digest.clock import local_now
+
+if TYPE_CHECKING:
+    from newsletter_digest.app.content import SourceImport
 
 
 @click.command("import")
@@ -58,14 +61,8 @@ def import_(
         target=target,
         max_length=max_length,
         added=local_now().date(),
+        each=_say,
     )
-    for one in imported.sources:
-        if one.error is not None:
-            click.secho(f"error: {one.source}: {one.error.message}", fg="red", err=True)
-            if one.error.hint:
-                click.echo(f"hint: {one.error.hint}", err=True)
-        else:
-            _say(one.source, one.report)
     if imported.failed:
         sys.exit(1)
 
@@ -80,8 +77,16 @@ def _import_config(ctx: click.Context, target: Path | None) -> Any:
     return config_of(ctx)
 
 
-def _say(source: str, report: Any) -> None:
-    """What one source's import did: each file added, updated or adopted, then a summary."""
+def _say(done: SourceImport) -> None:
+    """What one source's import did: each file added, updated or adopted, then a summary;
+    or, for one of several sources, the error that stopped it."""
+    source, report, error = done.source, done.report, done.error
+    if report is None:
+        assert error is not None  # a source either reports what it did or failed
+        click.secho(f"error: {source}: {error.message}", fg="red", err=True)
+        if error.hint:
+            click.echo(f"hint: {error.hint}", err=True)
+        return
     if report.not_modified:
         click.echo(f"{source}: not modified since the last fetch; nothing to import")
         return

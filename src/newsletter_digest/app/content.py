@@ -3,7 +3,7 @@ content folder, once) and of `digest sources` (the configured sources as they st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,12 +44,14 @@ def import_sources(
     target: Path | None,
     max_length: int,
     added: date,
+    each: Callable[[SourceImport], None] = lambda one: None,
 ) -> Imported:
     """Import each source into ``target`` (default: the config's content folder); ``config``
     is None for ``--to`` with no config file (the default ``imports`` limits then apply).
 
     One source that fails raises its error; of several, a failing one is reported and the
-    others are imported all the same."""
+    others are imported all the same. ``each`` hears of every source as it is done (an
+    import of feeds can take a while)."""
     limits = config.settings.imports if config is not None else ImportSettings()
     if target is None:
         assert config is not None, "a content folder comes from --to or the config"
@@ -71,8 +73,9 @@ def import_sources(
             if len(sources) == 1:
                 raise
             done.append(SourceImport(source, None, e))
-            continue
-        done.append(SourceImport(source, report))
+        else:
+            done.append(SourceImport(source, report))
+        each(done[-1])
     return Imported(tuple(done))
 
 
