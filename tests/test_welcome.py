@@ -17,11 +17,11 @@ import httpx
 import pytest
 from click.testing import Result
 
+from newsletter_digest.app.welcome import send_welcome
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book, welcomes
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.store import open_state
-from newsletter_digest.welcome import send_welcome
 from serve_helpers import start_serve, wait_until_serving
 from smtp_helpers import Server, configure, free_port
 
@@ -157,10 +157,10 @@ def test_a_refused_welcome_is_tried_again_at_the_next_confirmation(
     with open_state(config.settings.state) as state:
         reader, _ = book.add(state, "later@example.net", source="form", now="2026-12-01")
     smtp.handler.behaviour.refuse["later@example.net"] = "450 4.2.0 mailbox busy"
-    assert send_welcome(config, reader.id) == "not sent"
+    assert send_welcome(config, reader.id).outcome == "not sent"
     del smtp.handler.behaviour.refuse["later@example.net"]
-    assert send_welcome(config, reader.id) == "sent"
-    assert send_welcome(config, reader.id) == "sent before"
+    assert send_welcome(config, reader.id).outcome == "sent"
+    assert send_welcome(config, reader.id).outcome == "sent before"
     assert len(_welcomes(smtp, "later@example.net")) == 1
 
 
@@ -172,7 +172,7 @@ def test_without_smtp_the_welcome_goes_to_outbox_welcomes(project: Path, digest:
     config = load_config(project / "digest.yaml")
     with open_state(config.settings.state) as state:
         reader, _ = book.add(state, "nosmtp@example.net", source="form", now="2026-12-01")
-    assert send_welcome(config, reader.id) == "sent"
+    assert send_welcome(config, reader.id).outcome == "sent"
     (written,) = (project / "outbox" / "welcomes").glob("*.eml")
     assert b"Subject: Welcome aboard" in written.read_bytes()
     assert not (project / "outbox" / "notices").exists()

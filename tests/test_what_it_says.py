@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter_digest.addresses import mailbox_key
-from newsletter_digest.checks import active_count
+from newsletter_digest.app.checks import active_count
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.readers import book
 from newsletter_digest.state.store import open_state

@@ -75,7 +75,7 @@ def init(folder: Path) -> None:
     digest.yaml lists every key with its default and description, the optional ones
     commented out; content/ gets two sample excerpts. An existing project is left as it is.
     """
-    from newsletter_digest.project import init as start
+    from newsletter_digest.app.project import init as start
 
     started = start(folder)
     for path in started.written:
@@ -199,7 +199,7 @@ class _BuildShown:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate config, content and templates; list every problem; exit 1 if any."""
-    from newsletter_digest.checks import run_checks
+    from newsletter_digest.app.checks import run_checks
 
     config = config_of(ctx)
     report = run_checks(config)
@@ -220,10 +220,10 @@ def check(ctx: click.Context) -> None:
 @click.pass_context
 def history(ctx: click.Context, issue: int | None) -> None:
     """Past issues (or one ISSUE in full) and the rotation's position in its cycle."""
-    from newsletter_digest.report import history_lines
+    from newsletter_digest.app.history import history as past_issues
+    from newsletter_digest.cli_report import history_lines
 
-    config = config_of(ctx)
-    for line in history_lines(config, issue):
+    for line in history_lines(past_issues(config_of(ctx), issue)):
         click.echo(line)
 
 
@@ -236,15 +236,13 @@ def archive(ctx: click.Context) -> None:
     made from the state and the outbox (after a template change, say), whose files are never
     touched. Every build does this too.
     """
-    from newsletter_digest.archive.pages import rebuild_archive, retired_warning
+    from newsletter_digest.app.archive import rebuild_archive
 
-    config = config_of(ctx)
-    result = rebuild_archive(config)
+    result = rebuild_archive(config_of(ctx))
     for reason in result.left_out:
         warn(f"{reason}; left out of the archive")
-    moved = retired_warning(config, result)
-    if moved:
-        warn(moved)
+    if result.moved:
+        warn(result.moved)
     plural = "" if result.issues == 1 else "s"
     click.echo(f"Archive of {result.issues} issue{plural}: {rel(result.page)}")
     if result.feed is not None:
@@ -309,21 +307,17 @@ def inbox(ctx: click.Context, path: Path | None, dry_run: bool) -> None:
     PATH defaults to 'inbox' in digest.yaml. Processed messages move to the Maildir's
     .processed folder; anything else is left where it is.
     """
-    from newsletter_digest.inbox.mailboxes import InboxError
-    from newsletter_digest.inbox.process import process
+    from newsletter_digest.app.inbox import read_returned_mail
 
-    config = config_of(ctx)
-    mailbox = path or config.settings.inbox
-    if mailbox is None:
-        raise InboxError("no mailbox to read", "pass PATH, or set 'inbox' in digest.yaml")
-    actions = process(config, mailbox, dry_run=dry_run)
-    prefix = "would be: " if dry_run else ""
-    for action in actions:
+    read = read_returned_mail(config_of(ctx), path, dry_run=dry_run)
+    prefix = "would be: " if read.dry_run else ""
+    for action in read.actions:
         who = f" {action.reader}" if action.reader else ""
         click.echo(f"{action.kind:<11}{who}: {prefix}{action.outcome}")
-    acted = sum(a.decided for a in actions)
-    waiting = sum(a.needs_you for a in actions)
-    click.echo(f"{len(actions)} messages: {acted} processed, {waiting} need you", err=True)
+    click.echo(
+        f"{len(read.actions)} messages: {read.processed} processed, {read.needs_you} need you",
+        err=True,
+    )
 
 
 @cli.command()
@@ -332,7 +326,8 @@ def inbox(ctx: click.Context, path: Path | None, dry_run: bool) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """One screen for the operator: next slot, last issue, readers, sources, inbox, and
     what needs you. Changes nothing."""
-    from newsletter_digest.status import gather, status_json, status_lines
+    from newsletter_digest.app.status import gather
+    from newsletter_digest.cli_report import status_json, status_lines
 
     now = local_now()
     found = gather(config_of(ctx), now)

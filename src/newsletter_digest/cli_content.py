@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter_digest.cli_common import config_of, rel, warn
 from newsletter_digest.clock import local_now
-from newsletter_digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from newsletter_digest.app.content import SourceImport
 
 
 @click.command("import")
@@ -50,36 +52,18 @@ def import_(
     Kindle's My Clippings.txt, Readwise and Instapaper CSV exports. Anything already in the
     content folder is not added again.
     """
-    from newsletter_digest.config.schema import ImportSettings
-    from newsletter_digest.content.refresh import import_once
+    from newsletter_digest.app.content import import_sources
 
-    config = _import_config(ctx, target)
-    limits = config.settings.imports if config is not None else ImportSettings()
-    content_dir = target if target is not None else config.settings.content
-    failed: list[DigestError] = []
-    added = local_now().date()
-    for source in sources:
-        try:
-            report = import_once(
-                config,
-                source,
-                content_dir,
-                format=fmt,
-                added=added,
-                max_len=max_length,
-                max_bytes=limits.max_bytes,
-                deadline=limits.fetch_deadline,
-            )
-        except DigestError as e:
-            if len(sources) == 1:
-                raise
-            click.secho(f"error: {source}: {e.message}", fg="red", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
-            failed.append(e)
-            continue
-        _say(source, report)
-    if failed:
+    imported = import_sources(
+        _import_config(ctx, target),
+        sources,
+        fmt=fmt,
+        target=target,
+        max_length=max_length,
+        added=local_now().date(),
+        each=_say,
+    )
+    if imported.failed:
         sys.exit(1)
 
 
@@ -93,8 +77,16 @@ def _import_config(ctx: click.Context, target: Path | None) -> Any:
     return config_of(ctx)
 
 
-def _say(source: str, report: Any) -> None:
-    """What one source's import did: each file added, updated or adopted, then a summary."""
+def _say(done: SourceImport) -> None:
+    """What one source's import did: each file added, updated or adopted, then a summary;
+    or, for one of several sources, the error that stopped it."""
+    source, report, error = done.source, done.report, done.error
+    if report is None:
+        assert error is not None  # a source either reports what it did or failed
+        click.secho(f"error: {source}: {error.message}", fg="red", err=True)
+        if error.hint:
+            click.echo(f"hint: {error.hint}", err=True)
+        return
     if report.not_modified:
         click.echo(f"{source}: not modified since the last fetch; nothing to import")
         return
@@ -124,28 +116,25 @@ def _say(source: str, report: Any) -> None:
 @click.pass_context
 def sources(ctx: click.Context, refresh: bool) -> None:
     """The sources that fill the content folder: last refresh, excerpts added, last error."""
-    from newsletter_digest.content.refresh import refresh as refresh_now
-    from newsletter_digest.content.refresh import statuses
-    from newsletter_digest.state.store import open_state
+    from newsletter_digest.app.content import list_sources
 
     config = config_of(ctx)
     if not config.settings.sources:
         click.echo("no sources: add some under 'sources' in digest.yaml (see docs/sources.md)")
         return
-    now = {s.key: s.outcome for s in refresh_now(config)} if refresh else {}
-    with open_state(config.settings.state) as state:
-        for status in statuses(config, state):
-            when = status.refreshed_at or "never refreshed"
-            line = f"{status.key}\n  last refresh: {when}; {status.total} excerpts in all"
-            if status.key in now:
-                line += f"; now: {now[status.key]}"
-            click.echo(line)
-            if status.error:
-                click.echo(f"  last error: {status.error}")
-            if status.skipped:
-                click.echo(
-                    f"  skipped {status.skipped} entries when last read "
-                    f"(`digest import {status.location}` names each, and why)"
-                )
-            for note in status.notes:
-                click.echo(f"  note: {note}")
+    listed = list_sources(config, refresh_now=refresh)
+    for status in listed.sources:
+        when = status.refreshed_at or "never refreshed"
+        line = f"{status.key}\n  last refresh: {when}; {status.total} excerpts in all"
+        if status.key in listed.now:
+            line += f"; now: {listed.now[status.key]}"
+        click.echo(line)
+        if status.error:
+            click.echo(f"  last error: {status.error}")
+        if status.skipped:
+            click.echo(
+                f"  skipped {status.skipped} entries when last read "
+                f"(`digest import {status.location}` names each, and why)"
+            )
+        for note in status.notes:
+            click.echo(f"  note: {note}")

@@ -1,5 +1,5 @@
 """`digest readers`: the reader book from the command line (list, add, remove, import,
-export). Each command opens the state, calls the readers stage, and says what it did."""
+export). Each command calls its use case (app/readers.py) and says what it did."""
 
 from __future__ import annotations
 
@@ -10,25 +10,9 @@ from pathlib import Path
 
 import click
 
+from newsletter_digest.app import readers as book_of
 from newsletter_digest.cli_common import config_of
-from newsletter_digest.clock import stamp
-from newsletter_digest.config.loading import Config
-from newsletter_digest.errors import ContentError, DigestError
-from newsletter_digest.readers import book, csvio
-from newsletter_digest.state.store import State, open_state
-
-
-class ReaderError(DigestError):
-    """A reader command cannot do what was asked (bad address, unreadable file)."""
-
-
-@contextmanager
-def _book(ctx: click.Context) -> Iterator[tuple[Config, State]]:
-    """The config and its state, with the config's own readers synced into the book."""
-    config = config_of(ctx)
-    with open_state(config.settings.state) as state:
-        book.sync_config(state, config.iter_recipients(), stamp())
-        yield config, state
+from newsletter_digest.readers import book
 
 
 @click.group()
@@ -44,19 +28,19 @@ def list_(ctx: click.Context, status: str | None) -> None:
 
     One line per reader, then the counts as the listing's own last line (on stdout with the
     rows, so no capture of the two streams can run it into the last row)."""
-    with _book(ctx) as (_, state):
-        shown = 0
-        for reader in book.readers(state, (status,) if status else ()):
-            listed = "" if reader.listed else " (no longer in the config)"
-            reason = " ".join(reader.reason.split())  # a bounce's reply may span lines
-            why = f"  {reason}" if reader.status in book.SUPPRESSED else ""
-            click.echo(
-                f"{reader.mailbox:<40} {reader.status:<12} {reader.source:<7}"
-                f" {reader.changed_at}{listed}{why}"
-            )
-            shown += 1
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(book.counts(state).items()))
-        click.echo(f"{shown} shown; {counts or 'no readers yet'}")
+
+    def show(reader: book.Reader) -> None:
+        listed = "" if reader.listed else " (no longer in the config)"
+        reason = " ".join(reader.reason.split())  # a bounce's reply may span lines
+        why = f"  {reason}" if reader.status in book.SUPPRESSED else ""
+        click.echo(
+            f"{reader.mailbox:<40} {reader.status:<12} {reader.source:<7}"
+            f" {reader.changed_at}{listed}{why}"
+        )
+
+    listed = book_of.list_readers(config_of(ctx), status, show)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(listed.counts.items()))
+    click.echo(f"{listed.shown} shown; {counts or 'no readers yet'}")
 
 
 @readers.command()
@@ -65,21 +49,12 @@ def list_(ctx: click.Context, status: str | None) -> None:
 @click.pass_context
 def add(ctx: click.Context, address: str, name: str | None) -> None:
     """Add a reader. A reader who unsubscribed, bounced or complained is not re-added."""
-    with _book(ctx) as (_, state):
-        try:
-            reader, new = book.add(state, address, name=name, source="cli", now=stamp())
-        except ValueError as e:
-            hint = "write it as user@example.org or 'Name <user@example.org>'"
-            raise ReaderError(str(e), hint) from e
-        if new:
-            click.echo(f"added {reader.mailbox}")
-        elif reader.status in book.SUPPRESSED:
-            raise ReaderError(
-                f"{reader.address} is {reader.status} ({reader.changed_at}) and stays so",
-                "only the reader can subscribe again, through the confirmed subscribe form",
-            )
-        else:
-            click.echo(f"{reader.address} is already a reader ({reader.status})")
+    added = book_of.add_reader(config_of(ctx), address, name)
+    reader = added.reader
+    if added.new:
+        click.echo(f"added {reader.mailbox}")
+    else:
+        click.echo(f"{reader.address} is already a reader ({reader.status})")
 
 
 @readers.command()
@@ -87,14 +62,11 @@ def add(ctx: click.Context, address: str, name: str | None) -> None:
 @click.pass_context
 def remove(ctx: click.Context, address: str) -> None:
     """Unsubscribe a reader. The row stays, so the address stays suppressed."""
-    with _book(ctx) as (_, state):
-        reader = book.find(state, address)
-        if reader is None:
-            raise ReaderError(f"{address} is not a reader", "'digest readers list' shows them")
-        if book.set_status(state, reader.id, "unsubscribed", "removed by the sender", stamp()):
-            click.echo(f"unsubscribed {reader.address}")
-        else:
-            click.echo(f"{reader.address} was unsubscribed already")
+    removed = book_of.remove_reader(config_of(ctx), address)
+    if removed.already:
+        click.echo(f"{removed.reader.address} was unsubscribed already")
+    else:
+        click.echo(f"unsubscribed {removed.reader.address}")
 
 
 @readers.command("import")
@@ -111,18 +83,15 @@ def import_(ctx: click.Context, file: Path) -> None:
     def skipped(line: int, why: str) -> None:
         click.echo(f"  {file}:{line}: skipped: {why}")
 
-    with _book(ctx) as (_, state), _progress(file) as advance:
-        try:
-            report = csvio.import_file(state, file, stamp(), skipped, advance)
-        except OSError as e:
-            hint = "export the list as UTF-8 CSV with a header row"
-            raise ContentError(f"cannot import {file}: {e}", hint) from e
+    config = config_of(ctx)
+    with _progress(file) as advance:
+        report = book_of.import_readers(config, file, skipped, advance)
     click.echo(f"{file}: {_outcomes(report)}")
     if report.skipped:
         click.echo(f"  {report.skipped} rows skipped")
 
 
-def _outcomes(report: csvio.ImportReport) -> str:
+def _outcomes(report: book_of.ReadersImported) -> str:
     """Every change an import made, and what it left: '1 new, 1 unsubscribed, 3 unchanged'."""
     new = f"{report.added} new"
     if set(report.new) - {"active"}:
@@ -151,6 +120,5 @@ def _progress(file: Path) -> Iterator[Callable[[int], None]]:
 @click.pass_context
 def export(ctx: click.Context, file: Path, status: str | None) -> None:
     """Export the readers as CSV (email, name, status, created, changed, source, reason)."""
-    with _book(ctx) as (_, state):
-        count = csvio.export_file(state, file, (status,) if status else ())
-    click.echo(f"{count} readers written to {file}")
+    exported = book_of.export_readers(config_of(ctx), file, status)
+    click.echo(f"{exported.count} readers written to {exported.file}")

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import click
 
+from newsletter_digest.app.state_admin import backup_state, restore_state
 from newsletter_digest.cli_common import config_of
-from newsletter_digest.state import backup as backups
-
-
-def _state_path(ctx: click.Context) -> Path:
-    config = config_of(ctx)
-    return config.settings.state
 
 
 def _count(n: int, noun: str) -> str:
@@ -32,9 +27,10 @@ def backup_(ctx: click.Context, file: Path) -> None:
 
     The copy holds the link-signing secret too, so keep it as private as the state.
     """
-    info = backups.backup(_state_path(ctx), file)
+    info = backup_state(config_of(ctx), file)
     click.echo(
-        f"backed up to {file}: {_count(info.issues, 'issue')}, {_count(info.readers, 'reader')} "
+        f"backed up to {info.target}: {_count(info.issues, 'issue')}, "
+        f"{_count(info.readers, 'reader')} "
         f"(schema {info.schema}{', with the link secret' if info.with_secret else ''})"
     )
 
@@ -48,10 +44,9 @@ def restore_(ctx: click.Context, file: Path, force: bool) -> None:
 
     Stop `digest run` and senders first; a running `digest serve` may stay up.
     """
-    path = _state_path(ctx)
-    info = backups.restore(file, path, force=force)
+    info = restore_state(config_of(ctx), file, force=force)
     click.echo(
-        f"restored {file} into {path}: {_count(info.issues, 'issue')}, "
+        f"restored {info.source} into {info.target}: {_count(info.issues, 'issue')}, "
         f"{_count(info.readers, 'reader')}"
         + ("; the link secret restored too" if info.with_secret else "")
     )

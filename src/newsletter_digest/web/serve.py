@@ -36,6 +36,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from newsletter_digest.app.welcome import send_welcome
 from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
@@ -56,7 +57,6 @@ from newsletter_digest.web.limits import (
     read_form,
     server_config,
 )
-from newsletter_digest.welcome import send_welcome
 
 log = logging.getLogger("newsletter_digest.serve")
 ONE_CLICK = "one-click unsubscribe"

@@ -1,4 +1,5 @@
-"""``digest init [DIR]``: start a project: digest.yaml, two sample excerpts, a templates README.
+"""The use case of ``digest init [DIR]``: start a project: digest.yaml, two sample
+excerpts, a templates README.
 
 The digest.yaml comes from the settings model (config/sample.py): every key with its
 default and description, the optional ones commented out. An existing project is never
@@ -7,8 +8,8 @@ touched: if any file init would write is there already, nothing is written.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from newsletter_digest.config.loading import DEFAULT_FILENAME
 from newsletter_digest.config.sample import sample
@@ -78,7 +79,8 @@ documentation's Templates page (docs/templates.md).
 """
 
 
-class Started(NamedTuple):
+@dataclass(frozen=True)
+class Started:
     """What init wrote, in the order it wrote it."""
 
     folder: Path

@@ -1,4 +1,5 @@
-"""``digest check``: look at everything a build needs and list every problem at once."""
+"""The use case of ``digest check``: look at everything a build needs and list every
+problem at once."""
 
 from __future__ import annotations
 
@@ -18,16 +19,25 @@ if TYPE_CHECKING:
     from newsletter_digest.readers.book import Reader
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckReport:
-    """What was checked (lines) and what is wrong (problems)."""
+    """What was checked (lines), what is wrong (problems) and what to know (warnings)."""
+
+    lines: tuple[str, ...]
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class _Findings:
+    """The report as the checks fill it in, one list each."""
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
-def _writable_folder(label: str, folder: Path, report: CheckReport) -> None:
+def _writable_folder(label: str, folder: Path, report: _Findings) -> None:
     """A folder is fine if it exists and is writable, or can be created where it should be."""
     probe = folder
     while not probe.exists() and probe.parent != probe:
@@ -50,7 +60,7 @@ def _others_can_read(path: Path) -> int | None:
     return mode if mode is not None and mode & 0o044 else None
 
 
-def _private_files(config: Config, report: CheckReport) -> None:
+def _private_files(config: Config, report: _Findings) -> None:
     """Warn when other users can read what holds readers' addresses or secrets: the state
     (and its WAL files), the key that signs links, the DKIM key, notices and per-reader
     messages."""
@@ -101,7 +111,7 @@ def _looks_private(path: Path, root: Path) -> bool:
         return False
 
 
-def _public_folder(config: Config, report: CheckReport) -> None:
+def _public_folder(config: Config, report: _Findings) -> None:
     """Warn when the folder to publish holds anything private, and when the outbox still
     holds an archive from an older version (which suggests the outbox is what is published)."""
     from newsletter_digest.archive.pages import archive_files
@@ -129,7 +139,7 @@ def _public_folder(config: Config, report: CheckReport) -> None:
         )
 
 
-def _next_issue(config: Config, report: CheckReport) -> None:
+def _next_issue(config: Config, report: _Findings) -> None:
     """Render the next issue as a dry run would (nothing written) and check what only a
     rendered issue shows: its size against Gmail's clipping limit, images without alt."""
 
@@ -150,7 +160,7 @@ def _next_issue(config: Config, report: CheckReport) -> None:
         report.warnings.append(f"next issue: {images.detail}")
 
 
-def _welcome(config: Config, report: CheckReport) -> None:
+def _welcome(config: Config, report: _Findings) -> None:
     """The welcome file, if one is configured, must be there and readable UTF-8 text."""
     path = config.settings.welcome
     if path is None:
@@ -163,8 +173,27 @@ def _welcome(config: Config, report: CheckReport) -> None:
     report.lines.append(f"welcome: {path} is sent once to each reader who confirms")
 
 
-def _dkim(config: Config, report: CheckReport) -> None:
-    """The DKIM key, if one is configured, must load; its DNS record is shown to publish."""
+def run_checks(config: Config) -> CheckReport:
+    """Config is already valid when this runs; check content, templates, outbox and state."""
+    s = config.settings
+    report = _Findings()
+    report.lines.append(f"config: {config.path} is valid")
+    _dkim(config, report)
+    _base_url(config, report)
+    _content(config, report)
+    _templates(config, report)
+    _welcome(config, report)
+    _writable_folder("outbox", s.outbox, report)
+    _writable_folder("state", s.state.parent, report)
+    _private_files(config, report)
+    _public_folder(config, report)
+    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
+    _recipients(config, report, listed, _state(config, report, listed))
+    return CheckReport(tuple(report.lines), tuple(report.problems), tuple(report.warnings))
+
+
+def _dkim(config: Config, report: _Findings) -> None:
+    """The DKIM key, when one is configured, must sign: then show the DNS record to publish."""
     s = config.settings
     if s.dkim is None:
         return
@@ -181,44 +210,52 @@ def _dkim(config: Config, report: CheckReport) -> None:
     report.lines.append(f"  {name}  TXT  {strings}")
 
 
-def run_checks(config: Config) -> CheckReport:
-    """Config is already valid when this runs; check content, templates, outbox and state."""
-    from newsletter_digest.app.issues import make_renderer
-    from newsletter_digest.archive import pages as archive
+def _base_url(config: Config, report: _Findings) -> None:
+    """Without base_url there is no one-click unsubscribe and the feed's links are relative."""
+    s = config.settings
+    if s.base_url:
+        return
+    report.warnings.append(
+        "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
+        "senders) needs base_url and 'digest serve' answering at it; until then messages "
+        "carry only the unsubscribe setting" + ("" if s.unsubscribe else ", which is unset")
+    )
+    report.warnings.append(
+        "feed.xml: without base_url its links (rel=self included) are relative to where it "
+        "is served, and emails have no 'View in browser' link; set base_url to the "
+        "archive's address for absolute ones, as feed validators and some readers want"
+    )
+
+
+def _content(config: Config, report: _Findings) -> None:
+    """The content folder: every excerpt that does not load, and enough active ones."""
     from newsletter_digest.content.loading import load_content
 
     s = config.settings
-    report = CheckReport()
-    report.lines.append(f"config: {config.path} is valid")
-    _dkim(config, report)
-    if not s.base_url:
-        report.warnings.append(
-            "one-click unsubscribe (RFC 8058, which Gmail, Yahoo and Outlook require of bulk "
-            "senders) needs base_url and 'digest serve' answering at it; until then messages "
-            "carry only the unsubscribe setting" + ("" if s.unsubscribe else ", which is unset")
-        )
-        report.warnings.append(
-            "feed.xml: without base_url its links (rel=self included) are relative to where it "
-            "is served, and emails have no 'View in browser' link; set base_url to the "
-            "archive's address for absolute ones, as feed validators and some readers want"
-        )
     try:
         loaded = load_content(s.content)
     except DigestError as e:
         report.problems.append(f"content: {e.message}")
-    else:
-        report.problems += [f"content: {problem}" for problem in loaded.problems]
-        active = [e for e in loaded.excerpts if e.active]
+        return
+    report.problems += [f"content: {problem}" for problem in loaded.problems]
+    active = [e for e in loaded.excerpts if e.active]
+    report.lines.append(
+        f"content: {len(loaded.excerpts)} excerpts loaded ({len(active)} active), "
+        f"{len({problem.path for problem in loaded.problems})} skipped"
+    )
+    if not active:
+        report.problems.append(f"content: no active excerpts in {s.content}")
+    elif len(active) < s.per_issue:
         report.lines.append(
-            f"content: {len(loaded.excerpts)} excerpts loaded ({len(active)} active), "
-            f"{len({problem.path for problem in loaded.problems})} skipped"
+            f"content: only {len(active)} active excerpts for per_issue: {s.per_issue}"
         )
-        if not active:
-            report.problems.append(f"content: no active excerpts in {s.content}")
-        elif len(active) < s.per_issue:
-            report.lines.append(
-                f"content: only {len(active)} active excerpts for per_issue: {s.per_issue}"
-            )
+
+
+def _templates(config: Config, report: _Findings) -> None:
+    """Every template compiles (the archive page's too); then the next issue renders."""
+    from newsletter_digest.app.issues import make_renderer
+    from newsletter_digest.archive import pages as archive
+
     try:
         template_problems = make_renderer(config).check()
     except DigestError as e:
@@ -232,17 +269,9 @@ def run_checks(config: Config) -> CheckReport:
     if not template_problems:
         report.lines.append("templates: all compile")
         _next_issue(config, report)
-    _welcome(config, report)
-    _writable_folder("outbox", s.outbox, report)
-    _writable_folder("state", s.state.parent, report)
-    _private_files(config, report)
-    _public_folder(config, report)
-    listed = {mailbox_key(entry) for entry in config.iter_recipients()}
-    _recipients(config, report, listed, _state(config, report, listed))
-    return report
 
 
-def _state(config: Config, report: CheckReport, listed: set[str]) -> int | None:
+def _state(config: Config, report: _Findings, listed: set[str]) -> int | None:
     """The state's issues; and, read from its reader book in the same look, how many
     readers the next send goes to (None without a readable state: the config's lists)."""
     from newsletter_digest.readers import book
@@ -273,7 +302,7 @@ def active_count(readers: Iterable[Reader], listed: set[str]) -> int:
     return active + len(listed) - in_book
 
 
-def _recipients(config: Config, report: CheckReport, listed: set[str], active: int | None) -> None:
+def _recipients(config: Config, report: _Findings, listed: set[str], active: int | None) -> None:
     """Who the next issue goes to, counted as a send counts them: the reader book's active
     readers and the config's lists (a config reader the book has as unsubscribed, bounced
     or complained is not one; one the book does not have yet comes in active). ``listed``:
