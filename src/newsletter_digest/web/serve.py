@@ -154,7 +154,9 @@ async def confirm(request: Request) -> Response:
     site.event("reader.confirmed", reader)
     response = site.page(200, "You are subscribed", f"The next issue of {site.title} comes to you.")
     # After the answer, so the reader does not wait for it.
-    response.background = BackgroundTask(welcome_reader, site, reader.id)
+    response.background = BackgroundTask(
+        in_thread, welcome_reader, site, reader.id, limiter=site.mailers
+    )
     return response
 
 
@@ -199,8 +201,9 @@ async def subscribe(request: Request) -> Response:
     )
     if signed.confirm_link is not None:
         response.background = BackgroundTask(
-            confirm_by_mail, site, signed.mailbox, signed.confirm_link
-        )
+            in_thread, confirm_by_mail, site, signed.mailbox, signed.confirm_link,
+            limiter=site.mailers,
+        )  # fmt: skip
     return response
 
 

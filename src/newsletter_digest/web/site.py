@@ -40,6 +40,9 @@ class Site:
         # state's busy timeout under a build's lock, and must not hold up someone leaving.
         self.writers = anyio.CapacityLimiter(WRITERS)
         self.leavers = anyio.CapacityLimiter(WRITERS)
+        # Confirmations and welcomes go out after the answer, over SMTP that may be slow or
+        # stalled: in threads of their own too, never the pool the archive and /healthz use.
+        self.mailers = anyio.CapacityLimiter(WRITERS)
 
     def page(
         self, status: int, heading: str, *lines: str, form: dict[str, Any] | None = None
