@@ -8,8 +8,9 @@ with exit code 1; ``-v`` adds the traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -19,6 +20,8 @@ from newsletter_digest.cli_send import send_and_report
 from newsletter_digest.clock import local_now
 from newsletter_digest.errors import DigestError
 from newsletter_digest.logs import LogFormat
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class DigestGroup(click.Group):
@@ -228,7 +231,7 @@ def archive(ctx: click.Context) -> None:
     click.echo(f"  {len(result.changed)} files updated")
 
 
-class ListenAddress(click.ParamType):
+class ListenAddress(click.ParamType[str, Any]):
     """An address to listen on: an IP address (IPv6 with or without brackets) or a host
     name; not a URL, and no port (that is --port)."""
 
@@ -249,10 +252,10 @@ class ListenAddress(click.ParamType):
         self.fail(f"{value!r} is not an IP address or a host name (give the port with --port)")
 
 
-def listen_options(port: int) -> Any:
+def listen_options(port: int) -> Callable[[Command], Command]:
     """The same --host and --port on `preview` and `serve`; only the default port differs."""
 
-    def add(command: Any) -> Any:
+    def add(command: Command) -> Command:
         command = click.option(
             "--port",
             default=port,

@@ -136,9 +136,7 @@ class SignedUp:
     confirm_link: str | None
 
 
-def subscribe(
-    public: Public, address: str, name: str, may_mail: Callable[[str], bool]
-) -> SignedUp:
+def subscribe(public: Public, address: str, name: str, may_mail: Callable[[str], bool]) -> SignedUp:
     """Add the address as unconfirmed (double opt-in). A confirmation is due for a reader
     waiting for one or who left, never one who bounced, complained or is subscribed, and
     only when ``may_mail`` allows the address (a limit per address). ValueError: not an

@@ -136,4 +136,3 @@ def web_app(
     app = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     app.router.redirect_slashes = False  # /digest.yaml must be a 404, not a redirect
     return app
-

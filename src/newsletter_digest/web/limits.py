@@ -5,8 +5,8 @@ uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answer
 slowly or never finished. :class:`HeadDeadline` adds that: a connection whose request line
 and headers (and, once answered, its body) are not complete ``head`` seconds after it opened
 or after its last response is closed. The body has its own deadline and size, checked by
-:func:`read_form` (408, 413; Starlette parses the form); :class:`RateLimiter` bounds how many requests one client
-makes. docs/readers.md lists them all.
+:func:`read_form` (408, 413; Starlette parses the form); :class:`RateLimiter` bounds how
+many requests one client makes. docs/readers.md lists them all.
 """
 
 from __future__ import annotations

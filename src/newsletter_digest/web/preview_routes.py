@@ -22,7 +22,6 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
-from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -226,9 +225,7 @@ async def test_send(request: Request) -> Response:
         return answer(413, b"the request is too large or has no length\n", "text/plain")
     site, body = site_of(request), await request.body()
     try:
-        sent = await anyio.to_thread.run_sync(
-            trysend.handle, site.config.path, body, site.clock()
-        )
+        sent = await anyio.to_thread.run_sync(trysend.handle, site.config.path, body, site.clock())
     except trysend.TrySendError as e:
         return answer(e.status, str(e).encode() + b"\n", "text/plain; charset=utf-8")
     return answer(200, json.dumps(sent, ensure_ascii=False).encode(), JSON)

@@ -89,10 +89,11 @@ class Site:
     ) -> None:
         """One log line for a reader's change: their id, the address only with -v (logs
         travel further than the state)."""
+        reader_id = reader.id if isinstance(reader, LinkReader) else reader
         if isinstance(reader, LinkReader):
-            reader, address = reader.id, address or reader.address
-        fields |= {"event": name, "reader": reader}
+            address = address or reader.address
+        fields |= {"event": name, "reader": reader_id}
         if self.verbose and address:
             fields["address"] = address
-        who = f"reader {reader}" + (f" <{fields['address']}>" if "address" in fields else "")
+        who = f"reader {reader_id}" + (f" <{fields['address']}>" if "address" in fields else "")
         log.info("%s: %s", name, who, extra=fields)

@@ -51,7 +51,9 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
         "notes": list(snapshot.notes),
         "nav": {"next": snapshot.next_number, "issues": list(snapshot.issues)},
         "error": (
-            {"message": snapshot.error.message, "hint": snapshot.error.hint} if snapshot.error else None
+            {"message": snapshot.error.message, "hint": snapshot.error.hint}
+            if snapshot.error
+            else None
         ),
     }
 
