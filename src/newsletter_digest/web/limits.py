@@ -205,4 +205,6 @@ async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str
         raise BadFormError(408, "the request body came too slowly") from e
     except (HTTPException, MultiPartException) as e:
         raise BadFormError(400, "the form is not valid") from e
+    if len(form.multi_items()) > MAX_FIELDS:  # older Starlette counts only multipart fields
+        raise BadFormError(400, "the form is not valid")
     return {name: value for name, value in form.items() if isinstance(value, str)}
