@@ -158,8 +158,10 @@ def view_of(request: Request) -> View:
 
 @answering
 def page(request: Request) -> Response:
-    """The preview page (the same for every view: its script reads the URL)."""
-    view_of(request)
+    """The preview page (the same for every view: its script reads the URL and asks)."""
+    number = request.path_params.get("number")
+    if number is not None and not _NUMBER.fullmatch(number):
+        raise RequestError(404, "not found")
     headers = {"Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "DENY"}
     html = site_of(request).assets["preview.html"]
     return answer(200, html, ASSETS["preview.html"], headers)
