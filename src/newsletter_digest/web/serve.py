@@ -38,11 +38,10 @@ from newsletter_digest.app import public
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import StateError
 from newsletter_digest.logs import AccessLog, LogFormat, logging_to
-from newsletter_digest.web.app import SECURITY_HEADERS, web_app
+from newsletter_digest.web.app import web_app
 from newsletter_digest.web.limits import LIMITS, BadFormError, Limits, read_form, server_config
 from newsletter_digest.web.site import Site, log
 
-__all__ = ["SECURITY_HEADERS", "create_app", "serve"]
 TAKE_EVERY = 1.0  # seconds between looks at the queue of unsubscribes
 T = TypeVar("T")
 SUBSCRIBE_FORM: dict[str, Any] = {
