@@ -8,8 +8,9 @@ with exit code 1; ``-v`` adds the traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # loaded lazily: `digest --help` does not pay for the use cas
     from newsletter_digest.app.issues import DryRun, IssueMade
     from newsletter_digest.app.sources import SourcesRefreshed
     from newsletter_digest.config.loading import Config
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class DigestGroup(click.Group):
@@ -250,23 +253,54 @@ def archive(ctx: click.Context) -> None:
     click.echo(f"  {len(result.changed)} files updated")
 
 
+class ListenAddress(click.ParamType[str, Any]):
+    """An address to listen on: an IP address (IPv6 with or without brackets) or a host
+    name; not a URL, and no port (that is --port)."""
+
+    name = "ADDRESS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import ipaddress  # only here: most commands never listen
+        import re
+
+        text = str(value).strip()
+        try:
+            return str(ipaddress.ip_address(text.removeprefix("[").removesuffix("]")))
+        except ValueError:
+            pass
+        label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        if re.fullmatch(rf"{label}(?:\.{label})*", text):
+            return text
+        self.fail(f"{value!r} is not an IP address or a host name (give the port with --port)")
+
+
+def listen_options(port: int) -> Callable[[Command], Command]:
+    """The same --host and --port on `preview` and `serve`; only the default port differs."""
+
+    def add(command: Command) -> Command:
+        command = click.option(
+            "--port",
+            default=port,
+            show_default=True,
+            type=click.IntRange(0, 65535),
+            help="Port to listen on (0: any free port).",
+        )(command)
+        return click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            type=ListenAddress(),
+            help="Address to listen on; one other than loopback opens it to your network.",
+        )(command)
+
+    return add
+
+
 @cli.command()
-@click.option(
-    "--port",
-    default=8000,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).",
-)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on; another one shows the preview to your network.",
-)
+@listen_options(port=8000)
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
 @click.pass_context
-def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
+def preview(ctx: click.Context, host: str, port: int, no_open: bool) -> None:
     """Show the next issue in a browser, live: desktop, phone, plain text and checks.
 
     The page follows every save to the config, content/ and templates/. Nothing is written:
@@ -280,8 +314,7 @@ def preview(ctx: click.Context, port: int, host: str, no_open: bool) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@listen_options(port=8080)
 @LOG_FORMAT
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, log_format: LogFormat) -> None:

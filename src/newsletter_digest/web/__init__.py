@@ -1,5 +1,6 @@
-"""Web drivers: the local preview server (the next issue as it will go out, live), its
-views, the file watcher and the message checks it shows.
+"""The web adapter: one Starlette app on uvicorn in two modes, the local preview (the next
+issue as it will go out, live) and the public server (``digest serve``).
 
-Takes the config; calls the pipeline read-only; gives HTTP pages.
+Parses requests, calls the use cases of :mod:`newsletter_digest.app`, presents their results;
+never imports the state.
 """

@@ -5,8 +5,8 @@ uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answer
 slowly or never finished. :class:`HeadDeadline` adds that: a connection whose request line
 and headers (and, once answered, its body) are not complete ``head`` seconds after it opened
 or after its last response is closed. The body has its own deadline and size, checked by
-:func:`read_form` (408, 413); :class:`RateLimiter` bounds how many requests one client
-makes. docs/readers.md lists them all.
+:func:`read_form` (408, 413; Starlette parses the form); :class:`RateLimiter` bounds how
+many requests one client makes. docs/readers.md lists them all.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs
 
 import anyio
 import h11
 import uvicorn
-from starlette.datastructures import Headers
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
+from starlette.types import Message, Receive
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
@@ -80,17 +80,24 @@ class HeadDeadline(H11Protocol):
 
 
 def server_config(
-    app: Any, host: str, port: int, limits: Limits = LIMITS, **options: Any
+    app: Any,
+    host: str,
+    port: int,
+    limits: Limits = LIMITS,
+    *,
+    behind_proxy: bool = True,
+    **options: Any,
 ) -> uvicorn.Config:
-    """uvicorn's settings for ``app`` with ``limits``, as ``digest serve`` runs it; ``options``
-    are further uvicorn settings (logging)."""
+    """uvicorn's settings for ``app`` with ``limits``, as ``digest serve`` runs it (and the
+    preview, not ``behind_proxy``: no X-Forwarded-For is believed); ``options`` are further
+    uvicorn settings (logging)."""
     protocol = type("HeadDeadline", (HeadDeadline,), {"head_timeout": limits.head})
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         http=protocol,
-        proxy_headers=True,
+        proxy_headers=behind_proxy,
         forwarded_allow_ips="127.0.0.1",
         server_header=False,
         timeout_keep_alive=limits.keep_alive,
@@ -127,6 +134,7 @@ class HeadSize:
 
 
 MAX_BODY = 4096  # bytes of a form body
+MAX_FIELDS = 10  # fields of a form
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -165,37 +173,38 @@ class BadFormError(Exception):
         self.status = status
 
 
+def _capped(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses (413) a body past ``limit`` bytes, however it is sent."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise BadFormError(413, "the request body is too large")
+        return message
+
+    return capped
+
+
 async def read_form(request: Request, deadline: float = LIMITS.body) -> dict[str, str]:
-    """The posted fields, from at most MAX_BODY bytes of a form body that arrives within
-    ``deadline`` seconds; BadFormError otherwise."""
+    """The posted fields, parsed by Starlette from at most MAX_BODY bytes of a form body that
+    arrives within ``deadline`` seconds; BadFormError (415, 413, 408, 400) otherwise."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise BadFormError(415, "send a form (application/x-www-form-urlencoded)")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise BadFormError(413, "the request body is too large")
-    body = b""
-    with anyio.move_on_after(deadline) as timer:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadFormError(413, "the request body is too large")
-    if timer.cancelled_caught:
-        raise BadFormError(408, "the request body came too slowly")
-    if kind == FORM_TYPES[0]:
-        try:
-            fields = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise BadFormError(400, "the form is not valid") from e
-        return {k: v[0] for k, v in fields.items()}
-
-    async def stream() -> Any:
-        yield body
-
+    limited = Request(request.scope, _capped(request.receive, MAX_BODY))
     try:
-        form = await MultiPartParser(
-            Headers(raw=request.headers.raw), stream(), max_files=0, max_fields=10
-        ).parse()
-    except MultiPartException as e:
+        with anyio.fail_after(deadline):
+            form = await limited.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY)
+    except TimeoutError as e:
+        raise BadFormError(408, "the request body came too slowly") from e
+    except (HTTPException, MultiPartException) as e:
         raise BadFormError(400, "the form is not valid") from e
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    if len(form.multi_items()) > MAX_FIELDS:  # older Starlette counts only multipart fields
+        raise BadFormError(400, "the form is not valid")
+    return {name: value for name, value in form.items() if isinstance(value, str)}
