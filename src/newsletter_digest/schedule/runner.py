@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from newsletter_digest.clock import utc_now as utc_now  # the one clock; re-exported for cli_run
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ConfigError, DigestError, SlotTakenError, shorten
 from newsletter_digest.models import Slot, SlotRecord
@@ -27,11 +28,6 @@ log = logging.getLogger("newsletter_digest.run")
 TICK_S = 1  # how often the loop looks at the clock: also how fast it notices a signal
 RETRY = timedelta(seconds=60)  # after a failure, the slot is tried again this much later
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock (the only one in this module; everything else takes ``now``)."""
-    return datetime.now(UTC)
 
 
 def require_schedule(config: Config) -> Schedule:

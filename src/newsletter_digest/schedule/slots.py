@@ -49,6 +49,9 @@ for _names, _size in (
     (("w", "week", "weeks"), timedelta(weeks=1)),
 ):
     _UNITS.update(dict.fromkeys(_names, _size))
+_MILLI = timedelta(milliseconds=1)
+# Durations (not intervals) also take milliseconds: a timeout or a retry delay under a second.
+_SPANS = {**_UNITS, "ms": _MILLI, "msec": _MILLI, "millisecond": _MILLI, "milliseconds": _MILLI}
 _AMOUNT = re.compile(r"(\d+)\s*([a-z]+)")
 _DURATION = re.compile(r"(?:\d+\s*[a-z]+\s*)+")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
@@ -100,7 +103,8 @@ def parse_every(text: str) -> Every:
 
 
 def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> timedelta:
-    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``; a bare int is seconds.
+    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``, ``500ms``; a bare int
+    is seconds.
 
     A duration longer than ``at_most`` is refused (counted in ints, so it never overflows).
     """
@@ -108,16 +112,16 @@ def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> time
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(expected)
-        seconds = value
+        millis = value * 1000
     else:
         text = " ".join(str(value).lower().split())
         parts = list(_AMOUNT.finditer(text))
-        if _DURATION.fullmatch(text) is None or any(p.group(2) not in _UNITS for p in parts):
+        if _DURATION.fullmatch(text) is None or any(p.group(2) not in _SPANS for p in parts):
             raise ValueError(expected)
-        seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
-    if seconds > at_most // _SECOND:
+        millis = sum(int(p.group(1)) * (_SPANS[p.group(2)] // _MILLI) for p in parts)
+    if millis > at_most // _MILLI:
         raise ValueError(f"expected at most {format_duration(at_most)} (got {shorten(value)})")
-    return timedelta(seconds=seconds)
+    return timedelta(milliseconds=millis)
 
 
 def parse_at(value: str) -> time:

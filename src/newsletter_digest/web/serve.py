@@ -86,7 +86,7 @@ class PublicSite:
         self.config = config
         self.s = s
         self.limits = limits
-        self.tokens = Tokens(server_key(s.state), confirm_days=s.serve.confirm_days)
+        self.tokens = Tokens(server_key(s.state), confirm_within=s.serve.confirm_within)
         self.limiter = RateLimiter(s.serve.requests_per_minute)
         self.mail_limiter = RateLimiter(1, window=3600)  # one confirmation an address an hour
         self.env = page_environment(s.templates)
