@@ -258,7 +258,7 @@ def test_the_sample_and_reference_write_durations_in_the_one_syntax() -> None:
     assert 'confirm_within: "7d"' in text and "confirm_days" not in text
     reference = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
     assert "| `smtp.timeout` | duration, &gt; 0" in reference
-    assert "| `sections[].per_issue` |" in reference and "sections[].count" not in reference
+    assert "| `sections[].per_issue` |" in reference and "| `sections[].count` |" not in reference
 
 
 # --- drift: one clock, one default subject -----------------------------------------------------
