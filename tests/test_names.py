@@ -290,3 +290,25 @@ def test_the_default_subject_is_defined_once() -> None:
     ]
     assert holders == ["config/defaults.py"]
     assert Settings.model_fields["subject"].default == renderer.DEFAULT_SUBJECT == literal
+
+
+@pytest.mark.parametrize(
+    ("every", "seconds", "days"),
+    [("1h30m", 5400, 0), ("2w", 0, 14), ("1w2d", 0, 9), ("12h", 43200, 0), ("2 weeks", 0, 14)],
+)
+def test_schedule_every_takes_an_interval_written_as_a_duration(
+    tmp_path: Path, every: str, seconds: int, days: int
+) -> None:
+    from newsletter_digest.schedule.slots import Every
+
+    config = load_config(write(tmp_path, f"schedule:\n  every: {every}\n"))
+    assert config.settings.schedule is not None
+    assert config.settings.schedule.to_schedule().every == Every(days=days, seconds=seconds)
+
+
+def test_an_interval_of_days_and_hours_at_once_is_refused_with_how_to_write_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "schedule:\n  every: 1d12h\n"))
+    assert "schedule.every: an interval is whole days or weeks, or hours" in caught.value.message

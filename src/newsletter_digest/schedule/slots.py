@@ -76,7 +76,8 @@ class Every:
 
 
 def parse_every(text: str) -> Every:
-    """``monday``/``mon``, ``day``, ``week``, ``2 weeks``, ``3 days``, ``6 hours``, ``5 seconds``.
+    """``monday``/``mon``, ``day``, ``week``, ``2 weeks``, ``3 days``, ``6 hours``, ``5 seconds``,
+    or an interval written as a duration is (``2w``, ``12h``, ``1h30m``).
 
     Days and weeks are calendar days at a wall-clock time; hours, minutes and seconds are
     elapsed time (``24 hours`` drifts by an hour against the wall clock at a DST change).
@@ -87,11 +88,19 @@ def parse_every(text: str) -> Every:
             return Every(days=7, weekday=index)
     if word in _UNITS:
         word = f"1 {word}"
-    match = _AMOUNT.fullmatch(word)
-    if match is None or match.group(2) not in _UNITS or int(match.group(1)) < 1:
+    parts = list(_AMOUNT.finditer(word))
+    known = all(p.group(2) in _UNITS and int(p.group(1)) >= 1 for p in parts)
+    if _DURATION.fullmatch(word) is None or not known:
         raise ValueError(f"{EVERY_HELP} (got {shorten(text)})")
-    unit = _UNITS[match.group(2)]
-    seconds = int(match.group(1)) * (unit // _SECOND)  # an int: never overflows
+    units = [_UNITS[p.group(2)] for p in parts]
+    if min(units) < timedelta(days=1) <= max(units):
+        raise ValueError(
+            f"an interval is whole days or weeks, or hours, minutes and seconds, not both: "
+            f"write '36 hours' for '1 day 12 hours' (got {shorten(text)})"
+        )
+    # An int: never overflows. "1h30m" is one interval, as a duration is written.
+    seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
+    unit = min(units)
     if seconds > MAX_EVERY // _SECOND:
         raise ValueError(
             f"expected an interval of at most {MAX_EVERY.days} days (about ten years) "
