@@ -80,12 +80,12 @@ class Span:
         if span > self.at_most:
             raise self._too_long(format_duration(span))
         if span < self.at_least or (self.above_zero and not span):
-            least = "more than 0s" if self.above_zero else f"at least {self.at_least_text}"
+            least = "more than 0s" if self.above_zero else f"at least {self._least}"
             raise ValueError(f"expected {least}{self.why_at_least} (got {shorten(value)})")
         return span
 
     @property
-    def at_least_text(self) -> str:
+    def _least(self) -> str:
         return format_duration(self.at_least)
 
     def _too_long(self, value: Any) -> ValueError:
@@ -98,9 +98,10 @@ class Span:
         if self.old_unit is None or isinstance(value, bool) or not isinstance(value, int | float):
             return None
         try:
-            return format_duration(self.span(value))
+            span = self.span(value)
         except ValueError:
             return None  # validation reports it
+        return format_duration(-(-span // MILLISECOND) * MILLISECOND)  # 0.0001 is '1ms'
 
     def old_unit_name(self) -> str:
         return _UNIT_NAMES.get(self.old_unit, "units") if self.old_unit else ""
