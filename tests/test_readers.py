@@ -251,7 +251,7 @@ def test_every_token_purpose_against_every_reader_state(project: Path, digest: D
 def test_confirmation_links_expire_and_a_reader_who_left_may_ask_again(
     project: Path, digest: Digest
 ) -> None:
-    serve_configure(project, "serve:\n  requests_per_minute: 1000\n  confirm_days: 2\n")
+    serve_configure(project, "serve:\n  requests_per_minute: 1000\n  confirm_within: 2d\n")
     assert digest("build").exit_code == 0
     day = 86400
     waiting = add_reader(project, "waiting@example.org", "unconfirmed", moment(4 * day))

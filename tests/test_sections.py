@@ -44,7 +44,7 @@ def test_no_repeats_in_an_issue_and_each_pool_comes_round(
 ) -> None:
     excerpts = [excerpt(n, tuple(sorted(tags))) for n, tags in enumerate(tag_sets)]
     specs = [
-        SectionSpec(f"S{i}", tags=tuple(sorted(tags)), size=size)
+        SectionSpec(f"S{i}", tags=tuple(sorted(tags)), per_issue=size)
         for i, (tags, size) in enumerate(raw_specs)
     ]
     # The pools as the rule says: each excerpt in the first section whose tags it matches.
@@ -69,7 +69,7 @@ def test_no_repeats_in_an_issue_and_each_pool_comes_round(
             shown[pick.section][pick.excerpt_id] += 1
         for spec in specs:
             taken = sum(1 for p in selection.picks if p.section == spec.title)
-            assert taken == min(spec.size, len(pools[spec.title]))
+            assert taken == min(spec.per_issue, len(pools[spec.title]))
             counts = [shown[spec.title][i] for i in pools[spec.title]]
             if counts:  # everything comes round once before anything repeats
                 assert max(counts) - min(counts) <= 1, (spec.title, counts)
@@ -77,7 +77,7 @@ def test_no_repeats_in_an_issue_and_each_pool_comes_round(
 
 
 def test_new_items_the_section_has_no_room_for_wait_their_turn() -> None:
-    """'count' is a rate, not a cut: three posts new since the last issue and room for two
+    """'per_issue' is a rate, not a cut: three posts new since the last issue and room for two
     go out over two issues, oldest first (each issue shows its newest first), with a
     warning while some wait; the back catalogue from before the first issue is not new."""
     day = date(2026, 11, 30)
@@ -85,8 +85,8 @@ def test_new_items_the_section_has_no_room_for_wait_their_turn() -> None:
     new = [excerpt(10 + n, ("blog",), day + timedelta(days=n + 1)) for n in range(3)]
     books = [excerpt(20 + n, ("book",)) for n in range(4)]
     specs = [
-        SectionSpec("New this week", tags=("blog",), since_last_issue=True, size=2),
-        SectionSpec("From the archive", tags=("book",), size=2),
+        SectionSpec("New this week", tags=("blog",), since_last_issue=True, per_issue=2),
+        SectionSpec("From the archive", tags=("book",), per_issue=2),
     ]
     pool = old + new + books
     first = select_sections(pool, [], specs, "s", None, [day])
@@ -114,10 +114,11 @@ def test_new_items_the_section_has_no_room_for_wait_their_turn() -> None:
 )
 def test_every_new_item_goes_out_once_at_the_sections_rate(days: list[int], size: int) -> None:
     """Weekly issues, posts arriving on their day: each post new since the issue before it
-    arrived is shown once in the section, none is lost, and never more than 'count' at a time."""
+    arrived is shown once in the section, none is lost, and never more than 'per_issue' at a
+    time."""
     start = date(2026, 1, 5)
     posts = [excerpt(n, ("blog",), start + timedelta(days=d)) for n, d in enumerate(days)]
-    specs = [SectionSpec("New", tags=("blog",), since_last_issue=True, size=size)]
+    specs = [SectionSpec("New", tags=("blog",), since_last_issue=True, per_issue=size)]
     history: list[tuple[Pick, ...]] = []
     made: list[date] = [start - timedelta(days=1)]  # an issue before the first post
     shown: list[str] = []
@@ -137,7 +138,7 @@ def test_every_new_item_goes_out_once_at_the_sections_rate(days: list[int], size
 
 
 def test_a_required_section_that_finds_nothing_stops_the_issue() -> None:
-    specs = [SectionSpec("Talks", tags=("talk",), required=True), SectionSpec("All", size=2)]
+    specs = [SectionSpec("Talks", tags=("talk",), required=True), SectionSpec("All", per_issue=2)]
     with pytest.raises(ContentError, match="section 'Talks' found no excerpts"):
         select_sections([excerpt(1, ("blog",)), excerpt(2)], [], specs, "s", None)
 
@@ -146,9 +147,9 @@ SECTIONS = """
 sections:
   - title: New this week
     from: {tags: [fresh], since_last_issue: true}
-    count: 1
+    per_issue: 1
   - title: From the archive
-    count: 2
+    per_issue: 2
 """
 
 
@@ -173,7 +174,7 @@ def test_an_issue_with_sections_shows_them_in_both_parts(project: Path, digest: 
 def test_a_required_empty_section_writes_nothing(project: Path, digest: Digest) -> None:
     config = project / "digest.yaml"
     config.write_text(
-        config.read_text() + SECTIONS.replace("count: 1", "count: 1\n    required: true")
+        config.read_text() + SECTIONS.replace("per_issue: 1", "per_issue: 1\n    required: true")
     )
     result = digest("build")
     assert result.exit_code == 1 and "section 'New this week' found no excerpts" in result.output
@@ -183,8 +184,8 @@ def test_a_required_empty_section_writes_nothing(project: Path, digest: Digest) 
 def test_a_fresh_section_leaves_what_it_does_not_show_to_the_next() -> None:
     """On the first issue everything is fresh: a later required section still gets some."""
     specs = [
-        SectionSpec("New", since_last_issue=True, size=1),
-        SectionSpec("Classics", size=2, required=True),
+        SectionSpec("New", since_last_issue=True, per_issue=1),
+        SectionSpec("Classics", per_issue=2, required=True),
     ]
     selection = select_sections([excerpt(n) for n in range(5)], [], specs, "s", None)
     assert selection.sections == (("New", 1), ("Classics", 2))
@@ -193,13 +194,13 @@ def test_a_fresh_section_leaves_what_it_does_not_show_to_the_next() -> None:
 def test_switching_to_sections_does_not_show_the_last_issue_again() -> None:
     pool = [excerpt(n) for n in range(6)]
     before = [Pick("e000", 0), Pick("e003", 0)]  # an issue made before there were sections
-    selection = select_sections(pool, [before], [SectionSpec("All", size=2)], "s", None)
+    selection = select_sections(pool, [before], [SectionSpec("All", per_issue=2)], "s", None)
     assert not {"e000", "e003"} & {e.id for e in selection.excerpts}
 
 
 def test_an_excerpt_dated_the_day_of_the_last_issue_is_new() -> None:
     day = date(2025, 3, 3)
-    specs = [SectionSpec("New", since_last_issue=True), SectionSpec("Rest", size=1)]
+    specs = [SectionSpec("New", since_last_issue=True), SectionSpec("Rest", per_issue=1)]
     selection = select_sections([excerpt(1, dated=day), excerpt(2)], [], specs, "s", day)
     assert selection.excerpts[0].id == "e001" and selection.sections[0] == ("New", 1)
 
@@ -239,8 +240,8 @@ def test_new_posts_that_missed_their_issue_still_go_out_and_history_says_so(
     config_file.write_text(
         config_file.read_text()
         + "sections:\n  - title: New this week\n    from: {tags: [blog], since_last_issue: true}"
-        "\n    count: 1\n  - title: From the archive\n"
-        "    from: {sources: [source-0, source-1, source-2]}\n    count: 2\n"
+        "\n    per_issue: 1\n  - title: From the archive\n"
+        "    from: {sources: [source-0, source-1, source-2]}\n    per_issue: 2\n"
     )
     today = date.today()
     first, second = today - timedelta(days=14), today - timedelta(days=7)
@@ -309,8 +310,8 @@ def test_a_section_naming_a_configured_source_by_its_file_says_how_to_pick_it(
     config.write_text(
         config.read_text()
         + "sources:\n  - feed: news.xml\n    tags: [news]\n"
-        + "sections:\n  - title: News\n    from: {sources: [news.xml]}\n    count: 1\n"
-        + "  - title: From the archive\n    count: 2\n"
+        + "sections:\n  - title: News\n    from: {sources: [news.xml]}\n    per_issue: 1\n"
+        + "  - title: From the archive\n    per_issue: 2\n"
     )
     assert digest("sources", "--refresh").exit_code == 0
     dry = digest("build", "--dry-run")

@@ -208,7 +208,10 @@ def test_each_section_keeps_the_gap_of_its_own_pool(
     tag_sets: list[set[str]], sizes: tuple[int, int], issues: int
 ) -> None:
     excerpts = [ex(f"e{n}", tags=tuple(sorted(tags))) for n, tags in enumerate(tag_sets)]
-    specs = [SectionSpec("A", tags=("a",), size=sizes[0]), SectionSpec("Rest", size=sizes[1])]
+    specs = [
+        SectionSpec("A", tags=("a",), per_issue=sizes[0]),
+        SectionSpec("Rest", per_issue=sizes[1]),
+    ]
     pool_a = [e for e in excerpts if "a" in e.tags]
     pool_rest = [e for e in excerpts if "a" not in e.tags]
     history: list[tuple[Pick, ...]] = []
@@ -216,14 +219,17 @@ def test_each_section_keeps_the_gap_of_its_own_pool(
         history.append(select_sections(excerpts, history, specs, "seed", None).picks)
     for title, pool, spec in (("A", pool_a, specs[0]), ("Rest", pool_rest, specs[1])):
         section = [tuple(p for p in issue if p.section == title) for issue in history]
-        assert_spaced(section, [pool] * len(section), spec.size)
+        assert_spaced(section, [pool] * len(section), spec.per_issue)
 
 
 def test_an_excerpt_shown_as_new_waits_its_gap_before_the_archive_shows_it() -> None:
     """A fresh section's excerpt joins the archive's pool next issue; the reader saw it, so
     the gap counts from there."""
     excerpts = [ex(f"e{n}") for n in range(12)]
-    specs = [SectionSpec("New", since_last_issue=True, size=1), SectionSpec("Archive", size=2)]
+    specs = [
+        SectionSpec("New", since_last_issue=True, per_issue=1),
+        SectionSpec("Archive", per_issue=2),
+    ]
     history: list[tuple[Pick, ...]] = []
     for _ in range(12):
         history.append(select_sections(excerpts, history, specs, "seed", None).picks)

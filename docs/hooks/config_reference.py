@@ -35,9 +35,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 sys.path.insert(0, str(SRC))
 
 from newsletter_digest.config import schema  # noqa: E402
+from newsletter_digest.config.durations import format_duration, span_of  # noqa: E402
 from newsletter_digest.config.sample import section_model, union_members  # noqa: E402
 from newsletter_digest.config.schema import Settings  # noqa: E402
-from newsletter_digest.schedule.slots import format_duration  # noqa: E402
 
 MARKER = "<!-- config-reference -->"
 END_MARKER = "<!-- /config-reference -->"
@@ -163,6 +163,8 @@ def _default(field: FieldInfo) -> str:
         return _yaml(field.default_factory())  # type: ignore[call-arg]
     if field.default is PydanticUndefined:
         return REQUIRED
+    if span_of(field.metadata) is not None and isinstance(field.default, int | float):
+        return _yaml(timedelta(seconds=field.default))  # a duration kept in seconds
     return _yaml(field.default)
 
 
@@ -197,8 +199,11 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
                 "add one in config/schema.py"
             )
         section = _section(field.annotation)
+        span = span_of(field.metadata)
         type_text = "section" if section else _type(field.annotation)
-        if section is None and _bounds(field):
+        if span is not None:
+            type_text = f"duration, {span.bounds()}"
+        elif section is None and _bounds(field):
             type_text += f", {_bounds(field)}"
         default = _default(field)
         default = default if default in (REQUIRED, SECTION_DEFAULTS) else _code(default)

@@ -20,10 +20,17 @@ def warn(message: str) -> None:
 
 
 def config_of(ctx: click.Context) -> Config:
-    """The validated config (``--config``, ``$DIGEST_CONFIG`` or ./digest.yaml)."""
+    """The validated config (``--config``, ``$DIGEST_CONFIG`` or ./digest.yaml); its old
+    spellings are warned about here, once per command."""
     from newsletter_digest.config.loading import find_config, load_config
 
-    return load_config(find_config(ctx.obj.get("config_path")))
+    config = load_config(find_config(ctx.obj.get("config_path")))
+    shown: set[str] = ctx.obj.setdefault("warned", set())
+    for warning in config.warnings:
+        if warning not in shown:
+            shown.add(warning)
+            warn(warning)
+    return config
 
 
 LOG_FORMAT = click.option(

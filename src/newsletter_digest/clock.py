@@ -1,4 +1,6 @@
-"""The real clock, read at the edges only (rotation and render never import it).
+"""The real clock, read at the edges only (rotation and render never import it): the one
+place that reads it. Whatever needs "now" takes one of these as a default argument, so a test
+passes its own clock instead (or runs under faketime).
 
 Local time with its UTC offset: an issue's date is the sender's calendar day, and the state
 stores moments as ISO 8601 text to the second.
@@ -6,7 +8,12 @@ stores moments as ISO 8601 text to the second.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (the schedule runner's clock: slot maths is done in UTC)."""
+    return datetime.now(UTC)
 
 
 def local_now() -> datetime:

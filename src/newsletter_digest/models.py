@@ -76,7 +76,7 @@ class SectionSpec(NamedTuple):
     tags: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     since_last_issue: bool = False
-    size: int = 1  # how many excerpts (the setting's 'count')
+    per_issue: int = 1  # how many excerpts an issue takes from this section
     required: bool = False
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter_digest.app.welcome import send_welcome
 from newsletter_digest.clock import local_now, stamp
 from newsletter_digest.config.loading import Config
 from newsletter_digest.delivery.send import send_notice
@@ -24,7 +25,6 @@ from newsletter_digest.readers import book
 from newsletter_digest.readers.tokens import Tokens, server_key
 from newsletter_digest.state.leaving import LeavingQueue, queue_path
 from newsletter_digest.state.store import open_state
-from newsletter_digest.app.welcome import send_welcome
 
 ONE_CLICK = "one-click unsubscribe"
 """The reason recorded for an unsubscribe from a link (RFC 8058's POST or the button)."""
@@ -51,7 +51,7 @@ class Public:
 def open_public(config: Config) -> Public:
     """The public side of ``config`` (creates the signing key beside the state if missing)."""
     s = config.settings
-    tokens = Tokens(server_key(s.state), confirm_days=s.serve.confirm_days)
+    tokens = Tokens(server_key(s.state), confirm_within=s.serve.confirm_within)
     return Public(config, tokens, s.archive.folder.resolve())
 
 

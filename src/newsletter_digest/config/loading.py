@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from newsletter_digest.addresses import split_mailbox
-from newsletter_digest.config import yamlload
+from newsletter_digest.config import deprecated, yamlload
 from newsletter_digest.config.schema import Settings, validate
 from newsletter_digest.errors import ConfigError
 
@@ -27,6 +27,7 @@ class Config(NamedTuple):
     path: Path
     settings: Settings
     recipient_count: int = 0
+    warnings: tuple[str, ...] = ()  # old spellings still read: each with its new spelling
 
     @property
     def base_dir(self) -> Path:
@@ -188,7 +189,9 @@ def _public_problems(settings: Settings) -> list[str]:
 def load_config(path: Path) -> Config:
     """Read, validate and resolve a digest.yaml; raise one ConfigError listing every problem."""
     data, lines = _parse_yaml(path, _read(path))
-    settings, problems = validate(data, lines)
+    data, warnings, problems = deprecated.upgrade(Settings, data, path, lines)
+    settings, invalid = validate(data, lines)
+    problems += invalid
     count = 0
     if settings is not None:
         settings = _resolved(settings, path.parent)
@@ -205,4 +208,4 @@ def load_config(path: Path) -> Config:
             f"\n  {listing}",
             "fix the keys above; every key is in the docs' configuration reference",
         )
-    return Config(path=path, settings=settings, recipient_count=count)
+    return Config(path, settings, recipient_count=count, warnings=tuple(warnings))

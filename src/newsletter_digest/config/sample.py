@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from newsletter_digest.config.durations import format_duration, span_of
 from newsletter_digest.config.schema import Settings
-from newsletter_digest.schedule.slots import format_duration
 
 WIDTH = 92
 REFERENCE = "docs/configuration.md"
@@ -117,7 +117,10 @@ def _default(field: FieldInfo, key: str) -> Any:
         return EXAMPLES[key]
     if field.is_required():
         raise KeyError(f"{key} is required and has no example in config/sample.py EXAMPLES")
-    return field.get_default(call_default_factory=True)
+    value = field.get_default(call_default_factory=True)
+    if span_of(field.metadata) is not None and isinstance(value, int | float):
+        return timedelta(seconds=value)  # a duration kept in seconds: written as '30s'
+    return value
 
 
 def _about(name: str, field: FieldInfo, top: bool) -> str:

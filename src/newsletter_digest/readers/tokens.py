@@ -6,7 +6,7 @@ new nonce (a confirmed re-subscription) voids every earlier link; a deleted or u
 reader, a token for another purpose, or a changed character all read as "not valid",
 without saying which.
 
-A confirmation link also carries when it was made. It expires (``serve.confirm_days``), and
+A confirmation link also carries when it was made. It expires (``serve.confirm_within``), and
 it works only for a reader still waiting to be confirmed, or one who left before asking
 again: never for one who bounced or complained, nor one who left after it was sent.
 """
@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
@@ -69,14 +69,14 @@ class Tokens:
         self,
         key: bytes,
         *,
-        confirm_days: int = CONFIRM_DAYS,
+        confirm_within: timedelta = timedelta(days=CONFIRM_DAYS),
         clock: Callable[[], float] = time.time,
     ) -> None:
         class Signer(TimestampSigner):
             def get_timestamp(self) -> int:
                 return int(clock())
 
-        self._confirm_age = confirm_days * 86400
+        self._confirm_age = int(confirm_within.total_seconds())
         self._unsubscribe = URLSafeSerializer(key, salt="digest-unsubscribe")
         # A new salt: confirmation links from before they expired are void, as expired ones.
         self._confirm = URLSafeTimedSerializer(key, salt="digest-confirm-timed", signer=Signer)

@@ -24,6 +24,7 @@ import jinja2
 import mjml
 from markupsafe import Markup
 
+from newsletter_digest.config.defaults import DEFAULT_SUBJECT
 from newsletter_digest.content.teasers import body_under_title
 from newsletter_digest.errors import ConfigError, TemplateError, shorten
 from newsletter_digest.models import Excerpt, IssueInfo, RenderedIssue, folder_name
@@ -52,7 +53,6 @@ __all__ = [
     "web_url",
 ]
 
-DEFAULT_SUBJECT = "{{ title }} #{{ issue.number }}: {{ excerpts[0].title }}"
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 PREHEADER_LIMIT = 100

@@ -5,8 +5,8 @@ overlap and no excerpt can be in an issue twice. A rotation section keeps the ro
 rules within its pool (everything comes round once before anything repeats, weights
 honoured): its picks are recorded with the section's title and only they (and picks from
 before there were sections) count in its cycles. A ``since_last_issue`` section takes
-excerpts never shown that were new when they came in, each once, its ``count`` a rate and
-not a cut: the new ones it has no room for wait their turn, oldest first, and are named in
+excerpts never shown that were new when they came in, each once, its ``per_issue`` a rate
+and not a cut: the new ones it has no room for wait their turn, oldest first, and are named in
 a warning; those it showed, and (in the same issue) those waiting, go on to the next section
 they match. The first issue has no last issue: it takes the newest, and the rest is the
 back catalogue.
@@ -15,7 +15,9 @@ back catalogue.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from newsletter_digest.config.schema import SectionSettings
 from newsletter_digest.errors import ContentError
@@ -31,7 +33,7 @@ def specs_of(sections: Sequence[SectionSettings]) -> list[SectionSpec]:
             tags=section.from_.tags,
             sources=section.from_.sources,
             since_last_issue=section.from_.since_last_issue,
-            size=section.count,
+            per_issue=section.per_issue,
             required=section.required,
         )
         for section in sections
@@ -71,13 +73,13 @@ def _waiting(
 
 
 def _take_new(
-    members: Sequence[Excerpt], shown: set[str], issue_dates: Sequence[date], size: int
+    members: Sequence[Excerpt], shown: set[str], issue_dates: Sequence[date], per_issue: int
 ) -> tuple[list[Excerpt], list[Excerpt]]:
     """A new-items section's excerpts for the next issue, shown newest first, and the new
     ones left waiting (none before the first issue: the rest is the back catalogue)."""
     waiting = _waiting(members, shown, issue_dates)
-    section = sorted(waiting[:size], key=lambda e: (e.dated or date.min, e.id), reverse=True)
-    return section, waiting[size:] if issue_dates else []
+    section = sorted(waiting[:per_issue], key=lambda e: (e.dated or date.min, e.id), reverse=True)
+    return section, waiting[per_issue:] if issue_dates else []
 
 
 def _left_out(spec: SectionSpec, excerpts: Sequence[Excerpt]) -> str:
@@ -112,6 +114,117 @@ def _dates(last_issue: date | None, issue_dates: Sequence[date] | None) -> list[
     return [last_issue] if last_issue is not None else []
 
 
+class _Drawn(NamedTuple):
+    """One section's draw for the next issue: its excerpts, their picks, why each is in, the
+    excerpts no later section may take, and (a new-items section) the new ones waiting."""
+
+    excerpts: list[Excerpt]
+    picks: list[Pick]
+    why: list[str]
+    taken: set[str]
+    waiting: list[Excerpt] | None = None
+    position: tuple[int, int, int] | None = None
+
+
+def _draw_new(
+    members: Sequence[Excerpt], spec: SectionSpec, shown: set[str], dates: Sequence[date]
+) -> _Drawn:
+    """A ``since_last_issue`` section: the new excerpts it has room for. Only those it shows
+    are taken; the ones waiting stay for later sections of this issue."""
+    section, waiting = _take_new(members, shown, dates, spec.per_issue)
+    picks = [Pick(e.id, 0, spec.title) for e in section]
+    why = [_why_new(e, dates) for e in section]
+    return _Drawn(section, picks, why, {e.id for e in section}, waiting)
+
+
+def _draw_rotation(
+    members: Sequence[Excerpt],
+    spec: SectionSpec,
+    history: Sequence[Sequence[Pick]],
+    seed: str,
+) -> _Drawn:
+    """A rotation section: its pool (all of it is taken) in a rotation of its own."""
+    if not members:
+        return _Drawn([], [], [], set())
+    # Its own picks, and those made before there were sections (one rotation then):
+    # switching to sections does not show the last issue's excerpts again at once.
+    own = [[p for p in issue if p.section in (spec.title, "")] for issue in history]
+    # The spacing counts showings in any section: a reader sees the issue, not its pools.
+    selection = cycles.select(members, own, spec.per_issue, f"{seed}/{spec.title}", seen=history)
+    section = list(selection.excerpts)
+    why = [
+        f"rotation: cycle {p.cycle + 1}, weight {e.weight}"
+        for p, e in zip(selection.picks, section, strict=True)
+    ]
+    return _Drawn(
+        section,
+        [p._replace(section=spec.title) for p in selection.picks],
+        why,
+        {e.id for e in members},
+        position=(selection.cycle, selection.cycle_shown, selection.cycle_size),
+    )
+
+
+@dataclass
+class _Issue:
+    """The next issue as its sections are drawn, one after another."""
+
+    excerpts: Sequence[Excerpt]
+    remaining: list[Excerpt]
+    chosen: list[Excerpt] = field(default_factory=list)
+    picks: list[Pick] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    layout: list[tuple[str, int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    waits: dict[str, list[Excerpt]] = field(default_factory=dict)
+    position: tuple[int, int, int] | None = None
+
+    def add(self, spec: SectionSpec, drawn: _Drawn) -> None:
+        """Take a section's draw into the issue (or leave the section out, with a warning;
+        a required section that found nothing stops the issue)."""
+        self.remaining = [e for e in self.remaining if e.id not in drawn.taken]
+        if drawn.waiting is not None:
+            self.waits[spec.title] = drawn.waiting
+        if self.position is None:
+            self.position = drawn.position
+        if not drawn.excerpts:
+            if spec.required:
+                raise ContentError(
+                    f"section '{spec.title}' found no excerpts for this issue",
+                    "import or write excerpts its 'from' matches, or set 'required: false'",
+                )
+            self.warnings.append(_left_out(spec, self.excerpts))
+            return
+        if len(drawn.excerpts) < spec.per_issue:
+            self.warnings.append(
+                f"section '{spec.title}' has {len(drawn.excerpts)} of {spec.per_issue}"
+            )
+        self.chosen += drawn.excerpts
+        self.picks += drawn.picks
+        self.reasons += [f"{spec.title}: {w}" for w in drawn.why]
+        self.layout.append((spec.title, len(drawn.excerpts)))
+
+    def selection(self, specs: Sequence[SectionSpec]) -> Selection:
+        """The issue drawn; ContentError when no section found anything."""
+        if not self.chosen:
+            raise ContentError(
+                "no section found any excerpts for this issue",
+                "check the sections' 'from' against the excerpts' tags and sources",
+            )
+        waiting = _still_waiting(self.waits, {e.id for e in self.chosen}, specs)
+        cycle, cycle_shown, cycle_size = self.position or (0, 0, 0)
+        return Selection(
+            excerpts=tuple(self.chosen),
+            picks=tuple(self.picks),
+            cycle=cycle,
+            cycle_shown=cycle_shown,
+            cycle_size=cycle_size,
+            warnings=(*self.warnings, *waiting),
+            sections=tuple(self.layout),
+            reasons=tuple(self.reasons),
+        )
+
+
 def select_sections(
     excerpts: Sequence[Excerpt],
     history: Sequence[Sequence[Pick]],
@@ -124,79 +237,22 @@ def select_sections(
     section) finds nothing. ``issue_dates``: the days of all issues made (else only the
     last one's is known)."""
     dates = _dates(last_issue, issue_dates)
-    waits: dict[str, list[Excerpt]] = {}
-    remaining = [e for e in excerpts if e.active]
     shown = {pick.excerpt_id for issue in history for pick in issue}
-    chosen: list[Excerpt] = []
-    picks: list[Pick] = []
-    reasons: list[str] = []
-    layout: list[tuple[str, int]] = []
-    warnings: list[str] = []
-    position: tuple[int, int, int] | None = None
+    issue = _Issue(excerpts, [e for e in excerpts if e.active])
     for spec in specs:
-        members = [e for e in remaining if _matches(e, spec)]
+        members = [e for e in issue.remaining if _matches(e, spec)]
         if spec.since_last_issue:
-            section, waits[spec.title] = _take_new(members, shown, dates, spec.size)
-            picked = {e.id for e in section}  # waiting ones not picked stay for later sections
-            remaining = [e for e in remaining if e.id not in picked]
-            section_picks = [Pick(e.id, 0, spec.title) for e in section]
-            why = [_why_new(e, dates) for e in section]
-        elif members:
-            taken = {e.id for e in members}
-            remaining = [e for e in remaining if e.id not in taken]
-            # Its own picks, and those made before there were sections (one rotation then):
-            # switching to sections does not show the last issue's excerpts again at once.
-            own = [[p for p in issue if p.section in (spec.title, "")] for issue in history]
-            # The spacing counts showings in any section: a reader sees the issue, not its pools.
-            selection = cycles.select(members, own, spec.size, f"{seed}/{spec.title}", seen=history)
-            section = list(selection.excerpts)
-            section_picks = [p._replace(section=spec.title) for p in selection.picks]
-            why = [
-                f"rotation: cycle {p.cycle + 1}, weight {e.weight}"
-                for p, e in zip(selection.picks, section, strict=True)
-            ]
-            if position is None:
-                position = (selection.cycle, selection.cycle_shown, selection.cycle_size)
+            issue.add(spec, _draw_new(members, spec, shown, dates))
         else:
-            section, section_picks, why = [], [], []
-        if not section:
-            if spec.required:
-                raise ContentError(
-                    f"section '{spec.title}' found no excerpts for this issue",
-                    "import or write excerpts its 'from' matches, or set 'required: false'",
-                )
-            warnings.append(_left_out(spec, excerpts))
-            continue
-        if len(section) < spec.size:
-            warnings.append(f"section '{spec.title}' has {len(section)} of {spec.size}")
-        chosen += section
-        picks += section_picks
-        reasons += [f"{spec.title}: {w}" for w in why]
-        layout.append((spec.title, len(section)))
-    warnings += _still_waiting(waits, {e.id for e in chosen}, specs)
-    if not chosen:
-        raise ContentError(
-            "no section found any excerpts for this issue",
-            "check the sections' 'from' against the excerpts' tags and sources",
-        )
-    cycle, cycle_shown, cycle_size = position or (0, 0, 0)
-    return Selection(
-        excerpts=tuple(chosen),
-        picks=tuple(picks),
-        cycle=cycle,
-        cycle_shown=cycle_shown,
-        cycle_size=cycle_size,
-        warnings=tuple(warnings),
-        sections=tuple(layout),
-        reasons=tuple(reasons),
-    )
+            issue.add(spec, _draw_rotation(members, spec, history, seed))
+    return issue.selection(specs)
 
 
 def _still_waiting(
     waits: dict[str, list[Excerpt]], chosen: set[str], specs: Sequence[SectionSpec]
 ) -> list[str]:
     """A warning for each section whose new excerpts wait for later issues."""
-    sizes = {spec.title: spec.size for spec in specs}
+    sizes = {spec.title: spec.per_issue for spec in specs}
     warnings = []
     for title, waiting in waits.items():
         left = [e for e in waiting if e.id not in chosen]
@@ -206,7 +262,7 @@ def _still_waiting(
                 f"section '{title}': {len(left)} more new excerpt{'s' if len(left) > 1 else ''}"
                 f" wait{'' if len(left) > 1 else 's'} for later issues; at {sizes[title]} an "
                 f"issue the last goes out in {issues} more issue{'s' if issues > 1 else ''} "
-                "(raise its 'count' to keep up)"
+                "(raise its 'per_issue' to keep up)"
             )
     return warnings
 

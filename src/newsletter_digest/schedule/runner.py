@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from newsletter_digest.app.issues import IssueMade
 from newsletter_digest.app.schedule import (
@@ -25,6 +25,7 @@ from newsletter_digest.app.schedule import (
 )
 from newsletter_digest.app.sending import SendReport, delivers
 from newsletter_digest.app.sources import SourcesRefreshed
+from newsletter_digest.clock import utc_now as utc_now  # the one clock; re-exported for cli_run
 from newsletter_digest.config.loading import Config
 from newsletter_digest.errors import ConfigError, DigestError, shorten
 from newsletter_digest.schedule import slots as scheduler
@@ -35,11 +36,6 @@ log = logging.getLogger("newsletter_digest.run")
 TICK_S = 1  # how often the loop looks at the clock: also how fast it notices a signal
 RETRY = timedelta(seconds=60)  # after a failure, the slot is tried again this much later
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock (the only one in this module; everything else takes ``now``)."""
-    return datetime.now(UTC)
 
 
 def require_schedule(config: Config) -> Schedule:

@@ -49,6 +49,9 @@ for _names, _size in (
     (("w", "week", "weeks"), timedelta(weeks=1)),
 ):
     _UNITS.update(dict.fromkeys(_names, _size))
+_MILLI = timedelta(milliseconds=1)
+# Durations (not intervals) also take milliseconds: a timeout or a retry delay under a second.
+_SPANS = {**_UNITS, "ms": _MILLI, "msec": _MILLI, "millisecond": _MILLI, "milliseconds": _MILLI}
 _AMOUNT = re.compile(r"(\d+)\s*([a-z]+)")
 _DURATION = re.compile(r"(?:\d+\s*[a-z]+\s*)+")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
@@ -73,7 +76,8 @@ class Every:
 
 
 def parse_every(text: str) -> Every:
-    """``monday``/``mon``, ``day``, ``week``, ``2 weeks``, ``3 days``, ``6 hours``, ``5 seconds``.
+    """``monday``/``mon``, ``day``, ``week``, ``2 weeks``, ``3 days``, ``6 hours``, ``5 seconds``,
+    or an interval written as a duration is (``2w``, ``12h``, ``1h30m``).
 
     Days and weeks are calendar days at a wall-clock time; hours, minutes and seconds are
     elapsed time (``24 hours`` drifts by an hour against the wall clock at a DST change).
@@ -84,11 +88,19 @@ def parse_every(text: str) -> Every:
             return Every(days=7, weekday=index)
     if word in _UNITS:
         word = f"1 {word}"
-    match = _AMOUNT.fullmatch(word)
-    if match is None or match.group(2) not in _UNITS or int(match.group(1)) < 1:
+    parts = list(_AMOUNT.finditer(word))
+    known = all(p.group(2) in _UNITS and int(p.group(1)) >= 1 for p in parts)
+    if _DURATION.fullmatch(word) is None or not known:
         raise ValueError(f"{EVERY_HELP} (got {shorten(text)})")
-    unit = _UNITS[match.group(2)]
-    seconds = int(match.group(1)) * (unit // _SECOND)  # an int: never overflows
+    units = [_UNITS[p.group(2)] for p in parts]
+    if min(units) < timedelta(days=1) <= max(units):
+        raise ValueError(
+            f"an interval is whole days or weeks, or hours, minutes and seconds, not both: "
+            f"write '36 hours' for '1 day 12 hours' (got {shorten(text)})"
+        )
+    # An int: never overflows. "1h30m" is one interval, as a duration is written.
+    seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
+    unit = min(units)
     if seconds > MAX_EVERY // _SECOND:
         raise ValueError(
             f"expected an interval of at most {MAX_EVERY.days} days (about ten years) "
@@ -100,7 +112,8 @@ def parse_every(text: str) -> Every:
 
 
 def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> timedelta:
-    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``; a bare int is seconds.
+    """``2d``, ``36h``, ``1d12h``, ``90m``, ``45s``, ``1w``, ``3 days``, ``500ms``; a bare int
+    is seconds.
 
     A duration longer than ``at_most`` is refused (counted in ints, so it never overflows).
     """
@@ -108,16 +121,16 @@ def parse_duration(value: str | int, at_most: timedelta = timedelta.max) -> time
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(expected)
-        seconds = value
+        millis = value * 1000
     else:
         text = " ".join(str(value).lower().split())
         parts = list(_AMOUNT.finditer(text))
-        if _DURATION.fullmatch(text) is None or any(p.group(2) not in _UNITS for p in parts):
+        if _DURATION.fullmatch(text) is None or any(p.group(2) not in _SPANS for p in parts):
             raise ValueError(expected)
-        seconds = sum(int(p.group(1)) * (_UNITS[p.group(2)] // _SECOND) for p in parts)
-    if seconds > at_most // _SECOND:
+        millis = sum(int(p.group(1)) * (_SPANS[p.group(2)] // _MILLI) for p in parts)
+    if millis > at_most // _MILLI:
         raise ValueError(f"expected at most {format_duration(at_most)} (got {shorten(value)})")
-    return timedelta(seconds=seconds)
+    return timedelta(milliseconds=millis)
 
 
 def parse_at(value: str) -> time:
