@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUND_START = "494b9c8"  # main before issue #26 (one application layer) began
 NUMBER = r"([\d,]+(?:\.\d+)?)"
 WHOLE_RUN = "compare.py: the whole run took CPU"
+VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes"]
+VALGRIND += ["--cachegrind-out-file=/dev/null"]
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,21 @@ class Figure:
         return None if match is None else float(match.group(self.group).replace(",", ""))
 
 
+COUNTED = Figure("whole run, small sizes (instructions, valgrind)", "M", "", False)
+
+
 @dataclass(frozen=True)
 class Bench:
-    """One script of bench/, its arguments in quick and full mode, and its figures."""
+    """One script of bench/, its figures, and its arguments: in quick mode, when counted
+    under valgrind (smaller still: valgrind runs code some 20 to 50 times slower), and in
+    full mode (none: the script's defaults)."""
 
     name: str
     script: str
-    quick: tuple[str, ...]
-    full: tuple[str, ...]
     figures: Callable[[bool], list[Figure]]
+    quick: tuple[str, ...]
+    counted: tuple[str, ...]
+    full: tuple[str, ...] = ()
     available: Callable[[], bool] = lambda: True
 
 
@@ -181,23 +189,63 @@ def _postfix_ready() -> bool:
 
 
 BENCHES = [
-    Bench("build", "bench_build.py", ("--sizes", "8,500", "--issues", "10"), (), _build_figures),
-    Bench("messages", "bench_messages.py", ("--recipients", "3000"), (), _messages_figures),
-    Bench("personal", "bench_personal.py", ("--recipients", "200"), (), _personal_figures),
-    Bench("smtp", "bench_smtp.py", ("--recipients", "200"), (), _smtp_figures),
     Bench(
-        "startup", "bench_startup.py", ("--runs", "3", "--no-instructions"), (), _startup_figures
+        "build",
+        "bench_build.py",
+        _build_figures,
+        ("--sizes", "8,500", "--issues", "10"),
+        ("--sizes", "8,100", "--issues", "3"),
     ),
-    Bench("import", "bench_import.py", ("--entries", "500"), (), _import_figures),
-    Bench("readers", "bench_readers_import.py", ("--rows", "20000"), (), _readers_figures),
-    Bench("memory", "bench_memory.py", ("--recipients", "500"), (), _memory_figures),
+    Bench(
+        "messages",
+        "bench_messages.py",
+        _messages_figures,
+        ("--recipients", "3000"),
+        ("--recipients", "500"),
+    ),
+    Bench(
+        "personal",
+        "bench_personal.py",
+        _personal_figures,
+        ("--recipients", "200"),
+        ("--recipients", "50"),
+    ),
+    Bench("smtp", "bench_smtp.py", _smtp_figures, ("--recipients", "200"), ("--recipients", "50")),
+    Bench(
+        "startup",
+        "bench_startup.py",
+        _startup_figures,
+        ("--runs", "3", "--no-instructions"),
+        ("--runs", "1", "--no-instructions"),
+    ),
+    Bench(
+        "import",
+        "bench_import.py",
+        _import_figures,
+        ("--entries", "500"),
+        ("--entries", "100", "--runs", "1"),
+    ),
+    Bench(
+        "readers",
+        "bench_readers_import.py",
+        _readers_figures,
+        ("--rows", "20000"),
+        ("--rows", "2000"),
+    ),
+    Bench(
+        "memory",
+        "bench_memory.py",
+        _memory_figures,
+        ("--recipients", "500"),
+        ("--recipients", "100"),
+    ),
     Bench(
         "postfix",
         "bench_postfix.py",
-        ("--recipients", "200", "--rounds", "1"),
-        (),
         _postfix_figures,
-        _postfix_ready,
+        ("--recipients", "200", "--rounds", "1"),
+        ("--recipients", "50", "--rounds", "1"),
+        available=_postfix_ready,
     ),
 ]
 
@@ -246,12 +294,19 @@ def checkout(ref: str, parent: Path, name: str) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True)
 
 
-def run_script(tree: Tree, bench: Bench, args: argparse.Namespace) -> str:
-    """One run of ``bench``'s script from ``tree`` against ``tree``'s code; its stdout."""
+def run_script(tree: Tree, bench: Bench, args: argparse.Namespace, logs: Path | None = None) -> str:
+    """One run of ``bench``'s script from ``tree`` against ``tree``'s code; its stdout.
+
+    With ``logs``, the run (its counted sizes) is under valgrind, each process logging to its own
+    file there, since scripts swallow their children's stderr.
+    """
     script = tree.path / "bench" / bench.script
     if not script.is_file():
         raise SystemExit(f"{tree.label} ({tree.commit}) has no bench/{bench.script}")
-    command = [args.python, str(script), *(bench.quick if args.quick else bench.full)]
+    sizes = bench.counted if logs else bench.quick if args.quick else bench.full
+    command = [args.python, str(script), *sizes]
+    if logs is not None:
+        command = [*VALGRIND, f"--log-file={logs}/%p.log", *command]
     if args.cpu is not None:
         command = ["taskset", "--cpu-list", args.cpu, *command]
     env = {**os.environ, "PYTHONPATH": str(tree.path / "src")}
@@ -268,14 +323,30 @@ def run_script(tree: Tree, bench: Bench, args: argparse.Namespace) -> str:
 
 
 def figures(bench: Bench, quick: bool) -> list[Figure]:
-    """The script's own figures, and the CPU time of its whole run (processes it waited for)."""
+    """The script's own figures, the CPU time of its whole run (processes it waited for) and
+    the instructions it executed (with --instructions)."""
     whole = Figure("whole run (CPU, user + system)", "s", rf"^{WHOLE_RUN} {NUMBER} s", False)
-    return [*bench.figures(quick), whole]
+    return [*bench.figures(quick), whole, COUNTED]
+
+
+def count(tree: Tree, bench: Bench, args: argparse.Namespace) -> None:
+    """Instructions of one run of ``bench`` at its counted sizes, every process, by valgrind."""
+    with tempfile.TemporaryDirectory(prefix="bench-compare-valgrind-") as logs:
+        run_script(tree, bench, args, Path(logs))
+        total = 0
+        for log in Path(logs).glob("*.log"):
+            found = re.findall(r"^==\d+== I\s+refs:\s+([\d,]+)", log.read_text(), re.MULTILINE)
+            total += sum(int(n.replace(",", "")) for n in found)
+    if total == 0:
+        raise SystemExit(f"valgrind counted no instructions of bench/{bench.script}")
+    tree.values.setdefault((bench.name, COUNTED.name), []).append(total / 1e6)
 
 
 def record(tree: Tree, bench: Bench, output: str, quick: bool) -> None:
     """Read each figure from ``output`` into ``tree.values``; a missing one is an error."""
     for figure in figures(bench, quick):
+        if figure is COUNTED:
+            continue
         value = figure.read(output)
         if value is None and not figure.optional:
             raise SystemExit(
@@ -302,6 +373,14 @@ def measure(trees: Sequence[Tree], benches: Sequence[Bench], args: argparse.Name
                     file=sys.stderr,
                     flush=True,
                 )
+    for bench in benches if args.instructions else ():
+        for tree in trees:
+            started = time.monotonic()
+            count(tree, bench, args)
+            seconds = time.monotonic() - started
+            print(
+                f"instructions: {bench.name:<9} {tree.label:<6} {seconds:5.1f} s", file=sys.stderr
+            )
 
 
 def number(value: float) -> str:
@@ -390,6 +469,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes, not hours)")
     parser.add_argument("--cpu", help="run every script under taskset --cpu-list CPU")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each script's instructions under valgrind (one quick run per tree; "
+        "slow, but not moved by other work on the machine)",
+    )
     parser.add_argument("--tolerance", type=float, default=0.10)
     parser.add_argument("--python", default=sys.executable, help="the Python for both trees")
     parser.add_argument("--json", type=Path, help="also write every value of every round here")
