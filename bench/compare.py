@@ -10,7 +10,7 @@ run-to-run spread of each side ((max - min) / median over the rounds): a figure 
 exceeds the tolerance cannot show a change that small.
 
 Usage: python bench/compare.py [--before REF] [--after REF|PATH] [--bench build,messages]
-                               [--rounds 3] [--quick] [--cpu N] [--json FILE]
+                               [--rounds 3] [--quick] [--instructions] [--cpu N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -281,7 +281,15 @@ def describe(path: Path, ref: str) -> str:
 @contextlib.contextmanager
 def checkout(ref: str, parent: Path, name: str) -> Iterator[Path]:
     """A detached worktree of ``ref`` for the duration; removed even when interrupted."""
-    commit = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"no commit named '{ref}' in {ROOT} (a branch, tag or hash)")
+    commit = found.stdout.strip()
     path = parent / name
     try:
         git("worktree", "add", "--detach", "--quiet", str(path), commit)
@@ -441,7 +449,8 @@ def heading(before: Tree, after: Tree, args: argparse.Namespace) -> str:
     return (
         f"before: `{before.commit}`  \nafter: `{after.commit}`  \n"
         f"median of {args.rounds} round(s), before and after alternated in one sitting, "
-        f"{mode}{pinned}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+        f"{mode}{pinned}; {os.cpu_count()} CPUs, load average {args.load:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end; "
         "spread = (max - min) / median over the rounds\n"
     )
 
@@ -479,6 +488,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--python", default=sys.executable, help="the Python for both trees")
     parser.add_argument("--json", type=Path, help="also write every value of every round here")
     args = parser.parse_args(argv)
+    args.load = os.getloadavg()[0]
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     return args

@@ -4,6 +4,7 @@ the Markdown table an issue's closing note quotes; its temporary worktree never 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -19,14 +20,22 @@ MESSAGES = [
 ]
 
 
-def _worktrees() -> str:
-    return subprocess.run(
+def _worktrees(under: Path) -> list[str]:
+    """The repository's worktrees in ``under`` (others may come and go meanwhile)."""
+    listed = subprocess.run(
         ["git", "worktree", "list", "--porcelain"],
         cwd=ROOT,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    paths = [line.removeprefix("worktree ") for line in listed.splitlines()]
+    return [path for path in paths if path.startswith(str(under.resolve()))]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    """compare.py makes its worktrees in a temporary folder: here, in the test's own."""
+    return {**os.environ, "TMPDIR": str(tmp_path)}
 
 
 def _rows(table: str) -> dict[str, list[str]]:
@@ -39,11 +48,11 @@ def _rows(table: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_head_against_head_gives_one_row_per_figure_with_finite_ratios() -> None:
-    before = _worktrees()
+def test_head_against_head_gives_one_row_per_figure_with_finite_ratios(tmp_path: Path) -> None:
     done = subprocess.run(
         [*COMPARE, "--quick", "--rounds", "1", "--bench", "messages", "--before", "HEAD"],
         cwd=ROOT,
+        env=_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
@@ -60,14 +69,15 @@ def test_head_against_head_gives_one_row_per_figure_with_finite_ratios() -> None
         assert float(cells[4].replace(",", "")) > 0 and float(cells[5].replace(",", "")) > 0
     # The same code on both sides writes the same message, byte for byte.
     assert rows["message size"][6] == "1.00" and rows["message size"][7] == "yes"
-    assert _worktrees() == before
+    assert _worktrees(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_an_interrupted_comparison_removes_its_worktree() -> None:
-    before = _worktrees()
+def test_an_interrupted_comparison_removes_its_worktree(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [*COMPARE, "--quick", "--rounds", "3", "--bench", "messages", "--before", "HEAD"],
         cwd=ROOT,
+        env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -75,9 +85,10 @@ def test_an_interrupted_comparison_removes_its_worktree() -> None:
     assert child.stderr is not None
     first = child.stderr.readline()  # the first script has run: the worktree is in use
     assert first.startswith("round 1/3"), first
-    assert _worktrees() != before
+    assert len(_worktrees(tmp_path)) == 1
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     assert child.returncode != 0
     assert "interrupted" in err
-    assert _worktrees() == before
+    assert _worktrees(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
