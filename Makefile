@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.compiled
 SOURCES := $(shell find src -name "*.py")
 
-.PHONY: run test lint format bench docs reference clean
+.PHONY: run test lint format bench bench-compare docs reference clean
 
 # Debian's Chromium drives the browser tests (Playwright's own browser download does not
 # work everywhere); installed once, as root directly or through sudo.
@@ -94,6 +94,11 @@ bench: $(BYTECODE) $(VENV)/.installed-test  ## print the benchmark figures (a fe
 	$(BIN)/python bench/bench_smtp.py --recipients 1000
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_import.py
+
+# Before (BEFORE=ref; bench/compare.py's default: the start of this round) beside this working
+# tree, in one sitting, as a Markdown table; QUICK=1 for small sizes (about five minutes).
+bench-compare: $(BYTECODE) $(VENV)/.installed-test  ## the benchmarks before a git ref (BEFORE=ref) and after (this tree) side by side
+	$(BIN)/python bench/compare.py $(if $(BEFORE),--before $(BEFORE)) $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
