@@ -71,9 +71,10 @@ $(AXE):
 test: $(BYTECODE) $(VENV)/.installed-test $(VENV)/.installed-docs $(CHROMIUM) $(SPAMASSASSIN) $(DOVECOT) $(DEPLOY_TOOLS) $(AXE)  ## install what the tests need (Chromium, SpamAssassin, Dovecot, systemd, Caddy, nginx, axe-core) and run them all
 	$(BIN)/pytest -q
 
-lint: $(VENV)/.installed-lint  ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(VENV)/.installed-lint  ## ruff (lint, complexity ≤ 15, format check), size limits, mypy, import contracts
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/python tools/limits.py src
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
