@@ -4,6 +4,7 @@ Instapaper CSV exports; bad input; duplicates; speed of a large feed."""
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import shutil
 import threading
@@ -538,10 +539,35 @@ def test_a_failed_write_leaves_no_half_file(
     def fail(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(importer_base.os, "sync", fail)
+    monkeypatch.setattr(importer_base.os, "fsync", fail)
     with pytest.raises(ContentError, match="No space left"):
         import_source(SOURCES / "feed.xml", content)
     assert list(content.iterdir()) == []
+
+
+def test_an_import_makes_its_files_and_their_folder_durable_without_syncing_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: a batch import flushed every disk of the machine (os.sync); it fsyncs the
+    files it wrote and their folder instead."""
+    content = tmp_path / "content"
+    content.mkdir()
+    synced: set[int] = set()  # inodes: a file is fsynced under its temporary name
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    def sync() -> None:
+        raise AssertionError("os.sync flushes every file system of the machine")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "sync", sync)
+    report = import_source(SOURCES / "feed.xml", content)
+    assert len(report.written) > 1
+    inodes = {path.stat().st_ino for path in report.written}
+    assert synced >= inodes | {content.stat().st_ino}
 
 
 def test_a_markdown_source_keeps_only_front_matter_the_loader_accepts(tmp_path: Path) -> None:

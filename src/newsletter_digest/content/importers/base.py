@@ -438,7 +438,8 @@ def _free_name(slug: str, taken: set[str]) -> str:
 def _create_all(
     content_dir: Path, planned: Sequence[tuple[str, bytes]], taken: set[str]
 ) -> tuple[Path, ...]:
-    """Create the files atomically: temporary files first, one flush to disk, then links."""
+    """Create the files atomically: temporary files first, each fsynced, then links, then
+    the folder fsynced, so a crash leaves each file whole or absent."""
     if not planned:
         return ()
     temps: list[Path] = []
@@ -450,11 +451,8 @@ def _create_all(
             temps.append(tmp)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                if len(planned) == 1:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        if len(planned) > 1:
-            os.sync()  # one flush for the whole batch instead of one fsync per file
+                handle.flush()
+                os.fsync(handle.fileno())
         for (name, _data), tmp in zip(planned, temps, strict=True):
             written.append(_link_free(content_dir, name, tmp, taken))
         fsync_dir(content_dir)
