@@ -7,7 +7,6 @@ import os
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -500,3 +499,20 @@ def test_control_characters_are_dropped_so_one_excerpt_cannot_break_an_issue(
     (excerpt,) = loaded.excerpts
     assert excerpt.title == "Formfeed"
     assert excerpt.body == "A body with , [31m and  in it."
+
+
+def test_loading_leaves_the_cycle_collector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: loading switched Python's cycle collector off and on, a start-up trick
+    worth a few per cent of a cold load that the parsed-content cache makes moot."""
+    import gc
+
+    def refuse() -> None:
+        raise AssertionError("gc.disable() called")
+
+    write(tmp_path, "a.md", "A.")
+    monkeypatch.setattr(gc, "disable", refuse)
+    assert [e.id for e in load_content(tmp_path, ContentCache(tmp_path / "c.json")).excerpts] == [
+        "a"
+    ]

@@ -1,10 +1,10 @@
 """The parsed-content cache: what loading a file gave, kept between runs by the file's name.
 
 One JSON file holds, for each file path, its stamp (mtime and size) and what it loaded to:
-an excerpt's fields by name (those at their default left out), or the file's problems. A file whose stamp did not change is
-not read again (at 10,000 excerpts a load takes a tenth of the time; see
-docs/performance.md). It is an object passed to ``load_content``, never module state; a
-missing, stale or broken cache (or entry) reads as none and is rebuilt.
+an excerpt's fields by name (those at their default left out), or the file's problems. A
+file whose stamp did not change is not read again (at 10,000 excerpts a load takes a tenth
+of the time; see docs/performance.md). It is an object passed to ``load_content``, never
+module state; a missing, stale or broken cache (or entry) reads as none and is rebuilt.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ _KINDS = {
     **dict.fromkeys(("added", "highlighted", "published"), date),
 }
 _DEFAULTS = Excerpt._field_defaults
-_STAMP = ("mtime_ns", "size")
 
 
 def _excerpt_entry(excerpt: Excerpt) -> dict[str, Any]:
     """An excerpt's fields by name, those at their default left out; dates as YYYY-MM-DD."""
     entry: dict[str, Any] = {}
+    value: Any
     for name, value in zip(Excerpt._fields, excerpt, strict=True):
         if name not in _KINDS or (name in _DEFAULTS and value == _DEFAULTS[name]):
             continue
@@ -105,10 +105,16 @@ class ContentCache:
         entries = data.get("entries") if valid and isinstance(data, dict) else None
         self._kept = entries if isinstance(entries, dict) else {}
 
-    def lookup(self, key: str, mtime_ns: int, size: int, path: Path, stem: str) -> LoadResult | None:
+    def lookup(
+        self, key: str, mtime_ns: int, size: int, path: Path, stem: str
+    ) -> LoadResult | None:
         """What ``key`` loaded to when its stamp is the one kept; None when it must be read."""
         entry = self._kept.get(key)
-        if type(entry) is not dict or entry.get("mtime_ns") != mtime_ns or entry.get("size") != size:
+        if (
+            type(entry) is not dict
+            or entry.get("mtime_ns") != mtime_ns
+            or entry.get("size") != size
+        ):
             return None
         try:
             if "problems" in entry:
@@ -136,4 +142,6 @@ class ContentCache:
         if not self.save or not (self._changed or len(self._fresh) != len(self._kept)):
             return
         payload = {"version": VERSION, "entries": self._fresh}
-        save_cache(self.path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+        save_cache(
+            self.path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        )
