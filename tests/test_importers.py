@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -746,6 +747,57 @@ def test_a_cut_summary_renders_whole(pieces: list[str], max_len: int) -> None:
     assert "](" not in shown and "**" not in shown and "`" not in shown
     assert "*" not in re.sub(r"<[^>]+>", "", shown), html
     assert re.search(r"\w", cut), (text, cut)
+
+
+class _Shown(HTMLParser):
+    """The text an HTML fragment shows, every run of white space one space."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.data: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_data(self, data: str) -> None:
+        self.data.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.data).split())
+
+
+# Random CommonMark: words, spaces, line ends and every character that means something.
+_COMMONMARK = st.lists(
+    st.one_of(
+        st.sampled_from(["word", "Word.", "two words", "1.", "a_b", "x!", "é", "…", "&amp;"]),
+        st.sampled_from([*" \n*_`[]()<>!#-+=~\\&:;.\"'|>", "\n\n", "  \n", "    "]),
+        st.sampled_from(
+            [
+                "https://example.org/a",
+                "[t](https://example.org/t)",
+                "![i](https://example.org/i.png)",
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=120,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_COMMONMARK, st.integers(1, 120))
+def test_a_cut_summary_is_well_formed_for_any_commonmark(text: str, max_len: int) -> None:
+    """Issue 26: the cut is written back from markdown-it's tokens. Whatever the Markdown,
+    what the cut shows is the start of what the whole shows, then "…": no emphasis, code
+    span, link or HTML it opens shows as syntax, and nothing is shown that was not."""
+    cut = cut_at_sentence(text, max_len)
+    if len(text) <= max_len:
+        assert cut == text
+        return
+    assert cut.endswith("…")
+    whole, shown = _Shown(to_html(text)).text, _Shown(to_html(cut)).text
+    assert shown.endswith("…"), (text, cut)
+    assert whole.startswith(shown.removesuffix("…").rstrip()), (text, cut, whole, shown)
 
 
 def test_a_cut_of_a_hostile_summary_scans_only_near_the_cut() -> None:
