@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from newsletter_digest.content.importers import import_source
+from newsletter_digest.files import fsync_dir, fsync_files
 
 
 def feed_xml(entries: int) -> bytes:
@@ -60,9 +61,11 @@ def disk_alone(folder: Path, count: int, size: int) -> float:
     folder.mkdir()
     data = b"x" * size
     started = time.perf_counter()
-    for number in range(count):
-        (folder / f"{number}.md").write_bytes(data)
-    os.sync()
+    paths = [folder / f"{number}.md" for number in range(count)]
+    for path in paths:
+        path.write_bytes(data)
+    fsync_files(paths)  # as the import makes its files durable
+    fsync_dir(folder)
     return time.perf_counter() - started
 
 

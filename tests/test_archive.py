@@ -254,9 +254,31 @@ def test_any_text_makes_a_well_formed_feed_that_reads_back(
 
 def test_feed_values_keep_their_line_ends_and_tabs() -> None:
     """A parser normalises raw CR (and, in attributes, LF and tab); written as references."""
-    element = ET.fromstring(feed._element("x", "a\r\nb\rc", indent=0, v="1\t2\n3\r4 <&\"'>"))
-    assert element.text == "a\r\nb\rc"
-    assert element.get("v") == "1\t2\n3\r4 <&\"'>"
+    entry = feed.IssueEntry(
+        1, date(2026, 1, 5), "2026-01-05T09:30:00", "S", (), "issue-0001/", None
+    )
+    data = feed.atom_feed(
+        title="a\r\nb\rc",
+        sender="news@example.org",
+        since=date(2026, 1, 5),
+        base_url=None,
+        entries=[entry],
+        language="1\t2\n3\r4 <&\"'>",
+    )
+    element = ET.fromstring(data)
+    assert element.findtext(f"{{{feed.ATOM}}}title") == "a\r\nb\rc"
+    assert element.get("{http://www.w3.org/XML/1998/namespace}lang") == "1\t2\n3\r4 <&\"'>"
+
+
+def test_the_feed_is_written_by_feedgenerator_a_runtime_dependency() -> None:
+    """Issue 26: the feed was assembled from strings; a maintained library writes it now."""
+    import tomllib
+
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert any(dep.startswith("feedgenerator") for dep in project["dependencies"])
+    source = (root / "src" / "newsletter_digest" / "archive" / "feed.py").read_text()
+    assert "from feedgenerator import Atom1Feed" in source and "<feed" not in source
 
 
 # --- markup in titles -------------------------------------------------------------------

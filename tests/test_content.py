@@ -7,11 +7,12 @@ import os
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from newsletter_digest.content import cache as content_cache
 from newsletter_digest.content import loading as content
+from newsletter_digest.content.cache import ContentCache
 from newsletter_digest.content.frontmatter import split_front_matter
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.errors import ContentError
@@ -349,10 +350,10 @@ def test_cache_skips_unchanged_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     write(folder, "a.md", "---\ntitle: A\ntags: x, y\nadded: 2024-01-02\n---\nBody A")
     write(folder, "b.md", "---\nweight: nope\n---\nBody B")
     counter = ParseCounter(monkeypatch)
-    cold = load_content(folder, cache)
+    cold = load_content(folder, ContentCache(cache))
     assert counter.take() == ["a.md", "b.md"]
     assert cache.exists()
-    warm = load_content(folder, cache)
+    warm = load_content(folder, ContentCache(cache))
     assert counter.take() == []
     assert warm == cold
     assert warm.problems[0].line == 2
@@ -362,10 +363,10 @@ def test_cache_rereads_a_changed_file(tmp_path: Path, monkeypatch: pytest.Monkey
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     write(folder, "a.md", "Old text.")
     write(folder, "b.md", "Other.")
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     counter = ParseCounter(monkeypatch)
     write(folder, "a.md", "New text.", age_ns=HOUR_AGO_NS + 1_000_000_000)
-    loaded = load_content(folder, cache)
+    loaded = load_content(folder, ContentCache(cache))
     assert counter.take() == ["a.md"]
     assert loaded.excerpts[0].body == "New text."
 
@@ -373,20 +374,21 @@ def test_cache_rereads_a_changed_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_cache_same_mtime_but_different_size_is_reread(tmp_path: Path) -> None:
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     write(folder, "a.md", "Old.")
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     write(folder, "a.md", "Longer new.")
-    assert load_content(folder, cache).excerpts[0].body == "Longer new."
+    assert load_content(folder, ContentCache(cache)).excerpts[0].body == "Longer new."
 
 
 def test_cache_drops_deleted_and_adds_new_files(tmp_path: Path) -> None:
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     write(folder, "a.md", "A.")
     write(folder, "b.md", "B.")
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     (folder / "a.md").unlink()
     write(folder, "c.md", "C.")
-    assert [e.id for e in load_content(folder, cache).excerpts] == ["b", "c"]
-    assert set(json.loads(cache.read_text(encoding="utf-8"))["entries"]) == {"b.md", "c.md"}
+    assert [e.id for e in load_content(folder, ContentCache(cache)).excerpts] == ["b", "c"]
+    kept = set(json.loads(cache.read_text(encoding="utf-8"))["entries"])
+    assert kept == {str((folder / name).absolute()) for name in ("b.md", "c.md")}
 
 
 def test_cache_is_written_only_when_something_changed(
@@ -395,19 +397,19 @@ def test_cache_is_written_only_when_something_changed(
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     write(folder, "a.md", "A.")
     writes: list[Path] = []
-    real_write = content._write_cache
+    real_write = content_cache.save_cache
 
-    def counting(path: Path, key: str, entries: dict[str, list[Any]]) -> None:
+    def counting(path: Path, data: bytes) -> None:
         writes.append(path)
-        real_write(path, key, entries)
+        real_write(path, data)
 
-    monkeypatch.setattr(content, "_write_cache", counting)
-    load_content(folder, cache)
-    load_content(folder, cache)
-    load_content(folder, cache)
+    monkeypatch.setattr(content_cache, "save_cache", counting)
+    load_content(folder, ContentCache(cache))
+    load_content(folder, ContentCache(cache))
+    load_content(folder, ContentCache(cache))
     assert len(writes) == 1
     (folder / "a.md").unlink()
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     assert len(writes) == 2
 
 
@@ -417,9 +419,9 @@ def test_recently_modified_files_are_not_cached(
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     write(folder, "old.md", "Old.")
     write(folder, "new.md", "New.", age_ns=time.time_ns())
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     counter = ParseCounter(monkeypatch)
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     assert counter.take() == ["new.md"]
 
 
@@ -430,37 +432,45 @@ def test_recently_modified_files_are_not_cached(
         b"\x80\x81 not json",
         b"[1, 2]",
         b'{"version": 999, "entries": {}}',
+        b'{"version": 2, "entries": {"FILE": {STAMP, "title": 1, "body": "B"}}}',
+        b'{"version": 2, "entries": {"FILE": {STAMP, "title": "T", "body": "B", "x": 1}}}',
+        b'{"version": 2, "entries": {"FILE": {STAMP, "title": "T", "body": "B", "added": 5}}}',
+        b'{"version": 2, "entries": {"FILE": {STAMP, "title": "T"}}}',
+        b'{"version": 2, "entries": {"FILE": {STAMP, "problems": [7]}}}',
+        b'{"version": 2, "entries": {"FILE": {"mtime_ns": 1}}}',
+        b'{"version": 2, "entries": {"FILE": "MTIME"}}',
         b'{"version": 1, "folder": "FOLDER", "entries": {"a.md": [1, 2, ["e"]]}}',
-        b'{"version": 1, "folder": "FOLDER", "entries": {"a.md": "MTIME"}}',
     ],
 )
 def test_corrupt_cache_is_ignored_and_rebuilt(tmp_path: Path, garbage: bytes) -> None:
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
-    write(folder, "a.md", "---\ntitle: T\n---\nBody.")
+    path = write(folder, "a.md", "---\ntitle: T\n---\nBody.")
     expected = load_content(folder)
-    cache.write_bytes(garbage.replace(b"FOLDER", str(folder).encode()))
-    assert load_content(folder, cache) == expected
-    assert json.loads(cache.read_text(encoding="utf-8"))["version"] == 1
-    assert load_content(folder, cache) == expected
+    stamp = f'"mtime_ns": {path.stat().st_mtime_ns}, "size": {path.stat().st_size}'.encode()
+    garbage = garbage.replace(b"FOLDER", str(folder).encode()).replace(b"STAMP", stamp)
+    cache.write_bytes(garbage.replace(b"FILE", str(path.absolute()).encode()))
+    assert load_content(folder, ContentCache(cache)) == expected
+    assert json.loads(cache.read_text(encoding="utf-8"))["version"] == content_cache.VERSION
+    assert load_content(folder, ContentCache(cache)) == expected
 
 
 def test_cache_entry_with_wrong_types_is_reparsed(tmp_path: Path) -> None:
     folder, cache = tmp_path / "content", tmp_path / "cache.json"
     path = write(folder, "a.md", "Real body.")
-    load_content(folder, cache)
+    load_content(folder, ContentCache(cache))
     data = json.loads(cache.read_text(encoding="utf-8"))
-    data["entries"]["a.md"][2][1] = 42  # title is no longer text
+    data["entries"][str(path.absolute())]["title"] = 42  # no longer text
     cache.write_text(json.dumps(data), encoding="utf-8")
     os.utime(path, ns=(HOUR_AGO_NS, HOUR_AGO_NS))
-    assert load_content(folder, cache).excerpts[0].title == "Real body"
+    assert load_content(folder, ContentCache(cache)).excerpts[0].title == "Real body"
 
 
 def test_cache_of_another_folder_is_not_used(tmp_path: Path) -> None:
     cache = tmp_path / "cache.json"
     write(tmp_path / "one", "a.md", "One.")
     write(tmp_path / "two", "a.md", "Two.")
-    load_content(tmp_path / "one", cache)
-    assert load_content(tmp_path / "two", cache).excerpts[0].body == "Two."
+    load_content(tmp_path / "one", ContentCache(cache))
+    assert load_content(tmp_path / "two", ContentCache(cache)).excerpts[0].body == "Two."
 
 
 def test_unwritable_cache_does_not_fail_the_load(tmp_path: Path) -> None:
@@ -468,13 +478,13 @@ def test_unwritable_cache_does_not_fail_the_load(tmp_path: Path) -> None:
     write(folder, "a.md", "A.")
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
-    assert len(load_content(folder, blocker / "cache.json").excerpts) == 1
+    assert len(load_content(folder, ContentCache(blocker / "cache.json")).excerpts) == 1
 
 
 def test_cache_write_leaves_no_temp_files(tmp_path: Path) -> None:
     folder, cache_dir = tmp_path / "content", tmp_path / "cache"
     write(folder, "a.md", "A.")
-    load_content(folder, cache_dir / "c.json")
+    load_content(folder, ContentCache(cache_dir / "c.json"))
     assert [p.name for p in cache_dir.iterdir()] == ["c.json"]
 
 
@@ -489,3 +499,20 @@ def test_control_characters_are_dropped_so_one_excerpt_cannot_break_an_issue(
     (excerpt,) = loaded.excerpts
     assert excerpt.title == "Formfeed"
     assert excerpt.body == "A body with , [31m and  in it."
+
+
+def test_loading_leaves_the_cycle_collector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: loading switched Python's cycle collector off and on, a start-up trick
+    worth a few per cent of a cold load that the parsed-content cache makes moot."""
+    import gc
+
+    def refuse() -> None:
+        raise AssertionError("gc.disable() called")
+
+    write(tmp_path, "a.md", "A.")
+    monkeypatch.setattr(gc, "disable", refuse)
+    assert [e.id for e in load_content(tmp_path, ContentCache(tmp_path / "c.json")).excerpts] == [
+        "a"
+    ]

@@ -4,11 +4,13 @@ Instapaper CSV exports; bad input; duplicates; speed of a large feed."""
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -538,10 +540,35 @@ def test_a_failed_write_leaves_no_half_file(
     def fail(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(importer_base.os, "sync", fail)
+    monkeypatch.setattr(importer_base.os, "fsync", fail)
     with pytest.raises(ContentError, match="No space left"):
         import_source(SOURCES / "feed.xml", content)
     assert list(content.iterdir()) == []
+
+
+def test_an_import_makes_its_files_and_their_folder_durable_without_syncing_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: a batch import flushed every disk of the machine (os.sync); it fsyncs the
+    files it wrote and their folder instead."""
+    content = tmp_path / "content"
+    content.mkdir()
+    synced: set[int] = set()  # inodes: a file is fsynced under its temporary name
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    def sync() -> None:
+        raise AssertionError("os.sync flushes every file system of the machine")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "sync", sync)
+    report = import_source(SOURCES / "feed.xml", content)
+    assert len(report.written) > 1
+    inodes = {path.stat().st_ino for path in report.written}
+    assert synced >= inodes | {content.stat().st_ino}
 
 
 def test_a_markdown_source_keeps_only_front_matter_the_loader_accepts(tmp_path: Path) -> None:
@@ -720,6 +747,57 @@ def test_a_cut_summary_renders_whole(pieces: list[str], max_len: int) -> None:
     assert "](" not in shown and "**" not in shown and "`" not in shown
     assert "*" not in re.sub(r"<[^>]+>", "", shown), html
     assert re.search(r"\w", cut), (text, cut)
+
+
+class _Shown(HTMLParser):
+    """The text an HTML fragment shows, every run of white space one space."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.data: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_data(self, data: str) -> None:
+        self.data.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.data).split())
+
+
+# Random CommonMark: words, spaces, line ends and every character that means something.
+_COMMONMARK = st.lists(
+    st.one_of(
+        st.sampled_from(["word", "Word.", "two words", "1.", "a_b", "x!", "é", "…", "&amp;"]),
+        st.sampled_from([*" \n*_`[]()<>!#-+=~\\&:;.\"'|>", "\n\n", "  \n", "    "]),
+        st.sampled_from(
+            [
+                "https://example.org/a",
+                "[t](https://example.org/t)",
+                "![i](https://example.org/i.png)",
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=120,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_COMMONMARK, st.integers(1, 120))
+def test_a_cut_summary_is_well_formed_for_any_commonmark(text: str, max_len: int) -> None:
+    """Issue 26: the cut is written back from markdown-it's tokens. Whatever the Markdown,
+    what the cut shows is the start of what the whole shows, then "…": no emphasis, code
+    span, link or HTML it opens shows as syntax, and nothing is shown that was not."""
+    cut = cut_at_sentence(text, max_len)
+    if len(text) <= max_len:
+        assert cut == text
+        return
+    assert cut.endswith("…")
+    whole, shown = _Shown(to_html(text)).text, _Shown(to_html(cut)).text
+    assert shown.endswith("…"), (text, cut)
+    assert whole.startswith(shown.removesuffix("…").rstrip()), (text, cut, whole, shown)
 
 
 def test_a_cut_of_a_hostile_summary_scans_only_near_the_cut() -> None:

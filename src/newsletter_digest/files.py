@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 PRIVATE_FILE = 0o600  # readers' addresses, their tokens, the key that signs links
 PRIVATE_FOLDER = 0o700
+_FSYNC_WORKERS = 32  # fsyncs waiting at once: enough for the journal to commit them in groups
 
 
 def private_folder(folder: Path) -> None:
@@ -34,6 +36,33 @@ def fsync_dir(folder: Path) -> None:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_files(paths: Sequence[Path]) -> None:
+    """Make files already written and closed durable, one fsync each.
+
+    Each fsync of a new file on ext4 waits for a journal commit of its own (a few ms); run
+    side by side, the file system commits them in groups, so a batch of 10,000 takes about
+    a second instead of a minute, and nothing but these files is flushed.
+    """
+    if len(paths) <= 1:
+        for path in paths:
+            _fsync_file(path)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(_FSYNC_WORKERS, len(paths))) as pool:
+        for _ in pool.map(_fsync_file, paths):  # re-raises the first OSError
+            pass
+
+
+def _fsync_file(path: Path) -> None:
+    """fsync one file by name."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -19,6 +19,7 @@ from newsletter_digest.app.sending import Progress, SendReport, delivers, send_i
 from newsletter_digest.app.sources import SourcesRefreshed, refresh_sources
 from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config
+from newsletter_digest.content.cache import ContentCache
 from newsletter_digest.content.loading import load_content
 from newsletter_digest.content.refresh import with_source_tags
 from newsletter_digest.delivery import outbox as deliver
@@ -122,8 +123,8 @@ def plan_next(
     ``skip`` looks further ahead: 1 is the issue after next, as if the next one were made.
     """
     s = config.settings
-    cache_path = content_cache_path(config) if use_cache else None
-    loaded = load_content(s.content, cache_path, save=save_cache)
+    cache = ContentCache(content_cache_path(config), save=save_cache) if use_cache else None
+    loaded = load_content(s.content, cache)
     excerpts = with_source_tags(loaded.excerpts, s.sources, config.base_dir)
     # Issues an interrupted build left unrecorded count as made: the next build records them.
     pending = unrecorded(config, state)

@@ -1,10 +1,10 @@
 """The Atom feed of the archive (RFC 4287): the latest issues, newest first.
 
-Every text and attribute goes through :func:`_xml` (characters XML forbids dropped, markup
-escaped), so the feed is well-formed whatever the excerpts say; it is written as text, not
-with ElementTree, which would cost every build its import. Entry ids are tag URIs
-(RFC 4151) on the sender's domain and the issue's date: they never change, even when the
-archive moves to another ``base_url``.
+feedgenerator (the library Pelican and Django write feeds with) writes the XML: it escapes
+every text and attribute; the characters XML cannot carry at all are dropped before, so the
+feed is well-formed whatever the excerpts say. Entry ids are tag URIs (RFC 4151) on the
+sender's domain and the issue's date: they never change, even when the archive moves to
+another ``base_url``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr as split_address
-from typing import NamedTuple
+from typing import IO, NamedTuple
 from urllib.parse import quote
 
+from feedgenerator import Atom1Feed  # type: ignore[import-untyped]
+from feedgenerator.django.utils.xmlutils import (  # type: ignore[import-untyped]
+    SimplerXMLGenerator,
+)
 from markupsafe import escape
 
 from newsletter_digest.render.renderer import ExcerptView
@@ -115,22 +119,41 @@ def content_html(entry: IssueEntry) -> str:
     return "\n".join(parts)
 
 
-def _xml(text: str, *, attribute: bool = False) -> str:
-    """Text or an attribute value as XML: forbidden characters dropped, &, <, >, ", ' escaped,
-    and what a parser would normalise (CR; in attributes, also LF and tab) as references."""
-    escaped = str(escape(_NOT_XML.sub("", text))).replace("\r", "&#13;")
-    if attribute:
-        escaped = escaped.replace("\n", "&#10;").replace("\t", "&#9;")
-    return escaped
+def _clean(text: str) -> str:
+    """Text without the characters XML cannot carry, even escaped."""
+    return _NOT_XML.sub("", text)
 
 
-def _element(tag: str, text: str | None = None, *, indent: int = 1, **attrs: str) -> str:
-    """One element on its own line: ``<tag a="v">text</tag>``, or ``<tag a="v" />``."""
-    start = tag + "".join(
-        f' {name}="{_xml(value, attribute=True)}"' for name, value in attrs.items()
-    )
-    pad = "  " * indent
-    return f"{pad}<{start} />" if text is None else f"{pad}<{start}>{_xml(text)}</{tag}>"
+class _Writer(SimplerXMLGenerator):  # type: ignore[misc]  # feedgenerator has no type hints
+    """feedgenerator's XML writer, writing a carriage return in text as a reference, which a
+    parser would otherwise read back as a line feed (attributes already get references)."""
+
+    def characters(self, content: str) -> None:
+        """Write text, escaped, each CR as ``&#13;``."""
+        first, *rest = content.split("\r")
+        super().characters(first)
+        for piece in rest:
+            self.ignorableWhitespace("&#13;")  # written as it is: a character reference
+            super().characters(piece)
+
+
+class _AtomFeed(Atom1Feed):  # type: ignore[misc]  # feedgenerator has no type hints
+    """feedgenerator's Atom 1.0 feed, through :class:`_Writer`, naming its generator."""
+
+    def write(self, outfile: IO[str], encoding: str) -> None:
+        """Write the feed as Atom1Feed does, with the writer above."""
+        handler = _Writer(outfile, encoding, short_empty_elements=True)
+        handler.startDocument()
+        handler.startElement("feed", self.root_attributes())
+        self.add_root_elements(handler)
+        self.write_items(handler)
+        handler.endElement("feed")
+        handler.endDocument()
+
+    def add_root_elements(self, handler: SimplerXMLGenerator) -> None:
+        """The feed's own elements, and the generator's name."""
+        super().add_root_elements(handler)
+        handler.addQuickElement("generator", "newsletter-digest")
 
 
 def atom_feed(
@@ -146,34 +169,27 @@ def atom_feed(
 
     Links are absolute with ``base_url``, else relative to the feed (``digest check`` warns).
     """
-    lines = [
-        "<?xml version='1.0' encoding='utf-8'?>",
-        f'<feed xmlns="{ATOM}" xml:lang="{_xml(language, attribute=True)}">',
-        _element("id", tag_uri(sender, since, "")),
-        _element("title", title),
-        _element("updated", rfc3339(max(distinct_moments(entries).values()))),
-        "  <author>",
-        _element("name", split_address(sender)[0] or title, indent=2),
-        "  </author>",
-        _element("generator", "newsletter-digest"),
-    ]
     # Without base_url the links are relative: readers resolve them against the feed's own
     # address, the archive's root, where they lead to the right pages (RFC 4287, 4.2.7).
     root = f"{base_url}/" if base_url else ""
-    lines.append(_element("link", rel="alternate", type="text/html", href=root or "./"))
-    lines.append(_element("link", rel="self", type="application/atom+xml", href=f"{root}{FEED}"))
+    atom = _AtomFeed(
+        title=_clean(title),
+        link=_clean(root or "./"),
+        description="",
+        language=_clean(language),
+        author_name=_clean(split_address(sender)[0] or title),
+        feed_url=_clean(f"{root}{FEED}"),
+        feed_guid=tag_uri(sender, since, ""),
+    )
     stamps = distinct_moments(entries)
     for entry in entries:
-        stamp = rfc3339(stamps[entry.number])
-        lines += [
-            "  <entry>",
-            _element("id", tag_uri(sender, entry.date, f"/issue-{entry.number}"), indent=2),
-            _element("title", entry.subject, indent=2),
-            _element("published", stamp, indent=2),
-            _element("updated", stamp, indent=2),
-        ]
-        page = entry.url or entry.href.removesuffix("index.html")
-        lines.append(_element("link", rel="alternate", type="text/html", href=page, indent=2))
-        lines += [_element("content", content_html(entry), type="html", indent=2), "  </entry>"]
-    lines.append("</feed>\n")
-    return "\n".join(lines).encode("utf-8")
+        atom.add_item(
+            title=_clean(entry.subject),
+            link=_clean(entry.url or entry.href.removesuffix("index.html")),
+            description=None,
+            unique_id=tag_uri(sender, entry.date, f"/issue-{entry.number}"),
+            pubdate=stamps[entry.number],
+            updateddate=stamps[entry.number],
+            content=_clean(content_html(entry)),
+        )
+    return str(atom.writeString("utf-8")).encode("utf-8")

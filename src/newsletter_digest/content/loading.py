@@ -1,36 +1,27 @@
 """Load content/ into Excerpt objects: one Markdown file with optional YAML front matter each.
 
 A bad file never blocks the others: it is left out and reported as a Problem naming the file,
-the line and what to do. Loading is fast enough for folders of thousands of files: simple front
-matter (``key: value`` lines) is read without the YAML library, and an optional cache keyed by
-(file name, mtime, size) skips unchanged files entirely.
+the line and what to do. For folders of thousands of files, an optional cache (a ContentCache
+passed in, keyed by file path and stamp) skips unchanged files entirely.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
 import os
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from newsletter_digest import urls
 from newsletter_digest.addresses import CONTROLS
+from newsletter_digest.content.cache import ContentCache
 from newsletter_digest.errors import ContentError, shorten
-from newsletter_digest.files import save_cache
 from newsletter_digest.models import Excerpt, InvalidFileError, Problem
 
 # Looked up once: getattr with a default for a missing name raises and catches internally.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-
-_CACHE_VERSION = 1
-# A file changed twice within the file system's timestamp resolution can keep its mtime and
-# size; files modified this recently are not cached, so such a change is never missed.
-_RACY_NS = 2_000_000_000
 
 
 class ContentLoad(NamedTuple):
@@ -291,92 +282,6 @@ def _load_file(full_path: str, size: int, path: Path, stem: str) -> Excerpt | tu
         return e.problems
 
 
-def _to_cache(result: Excerpt | tuple[Problem, ...]) -> list[Any]:
-    """Return the JSON form of one file's load result."""
-    if isinstance(result, Excerpt):
-
-        def day(value: date | None) -> str | None:
-            return value.isoformat() if value else None
-
-        fields = [result.title, result.body, result.url, result.author, result.source]
-        more = [result.book, result.location, day(result.highlighted), day(result.published)]
-        return [
-            "e",
-            *fields,
-            list(result.tags),
-            result.weight,
-            day(result.added),
-            result.active,
-            *more,
-            result.imported_from,
-        ]
-    return ["p", [[p.message, p.line] for p in result]]
-
-
-def _opt_str(value: object) -> str | None:
-    """Return value if it is a str or None; raise TypeError for anything else."""
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(value)
-
-
-def _from_cache(item: list[Any], path: Path, stem: str) -> Excerpt | tuple[Problem, ...]:
-    """Rebuild one file's load result from its JSON form; TypeError/ValueError when malformed."""
-    if item[0] == "e":
-        _, title, body, url, author, source, tags, weight, added, active, *more = item
-        book, location, highlighted, published, imported_from = more
-        if type(title) is not str or type(body) is not str or type(tags) is not list:
-            raise TypeError(item)
-        if type(weight) is not int or type(active) is not bool:
-            raise TypeError(item)
-        return Excerpt(
-            stem,
-            title,
-            body,
-            path,
-            _opt_str(url),
-            _opt_str(author),
-            _opt_str(source),
-            tuple(map(str, tags)),
-            weight,
-            None if added is None else date.fromisoformat(added),
-            active,
-            _opt_str(book),
-            _opt_str(location),
-            None if highlighted is None else date.fromisoformat(highlighted),
-            None if published is None else date.fromisoformat(published),
-            _opt_str(imported_from),
-        )
-    if item[0] == "p":
-        return tuple(
-            Problem(path, str(message), line if type(line) is int else None)
-            for message, line in item[1]
-        )
-    raise ValueError(item)
-
-
-def _read_cache(cache_path: Path, folder_key: str) -> dict[str, list[Any]]:
-    """Return the cache's entries for folder_key; empty when missing, corrupt or for elsewhere."""
-    try:
-        data = json.loads(cache_path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if (
-        not isinstance(data, dict)
-        or data.get("version") != _CACHE_VERSION
-        or data.get("folder") != folder_key
-        or not isinstance(data.get("entries"), dict)
-    ):
-        return {}
-    return data["entries"]  # type: ignore[no-any-return]
-
-
-def _write_cache(cache_path: Path, folder_key: str, entries: dict[str, list[Any]]) -> None:
-    """Replace the cache file atomically; a cache that cannot be written is simply skipped."""
-    payload = {"version": _CACHE_VERSION, "folder": folder_key, "entries": entries}
-    save_cache(cache_path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
-
-
 def _markdown_files(folder: Path, with_stat: bool) -> list[tuple[str, str, int, int]]:
     """Return (name, full path, mtime_ns, size) of the folder's visible *.md files, by name.
 
@@ -419,60 +324,31 @@ def _markdown_files(folder: Path, with_stat: bool) -> list[tuple[str, str, int, 
     return files
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while allocating many acyclic objects, then restore it."""
-    # Loading 10,000 files allocates ~100,000 strings, tuples and Paths; the collector would
-    # run over them again and again (about a fifth of the load time) to find no cycles.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def load_content(folder: Path, cache_path: Path | None = None, *, save: bool = True) -> ContentLoad:
+def load_content(folder: Path, cache: ContentCache | None = None) -> ContentLoad:
     """Load every visible ``*.md`` file in folder; bad files become problems, not errors.
 
-    With ``cache_path``, results for files whose (name, mtime, size) did not change are reused
-    from that file, which is rewritten only when something changed (and ``save`` is true).
+    With ``cache``, a file whose path and stamp (mtime, size) it kept is not read again; the
+    cache then keeps what this load found (see content/cache.py).
     """
-    with _gc_paused():
-        return _load(folder, cache_path, save)
-
-
-def _load(folder: Path, cache_path: Path | None, save: bool) -> ContentLoad:
-    """Do load_content's work."""
-    files = _markdown_files(folder, with_stat=cache_path is not None)
-    folder_key = os.path.abspath(folder)  # noqa: PTH100 - a plain str key, computed once
-    cached = _read_cache(cache_path, folder_key) if cache_path is not None else {}
-    fresh: dict[str, list[Any]] = {}
-    changed = False
-    now_ns = time.time_ns()
+    files = _markdown_files(folder, with_stat=cache is not None)
     excerpts: list[Excerpt] = []
     problems: list[Problem] = []
+    if cache is not None:
+        cache.begin()
+    where = os.path.join(os.path.abspath(folder), "")  # noqa: PTH100, PTH118 - str keys, once
     for name, full_path, mtime_ns, size in files:
         path = folder.joinpath(name)  # about twice as fast as folder / name
         stem = name[:-3]
-        result: Excerpt | tuple[Problem, ...] | None = None
-        hit = cached.get(name)
-        if isinstance(hit, list) and len(hit) == 3 and hit[0] == mtime_ns and hit[1] == size:
-            try:
-                result = _from_cache(hit[2], path, stem)
-                fresh[name] = hit
-            except (TypeError, ValueError, IndexError, KeyError, AttributeError):
-                result = None
+        key = where + name  # the file's absolute path
+        result = cache.lookup(key, mtime_ns, size, path, stem) if cache else None
         if result is None:
             result = _load_file(full_path, size, path, stem)
-            if cache_path is not None and now_ns - mtime_ns > _RACY_NS:
-                fresh[name] = [mtime_ns, size, _to_cache(result)]
-                changed = True
+            if cache is not None:
+                cache.store(key, mtime_ns, size, result)
         if isinstance(result, Excerpt):
             excerpts.append(result)
         else:
             problems.extend(result)
-    if save and cache_path is not None and (changed or len(fresh) != len(cached)):
-        _write_cache(cache_path, folder_key, fresh)
+    if cache is not None:
+        cache.finish()
     return ContentLoad(excerpts=tuple(excerpts), problems=tuple(problems))

@@ -193,6 +193,24 @@ def _escape_line(line: str) -> str:
     return line
 
 
+# Characters escaped in Markdown written back from a parse: inline syntax, "!" (an image if a
+# link follows) and "#" (which could close a heading) wherever they are; at a line's start,
+# also what would open a block.
+_WRITTEN_SPECIAL = re.compile(r"[\\`*_\[\]<~#!]|&(?=#?[0-9A-Za-z]+;)")
+_LINE_START = re.compile(r"[>+=-]|\d{1,9}(?=[.)])")
+
+
+def escape_markdown(text: str, *, line_start: bool) -> str:
+    """Escape text (no line ends in it) so Markdown shows it as these characters; with
+    ``line_start``, also what would start a block there (a quote, list item, rule)."""
+    escaped = _WRITTEN_SPECIAL.sub(lambda m: "\\" + m.group(), text)
+    start = _LINE_START.match(escaped) if line_start else None
+    if start is None:
+        return escaped
+    at = start.end() if start.group()[0].isdigit() else 0
+    return f"{escaped[:at]}\\{escaped[at:]}"
+
+
 def plain_to_markdown(text: str) -> str:
     """Return Markdown that renders plain text faithfully: same characters, same line breaks."""
     lines = [_escape_line(line.strip()) for line in text.strip().split("\n")]

@@ -27,7 +27,7 @@ from newsletter_digest.content.importers.passages import (
 from newsletter_digest.content.importers.provenance import adopt, adopts, location_of
 from newsletter_digest.content.teasers import clean_text, first_sentence_title, slugify
 from newsletter_digest.errors import ContentError
-from newsletter_digest.files import atomic_write, fsync_dir
+from newsletter_digest.files import atomic_write, fsync_dir, fsync_files
 
 # A source file larger than this is refused before a byte of it is read.
 MAX_SOURCE_BYTES = 10 * 1024 * 1024  # the default of imports.max_mb
@@ -438,7 +438,9 @@ def _free_name(slug: str, taken: set[str]) -> str:
 def _create_all(
     content_dir: Path, planned: Sequence[tuple[str, bytes]], taken: set[str]
 ) -> tuple[Path, ...]:
-    """Create the files atomically: temporary files first, one flush to disk, then links."""
+    """Create the files atomically: temporary files first, then each fsynced (after all are
+    written, so the disk takes them in one go), then links, then the folder fsynced: a
+    crash leaves each file whole or absent."""
     if not planned:
         return ()
     temps: list[Path] = []
@@ -450,11 +452,7 @@ def _create_all(
             temps.append(tmp)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                if len(planned) == 1:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        if len(planned) > 1:
-            os.sync()  # one flush for the whole batch instead of one fsync per file
+        fsync_files(temps)
         for (name, _data), tmp in zip(planned, temps, strict=True):
             written.append(_link_free(content_dir, name, tmp, taken))
         fsync_dir(content_dir)

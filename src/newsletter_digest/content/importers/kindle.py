@@ -95,49 +95,10 @@ def parse_clippings(text: str) -> Parsed:
     highlights: list[_Highlight] = []
     line = 1
     for number, block in enumerate(text.split(f"\n{SEPARATOR}"), start=1):
-        block_line = line
+        highlight = _highlight(number, block, line, result)
         line += block.count("\n") + 1
-        lines = [item.strip().lstrip("\ufeff") for item in block.split("\n")]
-        while lines and not lines[0]:
-            lines.pop(0)
-            block_line += 1
-        if not any(lines):
-            continue
-        where = f"entry {number} (line {block_line})"
-        if len(lines) < 2:
-            result.skipped.append(Skip("no meta line after the title line", where))
-            continue
-        kind = _KIND.match(lines[1])
-        if not kind:
-            result.skipped.append(Skip(f"meta line not understood: {lines[1][:60]!r}", where))
-            continue
-        if kind.group(1).lower() != "highlight":
-            result.skipped.append(Skip(f"a {kind.group(1).lower()}, not a highlight", where))
-            continue
-        body = "\n".join(lines[2:]).strip()
-        if not body:
-            result.skipped.append(Skip("the highlight has no text", where))
-            continue
-        match = _AUTHOR.match(lines[0])
-        book, author = (match.group(1), match.group(2)) if match else (lines[0], "")
-        location = _LOCATION.search(lines[1])
-        start = int(location.group(1)) if location else None
-        end = _range_end(location.group(1), location.group(2)) if location else None
-        page = _PAGE.search(lines[1])
-        highlights.append(
-            _Highlight(
-                number,
-                block_line,
-                lines[0],
-                book.strip(),
-                author.strip(),
-                start,
-                end,
-                page.group(1) if page else "",
-                _added(lines[1]),
-                body,
-            )
-        )
+        if highlight is not None:
+            highlights.append(highlight)
     kept = _latest_edits(highlights, result)
     for h, earlier in kept:
         meta: dict[str, object] = {
@@ -153,6 +114,51 @@ def parse_clippings(text: str) -> Parsed:
         replaces = tuple(plain_to_markdown(e.text) for e in earlier)
         result.items.append(Item(markdown, title, meta, where, replaces))
     return result
+
+
+def _highlight(number: int, block: str, line: int, result: Parsed) -> _Highlight | None:
+    """One entry of the file (starting on ``line``) as a highlight; None, with a note in
+    ``result.skipped`` unless the entry is blank, when it is something else or unreadable."""
+    lines = [item.strip().lstrip("\ufeff") for item in block.split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+        line += 1
+    if not any(lines):
+        return None
+    where = f"entry {number} (line {line})"
+    if len(lines) < 2:
+        result.skipped.append(Skip("no meta line after the title line", where))
+        return None
+    kind = _KIND.match(lines[1])
+    if not kind:
+        result.skipped.append(Skip(f"meta line not understood: {lines[1][:60]!r}", where))
+        return None
+    if kind.group(1).lower() != "highlight":
+        result.skipped.append(Skip(f"a {kind.group(1).lower()}, not a highlight", where))
+        return None
+    body = "\n".join(lines[2:]).strip()
+    if not body:
+        result.skipped.append(Skip("the highlight has no text", where))
+        return None
+    match = _AUTHOR.match(lines[0])
+    book, author = (match.group(1), match.group(2)) if match else (lines[0], "")
+    location = _LOCATION.search(lines[1])
+    start = int(location.group(1)) if location else None
+    end = _range_end(location.group(1), location.group(2)) if location else None
+    page = _PAGE.search(lines[1])
+    found_page = page.group(1) if page else ""
+    return _Highlight(
+        number,
+        line,
+        lines[0],
+        book.strip(),
+        author.strip(),
+        start,
+        end,
+        found_page,
+        _added(lines[1]),
+        body,
+    )
 
 
 def _latest_edits(

@@ -179,16 +179,9 @@ def import_source(
     fetched: Any = None
     if isinstance(source, str) and is_url(source):
         fetched = fetch(source, etag, last_modified, max_bytes=max_bytes, deadline=deadline)
-        fmt = format or "feed"
         if fetched.not_modified:
-            return ImportReport(
-                name,
-                fmt,
-                not_modified=True,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-            )
-        data = fetched.body
+            return _not_modified(name, format or "feed", fetched)
+        data, fmt = fetched.body, format or "feed"
     else:
         data = read_source(Path(source), max_bytes)
         fmt = format or detect_format(name, data)
@@ -207,4 +200,12 @@ def import_source(
         notes=(*parsed.notes, *written.notes),
         etag=fetched.etag if fetched else None,
         last_modified=fetched.last_modified if fetched else None,
+    )
+
+
+def _not_modified(name: str, fmt: str, fetched: Any) -> ImportReport:
+    """What a conditional fetch the server answered 304 reports: nothing imported, and the
+    validators to send next time."""
+    return ImportReport(
+        name, fmt, not_modified=True, etag=fetched.etag, last_modified=fetched.last_modified
     )
