@@ -100,7 +100,11 @@ def _stage_table() -> set[str]:
         names = re.findall(r"`([\w/]+(?:\.py|/))`", row.split(" | ")[0])
         folder = next((n for n in names if n.endswith("/")), "")
         placed.update(folder + n for n in names if n.endswith(".py"))
-        if folder:
+        for sub in (n for n in names if n.endswith("/") and n != folder):  # a data folder
+            placed.update(
+                p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / folder / sub).glob("*.py")
+            )
+        if folder and (PACKAGE / folder / "__init__.py").exists():  # migrations/ is no package
             placed.add(folder + "__init__.py")
     return placed
 
