@@ -3,6 +3,7 @@ at most 60 lines, modules at most 500 (tools/limits.py), complexity at most 15 (
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,28 @@ def test_the_makefile_lint_enforces_the_limits() -> None:
     assert "ruff check src" in lint
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"C90"' in pyproject and "max-complexity = 15" in pyproject
+
+
+SQL = re.compile(r"""["'](?:\s*)(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|BEGIN)\s""")
+RETIRED = re.compile(r"\bhttp\.server\b|\bsocketserver\b|gc\.disable\(|os\.sync\(|import sqlite3")
+
+
+def test_sql_and_retired_stand_ins_live_nowhere_but_their_place() -> None:
+    """All SQL (and the sqlite3 driver) in state/; no http.server, socketserver, gc.disable
+    or os.sync left in src/ (one Starlette app; fsync of what was written)."""
+    state = ROOT / "src" / "newsletter_digest" / "state"
+    found = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        retired = RETIRED.findall(text)
+        if state in path.parents:
+            retired = [r for r in retired if r != "import sqlite3"]
+        elif SQL.search(text):
+            found.append(f"{path}: SQL {SQL.search(text).group(0)!r}")  # type: ignore[union-attr]
+        found += [f"{path}: {r}" for r in retired]
+    assert found == []
+
+
+def test_the_sql_check_sees_sql() -> None:
+    assert SQL.search('db.run("SELECT 1")') and SQL.search("'''\n    UPDATE readers SET")
+    assert not SQL.search('"Select the next issue"')
