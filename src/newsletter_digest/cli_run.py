@@ -81,11 +81,10 @@ def run(
 
 def _read_inbox(config: Any, log: logging.Logger, verbose: bool) -> None:
     """Before a scheduled issue: act on the returned mail, logging what it did."""
-    from newsletter_digest.inbox.process import process
+    from newsletter_digest.app.inbox import read_returned_mail
 
-    actions = process(config, config.settings.inbox)
-    decided = sum(a.decided for a in actions)
-    waiting = sum(a.needs_you for a in actions)
+    result = read_returned_mail(config, None, dry_run=False)
+    actions, decided, waiting = result.actions, result.processed, result.needs_you
     log.info(
         "inbox: %d messages, %d processed, %d need you",
         len(actions),
