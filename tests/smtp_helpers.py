@@ -199,8 +199,8 @@ def configure(project: Path, port: int, smtp: str = "", recipients: list[str] = 
         "  host: 127.0.0.1",
         f"  port: {port}",
         "  retries: 2",
-        "  retry_delay: 0.01",
-        "  timeout: 5",
+        "  retry_delay: 10ms",
+        "  timeout: 5s",
     ]
     text = "\n".join(lines) + "\n"
     if smtp:

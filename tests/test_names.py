@@ -5,6 +5,7 @@ the new one; one clock module, one default subject."""
 from __future__ import annotations
 
 import ast
+import json
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -312,3 +313,27 @@ def test_an_interval_of_days_and_hours_at_once_is_refused_with_how_to_write_it(
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, "schedule:\n  every: 1d12h\n"))
     assert "schedule.every: an interval is whole days or weeks, or hours" in caught.value.message
+
+
+def test_a_json_log_gets_the_old_spelling_warning_as_a_json_event(
+    project: Path, digest: Digest
+) -> None:
+    """`digest run --log-format json` keeps stderr all JSON: the deprecation is an event."""
+    config = project / "digest.yaml"
+    config.write_text(
+        config.read_text()
+        + 'schedule:\n  every: day\n  at: "00:00"\n  timezone: UTC\n'
+        + "imports:\n  fetch_deadline: 60\n"
+    )
+    result = digest("run", "--once", "--no-send", "--log-format", "json")
+    assert result.exit_code == 0, result.output
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    deprecated = [e for e in logged if e.get("event") == "config.deprecated"]
+    line = _line_of(config, "fetch_deadline")
+    assert [(e["level"], e["message"]) for e in deprecated] == [
+        (
+            "WARNING",
+            f"{config}:{line}: imports.fetch_deadline: 60 (a bare number of seconds) is "
+            "deprecated; write fetch_deadline: 1m instead",
+        )
+    ]

@@ -368,7 +368,7 @@ def smtp_project(project: Path, port: int) -> None:
         f"  port: {port}",
         "  security: none",
         "  retries: 0",
-        "  timeout: 5",
+        "  timeout: 5s",
     ]
     (project / "digest.yaml").write_text("\n".join(lines) + "\n" + WEEKLY, encoding="utf-8")
 

@@ -204,7 +204,7 @@ def test_implicit_tls(
 def test_server_that_never_answers_times_out(project: Path, digest: Digest) -> None:
     silent = SilentServer()
     try:
-        configure(project, silent.port, smtp="timeout: 0.3\nretries: 1")
+        configure(project, silent.port, smtp="timeout: 300ms\nretries: 1")
         start = time.monotonic()
         result = digest("build")
         assert time.monotonic() - start < 10

@@ -3,12 +3,13 @@ and the --log-format option of the long-running ones."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from newsletter_digest.logs import FORMATS
+from newsletter_digest.logs import FORMATS, logging_to
 
 if TYPE_CHECKING:  # loaded lazily: `digest --help` does not pay for pydantic
     from newsletter_digest.config.loading import Config
@@ -29,8 +30,20 @@ def config_of(ctx: click.Context) -> Config:
     for warning in config.warnings:
         if warning not in shown:
             shown.add(warning)
-            warn(warning)
+            _deprecated(ctx, warning)
     return config
+
+
+def _deprecated(ctx: click.Context, warning: str) -> None:
+    """An old spelling's warning: a ``warning:`` line, or a log event in the command's
+    --log-format (a JSON log stays all JSON)."""
+    kind = ctx.params.get("log_format")
+    if kind not in FORMATS:
+        warn(warning)
+        return
+    with logging_to(kind):
+        log = logging.getLogger("newsletter_digest.config")
+        log.warning(warning, extra={"event": "config.deprecated"})
 
 
 LOG_FORMAT = click.option(
