@@ -154,7 +154,7 @@ def record(tree: Tree, bench: Bench, output: str, quick: bool) -> None:
         if value is None and not figure.optional:
             raise SystemExit(
                 f"bench/{bench.script} on {tree.label}: no '{figure.name}' in its output "
-                f"(its format changed? update bench/compare.py):\n{output}"
+                f"(its format changed? update bench/compare_figures.py):\n{output}"
             )
         if value is not None:
             tree.values.setdefault((bench.name, figure.name), []).append(value)
