@@ -17,7 +17,7 @@ from conftest import write_excerpt
 from newsletter_digest.cli import cli
 from newsletter_digest.config.loading import load_config
 from newsletter_digest.content.loading import load_content
-from newsletter_digest.content.refresh import with_source_tags
+from newsletter_digest.content.sources import with_source_tags
 from test_importers import SOURCES, _FeedHandler, excerpts, feed_server  # noqa: F401 - the fixture
 
 Digest = Callable[..., Result]

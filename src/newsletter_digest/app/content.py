@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from newsletter_digest.app.refresh import SourceStatus, import_once, refresh, statuses
 from newsletter_digest.config.loading import Config
 from newsletter_digest.config.schema import ImportSettings
 from newsletter_digest.content.importers import ImportReport
-from newsletter_digest.content.refresh import SourceStatus, import_once, refresh, statuses
 from newsletter_digest.errors import DigestError
 from newsletter_digest.state.store import open_state
 

@@ -55,7 +55,7 @@ def _rotation(
 ) -> tuple[tuple[str, ...], tuple[int, int, int] | None]:
     """Each section's standing as the next issues will go, or the one rotation's position."""
     from newsletter_digest.content.loading import load_content
-    from newsletter_digest.content.refresh import with_source_tags
+    from newsletter_digest.content.sources import with_source_tags
     from newsletter_digest.rotation.cycles import position
     from newsletter_digest.rotation.sections import section_standing, specs_of
 

@@ -21,7 +21,7 @@ from newsletter_digest.archive import pages as archive
 from newsletter_digest.config.loading import Config
 from newsletter_digest.content.cache import ContentCache
 from newsletter_digest.content.loading import load_content
-from newsletter_digest.content.refresh import with_source_tags
+from newsletter_digest.content.sources import with_source_tags
 from newsletter_digest.delivery import outbox as deliver
 from newsletter_digest.errors import DigestError, OutboxError, SlotTakenError
 from newsletter_digest.files import private_folder

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter_digest.app.refresh import SourceStatus, refresh
 from newsletter_digest.config.loading import Config
-from newsletter_digest.content.refresh import SourceStatus, refresh
 
 
 @dataclass(frozen=True)

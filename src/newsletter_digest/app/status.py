@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter_digest.app.refresh import SourceStatus, statuses
 from newsletter_digest.config.loading import Config
-from newsletter_digest.content.refresh import SourceStatus, statuses
 from newsletter_digest.readers import book
 from newsletter_digest.schedule import slots as scheduler
 from newsletter_digest.state.inbox_reads import InboxRead, last_inbox_read

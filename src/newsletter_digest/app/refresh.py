@@ -1,4 +1,4 @@
-"""Sources that fill the content folder by themselves, refreshed before each issue.
+"""The use case of refreshing the sources that fill the content folder, before each issue.
 
 A feed is fetched with a conditional GET (its ETag and Last-Modified kept in the state), so
 a refresh that finds nothing new costs one 304; a file is read again only when its size or
@@ -9,7 +9,6 @@ issue goes out with what is there.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -22,10 +21,9 @@ from newsletter_digest.content.importers import (
     ImportReport,
     import_source,
     is_url,
-    location_of,
     provenance,
 )
-from newsletter_digest.models import Excerpt
+from newsletter_digest.content.sources import source_key
 from newsletter_digest.state.sources import SourceRow
 from newsletter_digest.state.store import State, open_state
 
@@ -53,34 +51,6 @@ class SourceStatus(NamedTuple):
 
 
 MAX_NOTES = 20  # kept per source; a feed with thousands of bad links needs no more to be seen
-
-
-def source_key(source: SourceSettings, base_dir: Path) -> str:
-    """The name of a source in the state and in its excerpts' ``imported_from``: the same
-    name a one-off ``digest import`` of its file or URL gives (see :func:`provenance`)."""
-    return provenance(source.kind, source.location, base_dir)
-
-
-def with_source_tags(
-    excerpts: Sequence[Excerpt], sources: Sequence[SourceSettings], base_dir: Path
-) -> list[Excerpt]:
-    """The excerpts, each one that came from a configured source's file or URL (a refresh
-    or a one-off import of it) carrying that source's tags as the config has them now:
-    changing a source's tags moves what it brought between sections, and the files are not
-    rewritten."""
-    tags: dict[str | None, tuple[str, ...]] = {}
-    for source in sources:
-        where = location_of(source_key(source, base_dir))
-        tags[where] = (*tags.get(where, ()), *source.tags)
-    tags = {where: found for where, found in tags.items() if found}
-    if not tags:
-        return list(excerpts)
-    tagged: list[Excerpt] = []
-    for excerpt in excerpts:
-        extra = tags.get(location_of(excerpt.imported_from), ())
-        merged = tuple(dict.fromkeys((*excerpt.tags, *extra)))
-        tagged.append(excerpt._replace(tags=merged) if extra else excerpt)
-    return tagged
 
 
 def import_once(
