@@ -123,14 +123,7 @@ def stage(state: State, entries: list[Entry]) -> None:
     touched, nor locked): :func:`add_staged` adds them, :func:`unstage` forgets them."""
     nonces = secrets.token_hex(8 * len(entries))  # one system call for the batch
     state.stage_readers(
-        {
-            "address": e.address,
-            "key": mailbox_key(e.address),
-            "name": e.name,
-            "status": e.status,
-            "consent_at": e.consent_at,
-            "secret": nonce,
-        }
+        (e.address, mailbox_key(e.address), e.name, e.status, e.consent_at, nonce)
         for e, nonce in zip(entries, _nonces(nonces), strict=True)
     )
 

@@ -30,9 +30,10 @@ class ReaderBook(Database):
         with self.write_lock(), self._unit() as conn:
             return readers.add(conn, values)
 
-    def stage_readers(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def stage_readers(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Put readers to add aside in this connection's staging table, in one
-        transaction that locks nothing: the book is not touched."""
+        transaction that locks nothing: the book is not touched. Each row is (address,
+        mailbox key, name, status, consent_at, secret)."""
         with self.deferred(), self._unit() as conn:
             readers.stage(conn, rows)
 

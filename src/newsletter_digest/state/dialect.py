@@ -49,3 +49,19 @@ def insert_order(conn: Connection, table: Table) -> ColumnElement[Any]:
         return literal_column(f"{table.name}.rowid")
     first: ColumnElement[Any] = list(table.primary_key.columns)[-1]
     return first
+
+
+def insert_many(
+    conn: Connection, statement: Insert, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Run an INSERT for many rows (values in ``keys`` order) as one driver executemany:
+    the statement compiled once for the dialect, not its parameters processed row by row
+    (for the batches an import or a send stages, that is most of the time)."""
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+    if compiled.positional:
+        order = [list(keys).index(name) for name in compiled.positiontup or ()]
+        same = order == list(range(len(keys)))
+        params: list[Any] = list(rows) if same else [tuple(row[i] for i in order) for row in rows]
+    else:
+        params = [dict(zip(keys, row, strict=True)) for row in rows]
+    conn.exec_driver_sql(str(compiled), params)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateTable, DropTable
 
-from newsletter_digest.state.dialect import insert_ignore, upsert
+from newsletter_digest.state.dialect import insert_ignore, insert_many, upsert
 from newsletter_digest.state.tables import readers
 
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
@@ -81,12 +81,16 @@ def add(conn: Connection, values: Mapping[str, Any]) -> bool:
     return conn.execute(insert_ignore(conn, readers).values(**values)).rowcount > 0
 
 
-def stage(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Put readers to add aside in the staging table (made on first use)."""
+STAGED = ("address", "key", "name", "status", "consent_at", "secret")
+
+
+def stage(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Put readers to add aside in the staging table (made on first use); each row's
+    values in :data:`STAGED` order."""
     conn.execute(CreateTable(incoming, if_not_exists=True))
     values = list(rows)
     if values:  # (no rows to a Core INSERT would be one row of NULLs)
-        conn.execute(incoming.insert(), values)
+        insert_many(conn, incoming.insert(), STAGED, values)
 
 
 def unstage(conn: Connection) -> None:
