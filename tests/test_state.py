@@ -266,3 +266,34 @@ def test_staging_no_readers_adds_nothing(tmp_path: Path) -> None:
         outcomes = list(book.add_staged(state, 10, source="import", reason="x", now="now"))
         assert [o.rows for o in outcomes] == [1]
         assert [r.address for r in book.readers(state)] == ["ann@example.org"]
+
+
+# Another process tries to take the database out of WAL mode: SQLite lets it only when no
+# connection holds the shared lock every WAL connection keeps on the database file.
+_OUT_OF_WAL = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=0.2)
+print(conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0])
+"""
+
+
+def test_opening_the_state_again_keeps_the_locks_of_a_connection_already_open(
+    tmp_path: Path,
+) -> None:
+    """`digest serve` opens the state once a request, in threads beside open ones. SQLite's
+    locks are POSIX locks, which closing any descriptor of the file drops for the whole
+    process: an open that touched the file released the lock that keeps other processes
+    from checkpointing and removing the WAL under open connections, and one-click
+    unsubscribes answered 200 during a `digest build` were lost (the readers stayed active)."""
+    path = tmp_path / "state.db"
+    with open_state(path) as state:
+        book.counts(state)
+        with open_state(path):
+            pass
+        other = subprocess.run(
+            [sys.executable, "-c", _OUT_OF_WAL, str(path)], capture_output=True, text=True
+        )
+        assert "database is locked" in other.stderr, other.stdout
+        assert book.counts(state) == {}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -26,8 +26,15 @@ def private_folder(folder: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists (then it is left as it is)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    """Create ``path`` empty with mode 0600 unless it exists (then it is left as it is).
+
+    An existing file is not even opened: SQLite's locks are POSIX locks, which closing any
+    descriptor of the file drops for the whole process, so touching an open database here
+    released the locks of its connections in other threads (and another process could
+    then remove the WAL under them: unsubscribes taken during a build were lost).
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
 
 
 def fsync_dir(folder: Path) -> None:
