@@ -77,13 +77,17 @@ def main() -> None:
         f"{'ms/issue':>9} {'peak RSS':>9}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run(
+        child = subprocess.run(
             [sys.executable, __file__, "--child", str(size), "--issues", str(args.issues)],
-            check=True,
             capture_output=True,
             text=True,
-        ).stdout
-        r = json.loads(out)
+        )
+        if child.returncode != 0:  # its own words, not only "exit status 1"
+            raise SystemExit(
+                f"the build of {size} excerpts failed (exit {child.returncode}):\n"
+                f"{child.stdout[-2000:]}{child.stderr[-3000:]}"
+            )
+        r = json.loads(child.stdout)
         print(
             f"{r['excerpts']:>9} {r['issues']:>7} {r['cold_ms']:>10.1f}ms "
             f"{r['issues_per_s']:>9.1f} {r['ms_per_issue']:>9.2f} {r['peak_rss_mb']:>7.1f}MB"

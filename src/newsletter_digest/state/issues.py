@@ -8,17 +8,21 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from newsletter_digest.models import IssueRecord, Pick, RenderedIssue
+from newsletter_digest.state.dialect import Prepared
 from newsletter_digest.state.tables import issue_bodies, issues, picks
+
+# Compiled once: every build reads them (through Core, each cost more than the query).
+_HISTORY = Prepared(
+    select(picks.c.issue_number, picks.c.excerpt_id, picks.c.cycle, picks.c.section).order_by(
+        picks.c.issue_number, picks.c.position
+    )
+)
+_LAST_NUMBER = Prepared(select(func.coalesce(func.max(issues.c.number), 0)))
 
 
 def history(conn: Connection) -> list[tuple[Pick, ...]]:
     """Every issue's picks, oldest issue first, each in display order."""
-    p = picks.c
-    rows = conn.execute(
-        select(p.issue_number, p.excerpt_id, p.cycle, p.section).order_by(
-            p.issue_number, p.position
-        )
-    )
+    rows = _HISTORY.run(conn, {})
     grouped: dict[int, list[Pick]] = {}
     for number, excerpt_id, cycle, section in rows:
         grouped.setdefault(number, []).append(Pick(excerpt_id, cycle, section))
@@ -27,7 +31,7 @@ def history(conn: Connection) -> list[tuple[Pick, ...]]:
 
 def last_number(conn: Connection) -> int:
     """The highest issue number recorded, 0 when there is none."""
-    return int(conn.execute(select(func.coalesce(func.max(issues.c.number), 0))).scalar_one())
+    return int(_LAST_NUMBER.run(conn, {})[0][0])
 
 
 def record(conn: Connection, issue: IssueRecord) -> None:

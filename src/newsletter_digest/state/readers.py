@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateTable, DropTable
 
-from newsletter_digest.state.dialect import insert_ignore, insert_many, upsert
+from newsletter_digest.state.dialect import Prepared, insert_ignore, insert_many, upsert
 from newsletter_digest.state.tables import readers
 
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
@@ -60,15 +60,15 @@ _i = incoming.c
 
 
 # Built once: a send looks a reader up for every message (building a statement costs more
-# than running it).
-_BY_KEY = select(*COLUMNS).where(_r.key == bindparam("b_key"))
+# than running it; running it through Core, several times what SQLite takes).
+_BY_KEY = Prepared(select(*COLUMNS).where(_r.key == bindparam("b_key")))
 _BY_ID = select(*COLUMNS).where(_r.id == bindparam("b_id"))
 
 
 def by_key(conn: Connection, key: str) -> tuple[Any, ...] | None:
     """The reader with this mailbox key, if the book has one."""
-    row = conn.execute(_BY_KEY, {"b_key": key}).first()
-    return None if row is None else tuple(row)
+    rows = _BY_KEY.run(conn, {"b_key": key})
+    return rows[0] if rows else None
 
 
 def by_id(conn: Connection, reader_id: int) -> tuple[Any, ...] | None:

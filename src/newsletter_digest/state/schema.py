@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from newsletter_digest.errors import StateError
+from newsletter_digest.state.dialect import Prepared
 from newsletter_digest.state.tables import metadata
 
 if TYPE_CHECKING:  # Alembic is imported when an old schema is upgraded, not on each open
@@ -40,6 +41,7 @@ _VERSION_TABLE = Table(
     Column("version_num", String(32), nullable=False),
     PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
 )
+_HEADS = Prepared(select(_VERSION_TABLE.c.version_num))  # read by every open: compiled once
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _REVISION = re.compile(r"(\d{4})_\w+\.py")
@@ -75,7 +77,7 @@ def heads(conn: Connection) -> list[str]:
     """The revisions Alembic recorded (none before Alembic, or in a new database)."""
     if not inspect(conn).has_table(_VERSION_TABLE.name):
         return []
-    return [str(v) for v in conn.execute(select(_VERSION_TABLE.c.version_num)).scalars()]
+    return [str(v) for (v,) in _HEADS.run(conn, {})]
 
 
 def current(conn: Connection) -> bool:
