@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import NoReturn, Self
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -21,6 +21,15 @@ from newsletter_digest.errors import StateError
 # How a transaction starts, kept in the connection's info while one is opened: the begin
 # event below emits it. None: no BEGIN (SQLite's autocommit, one statement a transaction).
 _BEGIN = "digest_begin"
+
+
+def refuse_downgrade() -> NoReturn:
+    """Every revision's downgrade: a state is never taken back to an older schema, because
+    the data a revision moved cannot all be moved back; the backup taken before is the way."""
+    raise StateError(
+        "the state is never downgraded to an older schema",
+        "restore the backup made before the upgrade ('digest state restore FILE')",
+    )
 
 
 def fail(path: Path | str, e: Exception) -> StateError:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from newsletter_digest.state.database import refuse_downgrade
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
@@ -25,4 +27,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """State is never downgraded: restore a backup instead."""
-    raise NotImplementedError("restore a backup made before the upgrade")
+    refuse_downgrade()

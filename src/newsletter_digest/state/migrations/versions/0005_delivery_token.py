@@ -12,6 +12,8 @@ from secrets import token_hex
 import sqlalchemy as sa
 from alembic import op
 
+from newsletter_digest.state.database import refuse_downgrade
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -40,4 +42,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """State is never downgraded: restore a backup instead."""
-    raise NotImplementedError("restore a backup made before the upgrade")
+    refuse_downgrade()

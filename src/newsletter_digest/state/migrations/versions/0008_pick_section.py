@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from newsletter_digest.state.database import refuse_downgrade
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -26,4 +28,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """State is never downgraded: restore a backup instead."""
-    raise NotImplementedError("restore a backup made before the upgrade")
+    refuse_downgrade()

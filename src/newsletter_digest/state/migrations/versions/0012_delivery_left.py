@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from newsletter_digest.state.database import refuse_downgrade
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
@@ -64,4 +66,4 @@ _SQLITE_REBUILD = (
 
 def downgrade() -> None:
     """State is never downgraded: restore a backup instead."""
-    raise NotImplementedError("restore a backup made before the upgrade")
+    refuse_downgrade()

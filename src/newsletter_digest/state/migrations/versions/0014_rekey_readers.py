@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from newsletter_digest.state.database import refuse_downgrade
 from newsletter_digest.state.rekey import rekey_readers
 
 revision: str = "0014"
@@ -26,4 +27,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """State is never downgraded: restore a backup instead."""
-    raise NotImplementedError("restore a backup made before the upgrade")
+    refuse_downgrade()
